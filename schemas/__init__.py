@@ -1,0 +1,1 @@
+"""Pydantic models and plain values shared by every layer of dangan."""

@@ -1,0 +1,141 @@
+"""One error hierarchy for dangan.
+
+Every error carries a stable ``code`` (used in quarantine reasons and exit
+codes), a ``retryable`` flag (used only by flows to decide on retries) and a
+user-facing message that says what is wrong and what to do. Code never
+classifies an error by matching its message text.
+"""
+
+from __future__ import annotations
+
+
+class DanganError(Exception):
+    """Base of all dangan errors."""
+
+    code: str = "error"
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- bad input: never retried, the file is quarantined with the message ---
+
+
+class InputRejected(DanganError):
+    """The input file cannot be archived as it is; it goes to quarantine."""
+
+    code = "rejected"
+
+
+class EmptyFile(InputRejected):
+    """Zero-byte file."""
+
+    code = "empty_file"
+
+
+class TruncatedFile(InputRejected):
+    """The file ends before its structure is complete."""
+
+    code = "truncated"
+
+
+class CorruptFile(InputRejected):
+    """The file's structure is damaged beyond repair."""
+
+    code = "corrupt"
+
+
+class EncryptedPdf(InputRejected):
+    """Password-protected PDF; passwords are never guessed."""
+
+    code = "encrypted_pdf"
+
+
+class UnsupportedType(InputRejected):
+    """Not one of the supported formats (PDF, TIFF, JPEG, PNG, BMP, WebP)."""
+
+    code = "unsupported_type"
+
+
+class ImageTooLarge(InputRejected):
+    """Pixel count above the configured limit (decompression bomb guard)."""
+
+    code = "image_too_large"
+
+
+class NoPages(InputRejected):
+    """The document has no page left to archive."""
+
+    code = "no_pages"
+
+
+# --- outside systems: may be retried by flows ---
+
+
+class EngineError(DanganError):
+    """An OCR engine or external program failed."""
+
+    code = "engine_error"
+    retryable = True
+
+
+class EngineTimeout(EngineError):
+    """An external program did not finish within its timeout."""
+
+    code = "engine_timeout"
+
+
+class EngineUnavailable(EngineError):
+    """An OCR engine or program is not installed."""
+
+    code = "engine_unavailable"
+    retryable = False
+
+
+class StorageError(DanganError):
+    """The object store refused or failed an operation."""
+
+    code = "storage_error"
+    retryable = True
+
+
+class IndexUnavailable(DanganError):
+    """The SQL index could not be reached or written."""
+
+    code = "index_error"
+    retryable = True
+
+
+class IntegrityError(DanganError):
+    """Stored data failed authentication (wrong key, tampering, destroyed key)."""
+
+    code = "integrity_error"
+
+
+class KeyDestroyed(IntegrityError):
+    """The data key of this object was destroyed (crypto-shredded)."""
+
+    code = "key_destroyed"
+
+
+class ConfigError(DanganError):
+    """Settings are missing or inconsistent."""
+
+    code = "config_error"
+
+
+class AccessDenied(DanganError):
+    """The acting role may not do this."""
+
+    code = "access_denied"
+
+
+class NotFound(DanganError):
+    """The asked-for document or archive does not exist."""
+
+    code = "not_found"

@@ -1,0 +1,150 @@
+"""Immutable values passed between pipeline steps.
+
+SourceFile -> PageImage -> OcrPage -> Extraction -> StoredObject.
+Image arrays travel in frozen dataclasses (pydantic does not hold numpy
+arrays well); everything that is exported or persisted is a pydantic model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from schemas.documents import DocType
+
+
+class FileKind(StrEnum):
+    """Real file type sniffed from magic bytes."""
+
+    PDF = "pdf"
+    TIFF = "tiff"
+    JPEG = "jpeg"
+    PNG = "png"
+    BMP = "bmp"
+    WEBP = "webp"
+
+
+class Frozen(BaseModel):
+    """Base of immutable pydantic values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceFile(Frozen):
+    """An input file that passed preflight (the original, untouched)."""
+
+    path: Path
+    name: str
+    size: int
+    sha256: str
+    kind: FileKind
+    page_count: int
+    #: PDF that needed a structural repair (junk before %PDF, broken xref...).
+    repaired: bool = False
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """One rasterised page. ``image`` is 8-bit gray or BGR (OpenCV order)."""
+
+    index: int
+    image: np.ndarray = field(repr=False)
+    dpi: int
+    #: Clockwise rotation in degrees applied to make the page upright.
+    rotation: int = 0
+    #: Skew angle in degrees that was corrected.
+    skew: float = 0.0
+    blank: bool = False
+
+
+class OcrLine(Frozen):
+    """One line of recognised text with its box (x0, y0, x1, y1) in page pixels."""
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+
+
+class OcrPage(Frozen):
+    """OCR result of one upright page; lines in reading order."""
+
+    index: int
+    engine: str
+    width: int
+    height: int
+    lines: tuple[OcrLine, ...] = ()
+    rotation: int = 0
+    skew: float = 0.0
+    blank: bool = False
+
+    @property
+    def text(self) -> str:
+        """The page text, one OCR line per text line."""
+        return "\n".join(line.text for line in self.lines)
+
+    @property
+    def mean_confidence(self) -> float:
+        """Mean line confidence (0 for a page without text)."""
+        if not self.lines:
+            return 0.0
+        return sum(line.confidence for line in self.lines) / len(self.lines)
+
+
+class FieldValue(Frozen):
+    """One extracted field. ``valid`` is False when a validator flagged it."""
+
+    name: str
+    value: str
+    confidence: float
+    valid: bool = True
+    issue: str | None = None
+
+
+class UnitRef(Frozen):
+    """Building / unit / room (楼栋 / 单元 / 房号) as printed on the document."""
+
+    building: str
+    unit: str
+    room: str
+
+    def __str__(self) -> str:
+        return f"{self.building}-{self.unit}-{self.room}"
+
+
+class Extraction(Frozen):
+    """Classification and fields of one document."""
+
+    doc_type: DocType
+    doc_type_confidence: float
+    fields: dict[str, FieldValue] = {}
+
+    @property
+    def unit_ref(self) -> UnitRef | None:
+        """The unit reference when building, unit and room were all found."""
+        parts = [self.fields.get(n) for n in ("building", "unit", "room")]
+        if any(p is None for p in parts):
+            return None
+        b, u, r = (p.value for p in parts if p is not None)
+        return UnitRef(building=b, unit=u, room=r)
+
+    @property
+    def has_invalid_fields(self) -> bool:
+        """True when any field failed validation."""
+        return any(not f.valid for f in self.fields.values())
+
+
+class StoredObject(Frozen):
+    """An encrypted object in the object store."""
+
+    key: str
+    size: int
+    key_id: str
+    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
+
+
+DocumentStatus = Literal["indexed", "needs_review"]

@@ -1,0 +1,87 @@
+"""Settings: one pydantic-settings model, loaded once at the entry point.
+
+Every value can be set through a ``DANGAN_*`` environment variable
+(``DANGAN_DB_URL``, ``DANGAN_S3_ENDPOINT`` ...). Code below the entry point
+receives a ``Settings`` object and never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OcrEngineName = Literal["rapidocr", "tesseract"]
+Role = Literal["admin", "leader", "clerk", "staff", "auditor", "external"]
+
+
+class Settings(BaseSettings):
+    """Runtime settings of dangan."""
+
+    model_config = SettingsConfigDict(env_prefix="DANGAN_", extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".dangan")
+    db_url: str | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_bucket: str | None = None
+    s3_secure: bool = False
+    s3_region: str | None = None
+    master_key_file: Path | None = None
+
+    #: Default OCR engine (the one that measured best in bench/RESULTS.md).
+    ocr_engine: OcrEngineName = "rapidocr"
+    #: Largest raster image accepted, in pixels (decompression bomb guard).
+    max_pixels: int = 120_000_000
+    #: PDF pages are rendered at their images' resolution, clamped to this range.
+    render_dpi_max: int = 300
+    render_dpi_min: int = 150
+    #: Assumed resolution of an image file without DPI metadata.
+    default_dpi: int = 300
+    #: Largest page side in pixels handed to an OCR engine.
+    max_side_px: int = 4000
+    #: Seconds before an external program (tesseract, pdftoppm, qpdf) is stopped.
+    program_timeout: float = 120.0
+    #: Pages OCR'd in parallel.
+    workers: int = 2
+
+    #: Where stored sources go; default: ``done/`` beside the drop folder.
+    done_dir: Path | None = None
+    #: Where refused sources go; default: ``quarantine/`` beside the drop folder.
+    quarantine_dir: Path | None = None
+
+    #: Who is acting (recorded in the audit log) and their role.
+    actor: str = Field(default_factory=lambda: _login_name())
+    role: Role = "clerk"
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL of the index (SQLite file under home by default)."""
+        return self.db_url or f"sqlite:///{self.home / 'index.sqlite3'}"
+
+    @property
+    def uses_s3(self) -> bool:
+        """True when an S3 endpoint and bucket are configured."""
+        return bool(self.s3_endpoint and self.s3_bucket)
+
+    @property
+    def master_key_path(self) -> Path:
+        """File holding the 32-byte master key (created on first use)."""
+        return self.master_key_file or self.home / "master.key"
+
+    @property
+    def objects_dir(self) -> Path:
+        """Root of the embedded encrypted object store."""
+        return self.home / "objects"
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
