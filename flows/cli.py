@@ -1,0 +1,203 @@
+"""The ``dangan`` command line.
+
+Exceptions become exit codes here and nowhere else (``ExitCode``). The search
+path (search, show, export) never imports Prefect, so it answers at once;
+only ``ingest`` loads the flow machinery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from contextlib import closing
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from schemas.documents import DOC_LABELS, DocType
+from schemas.errors import (
+    AccessDenied,
+    ConfigError,
+    DanganError,
+    IndexUnavailable,
+    InputRejected,
+    NotFound,
+    StorageError,
+)
+from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from storage.vault import Vault
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of ``dangan``."""
+
+    OK = 0
+    USAGE = 2
+    INCOMPLETE = 3  # some files could not be handled and stay in the drop folder
+    ACCESS_DENIED = 4
+    NOT_FOUND = 5
+    CONFIG = 6
+    STORAGE = 7
+    INDEX = 8
+    BAD_INPUT = 9
+    INTERRUPTED = 130
+    INTERNAL = 70
+
+
+_EXIT_BY_ERROR: tuple[tuple[type[DanganError], ExitCode], ...] = (
+    (AccessDenied, ExitCode.ACCESS_DENIED),
+    (NotFound, ExitCode.NOT_FOUND),
+    (ConfigError, ExitCode.CONFIG),
+    (StorageError, ExitCode.STORAGE),
+    (IndexUnavailable, ExitCode.INDEX),
+    (InputRejected, ExitCode.BAD_INPUT),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dangan`` console command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+        return int(args.handler(args, settings))
+    except DanganError as e:
+        print(f"dangan: {e.message}", file=sys.stderr)
+        return int(next((code for cls, code in _EXIT_BY_ERROR if isinstance(e, cls)), ExitCode.INTERNAL))
+    except KeyboardInterrupt:
+        print("dangan: interrupted; run the same command again to finish the batch", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except ValueError as e:  # pydantic settings validation
+        print(f"dangan: invalid setting: {e}", file=sys.stderr)
+        return int(ExitCode.CONFIG)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dangan", description="Owner archive (业主档案) digitiser and search.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="OCR, encrypt, store and index scans (files and folders)")
+    ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("--keep", action="store_true", help="leave sources in place instead of moving to done/")
+    ingest.add_argument("--engine", choices=["rapidocr", "tesseract"], help="OCR engine (default from settings)")
+    ingest.add_argument("--workers", type=int, help="documents read in parallel")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(handler=_cmd_ingest)
+
+    search = sub.add_parser("search", help="find documents by name, ID number, phone, text or unit")
+    search.add_argument("query", nargs="?", default="")
+    search.add_argument("--type", dest="doc_type", choices=[t.value for t in DocType])
+    search.add_argument("--unit", help="building-unit-room, e.g. 3-2-1201")
+    search.add_argument("--limit", type=int, default=50)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(handler=_cmd_search)
+
+    show = sub.add_parser("show", help="show one document's fields (masked unless --reveal)")
+    show.add_argument("document_id")
+    show.add_argument("--reveal", action="store_true", help="show ID numbers and phones (audited; leaders only)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_cmd_show)
+
+    export = sub.add_parser("export", help="export every document as JSON lines")
+    export.add_argument("--jsonl", type=Path, required=True, help="output file ('-' for standard output)")
+    export.add_argument("--reveal", action="store_true", help="include full ID numbers and phones (audited)")
+    export.set_defaults(handler=_cmd_export)
+    return parser
+
+
+# --- ingest -------------------------------------------------------------------
+
+
+def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from flows.console import ProgressBar, print_summary
+    from flows.runner import run_ingest
+
+    overrides = {k: v for k, v in (("ocr_engine", args.engine), ("workers", args.workers)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        print(f"dangan: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return ExitCode.USAGE
+    with ProgressBar(enabled=not args.quiet and sys.stderr.isatty()) as bar:
+        summary = run_ingest([str(p) for p in args.paths], settings=settings, keep=args.keep, reporter=bar)
+    print_summary(summary)
+    return ExitCode.OK if summary.status == "completed" else ExitCode.INCOMPLETE
+
+
+# --- search path: no Prefect below this line -----------------------------------
+
+
+def _open_vault(settings: Settings) -> Vault:
+    from storage.vault import Vault
+
+    return Vault.open(settings)
+
+
+def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from schemas.validators import parse_unit_ref
+
+    unit = None
+    if args.unit:
+        unit = parse_unit_ref(args.unit)
+        if unit is None:
+            print(f"dangan: --unit {args.unit!r} is not building-unit-room, e.g. 3-2-1201", file=sys.stderr)
+            return ExitCode.USAGE
+    with closing(_open_vault(settings)) as vault:
+        hits = vault.search(args.query, doc_type=args.doc_type, unit=unit, limit=args.limit)
+    if args.json:
+        _dump_json([h.model_dump(mode="json") for h in hits], sys.stdout)
+        return ExitCode.OK
+    if not hits:
+        print("no documents found")
+        return ExitCode.OK
+    for h in hits:
+        label = DOC_LABELS.get(DocType(h.doc_type), h.doc_type)
+        unit_text = str(h.unit) if h.unit else "-"
+        print(f"{h.id}  {label:<10}  {unit_text:<12}  {h.source_name}  {h.headline}")
+    print(f"{len(hits)} document(s)")
+    return ExitCode.OK
+
+
+def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    with closing(_open_vault(settings)) as vault:
+        record = vault.export_record(args.document_id, reveal=args.reveal)
+    if args.json:
+        _dump_json(record, sys.stdout)
+        return ExitCode.OK
+    label = DOC_LABELS.get(DocType(record["doc_type"]), record["doc_type"])
+    print(f"{record['id']}  {label} ({record['doc_type']})  {record['source_name']}")
+    unit = record.get("unit") or {}
+    print(f"  unit: {'-'.join(unit.get(k, '?') for k in ('building', 'unit', 'room')) if unit else '-'}"
+          f"   pages: {record['pages']}   status: {record['status']}")
+    for name, value in record["fields"].items():
+        conf = record["confidence"].get(name)
+        flag = f"  !! {record['issues'][name]}" if name in record.get("issues", {}) else ""
+        print(f"  {name:<20} {value:<28} {conf if conf is not None else ''}{flag}")
+    return ExitCode.OK
+
+
+def _cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    with closing(_open_vault(settings)) as vault:
+        if str(args.jsonl) == "-":
+            count = vault.export_jsonl(sys.stdout, reveal=args.reveal)
+        else:
+            args.jsonl.parent.mkdir(parents=True, exist_ok=True)
+            tmp = args.jsonl.with_name(f".{args.jsonl.name}.tmp")
+            with tmp.open("w", encoding="utf-8") as out:
+                count = vault.export_jsonl(out, reveal=args.reveal)
+            tmp.replace(args.jsonl)
+    print(f"exported {count} document(s) to {args.jsonl}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _dump_json(value: object, out: TextIO) -> None:
+    json.dump(value, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

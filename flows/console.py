@@ -1,0 +1,58 @@
+"""Console output of ``dangan ingest``: a progress bar and the batch summary."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from flows.summary import IngestSummary
+
+
+class ProgressBar:
+    """A progress bar on standard error that the flow advances once per file."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._lock = threading.Lock()
+        self._progress = Progress(
+            TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[name]}"), console=Console(file=sys.stderr), disable=not enabled,
+        )
+        self._task = self._progress.add_task("ingest", total=None, name="")
+
+    def __enter__(self) -> ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self._progress.stop()
+
+    def start(self, total: int) -> None:
+        """The batch holds ``total`` files."""
+        with self._lock:
+            self._progress.update(self._task, total=total)
+
+    def advance(self, name: str) -> None:
+        """One more file handled."""
+        with self._lock:
+            self._progress.update(self._task, advance=1, name=name)
+
+
+def print_summary(summary: IngestSummary, console: Console | None = None) -> None:
+    """Print the batch totals, then every quarantined or failed file with its reason."""
+    out = console or Console(highlight=False, soft_wrap=True)
+    out.print(
+        f"{len(summary.files)} file(s): {summary.count('stored')} stored ({summary.pages} pages), "
+        f"{summary.count('duplicate')} already archived, {summary.count('quarantined')} quarantined, "
+        f"{summary.count('failed')} failed"
+    )
+    for f in summary.files:
+        if f.outcome == "quarantined":
+            out.print(f"  quarantined  {f.name}: {f.reason}")
+        elif f.outcome == "failed":
+            out.print(f"  failed       {f.name}: {f.reason} (left in place; run again)")
+        elif f.flagged_fields:
+            out.print(f"  check        {f.name}: {', '.join(f.flagged_fields)} flagged for review")

@@ -1,0 +1,98 @@
+"""The ingest flow: scans in drop folders become encrypted objects and index rows.
+
+Per file, in this order (each step is a plain function in ocr/ or storage/):
+
+1. preflight      ocr.load.preflight          real type, SHA-256, refuse bad input
+2. recognise      Vault.find_by_sha256        already stored? then only settle it
+3. read           ocr.pipeline.read_document  rasterise -> OpenCV clean-up -> OCR
+4. understand     ocr.pipeline.understand     classify -> extract + validate fields
+5. store + index  Vault.store_document        seal (AES-256-GCM) -> object store -> one SQL transaction
+6. settle         storage.dropfolder          done/ after the commit, or quarantine/ with a reason
+
+Only I/O steps retry (object store, index). Bad input is quarantined with
+its reason and the batch goes on. No task persists results: they see
+decrypted bytes and OCR text.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.context import current_reporter, current_settings
+from flows.services import Services, open_services
+from flows.summary import FileOutcome, IngestSummary
+from ocr.load import preflight
+from ocr.pipeline import read_document, understand
+from schemas.errors import DanganError, InputRejected
+from schemas.models import Extraction, OcrPage, SourceFile
+from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
+
+_NO_PERSIST = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+@task(name="read-pages", **_NO_PERSIST)
+def read_pages(source: SourceFile, services: Services, workdir: Path) -> list[OcrPage]:
+    """Rasterise, preprocess and OCR one document."""
+    return read_document(source, engine=services.engine, settings=services.settings, workdir=workdir)
+
+
+@task(name="store-and-index", retries=3, retry_delay_seconds=[1, 4, 10], **_NO_PERSIST)
+def store_and_index(
+    source: SourceFile, pages: list[OcrPage], extraction: Extraction, services: Services, run_id: str
+) -> str:
+    """Seal and store the original and OCR result, then commit the index rows (I/O, retried)."""
+    return services.vault.store_document(source=source, pages=pages, extraction=extraction, run_id=run_id)
+
+
+@task(name="ingest-file", **_NO_PERSIST)
+def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinations) -> FileOutcome:
+    """Take one file from the drop folder to stored-and-indexed or quarantined."""
+    try:
+        source = preflight(item.path, services.settings)
+        existing = services.vault.find_by_sha256(source.sha256)
+        if existing is None:
+            with services.locks.hold(source.sha256), tempfile.TemporaryDirectory(prefix="dangan-") as tmp:
+                existing = services.vault.find_by_sha256(source.sha256)
+                if existing is None:
+                    pages = read_pages(source, services, Path(tmp))
+                    extraction = understand(pages)
+                    doc_id = store_and_index(source, pages, extraction, services, run_id)
+                    settle_done(item, dest)
+                    return FileOutcome.stored(item, doc_id, source, pages, extraction)
+        settle_done(item, dest)
+        return FileOutcome.duplicate(item, existing, source)
+    except InputRejected as e:
+        quarantine(item, f"{e.code}: {e.message}", dest)
+        return FileOutcome.quarantined(item, e)
+    except DanganError as e:
+        if e.retryable:  # outside system down: leave the file for the next run
+            return FileOutcome.failed(item, e)
+        quarantine(item, f"{e.code}: {e.message}", dest)
+        return FileOutcome.quarantined(item, e)
+    finally:
+        current_reporter().advance(item.path.name)
+
+
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False, log_prints=False)
+def ingest(paths: list[str], keep: bool = False) -> IngestSummary:
+    """Ingest files and folders (recursive) into the archive; returns the batch summary.
+
+    Pages of different files are read in parallel by the flow's task runner
+    (``ingest.with_options(task_runner=...)`` sets the worker count).
+    """
+    settings = current_settings()
+    items = discover(Path(p) for p in paths)
+    dest = Destinations(settings.done_dir, settings.quarantine_dir, keep=keep)
+    current_reporter().start(len(items))
+    with open_services(settings) as services:
+        run_id = services.vault.begin_run()
+        futures = [ingest_file.submit(item, services, run_id, dest) for item in items]
+        outcomes = [f.result() for f in futures]
+        summary = IngestSummary.of(outcomes)
+        services.vault.finish_run(run_id, summary.counts(), summary.status)
+    return summary

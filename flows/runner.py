@@ -1,0 +1,57 @@
+"""Run the ingest flow from the command line, quietly and with its own Prefect home.
+
+Without ``PREFECT_API_URL`` Prefect starts a temporary local server; its
+state goes under ``DANGAN_HOME/prefect`` and its chatter stays below WARNING.
+A configured Prefect server (``PREFECT_API_URL``) is used as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flows.context import Reporter, flow_context
+from flows.summary import IngestSummary
+from schemas.settings import Settings
+
+
+@contextmanager
+def quiet_prefect(settings: Settings) -> Iterator[None]:
+    """Prefect settings for a command-line run: private home, no analytics, warnings only."""
+    from prefect.settings import temporary_settings
+
+    home = settings.home / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "home": home,
+        "server.database.connection_url": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "server.analytics_enabled": False,
+        "server.ephemeral.enabled": True,
+        "server.ephemeral.startup_timeout_seconds": 90,
+        "logging.to_api.enabled": False,
+    }
+    loggers = [logging.getLogger(n) for n in ("prefect", "httpx", "uvicorn", "docket")]
+    levels = [lg.level for lg in loggers]
+    with temporary_settings(set_defaults=defaults), warnings.catch_warnings():  # type: ignore[arg-type]
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+def run_ingest(paths: list[str], *, settings: Settings, keep: bool, reporter: Reporter | None = None) -> IngestSummary:
+    """Run the ingest flow over ``paths`` with ``settings``; returns its summary."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.ingest import ingest
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    flow = ingest.with_options(task_runner=ThreadPoolTaskRunner(max_workers=max(1, settings.workers)))
+    with quiet_prefect(settings), flow_context(settings, reporter):
+        return flow(paths=paths, keep=keep)

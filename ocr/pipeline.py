@@ -1,0 +1,40 @@
+"""The reading half of ingest: source file -> upright pages -> OCR -> fields.
+
+Plain functions; ``flows/ingest.py`` wraps them in Prefect tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocr.classify import classify
+from ocr.engines import OcrEngine
+from ocr.extract import extract
+from ocr.load import rasterise
+from ocr.preprocess import preprocess
+from schemas.models import Extraction, OcrPage, PageImage, SourceFile
+from schemas.settings import Settings
+
+
+def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, workdir: Path) -> list[OcrPage]:
+    """Rasterise, clean and OCR every page of ``source``, one page in memory at a time."""
+    pages: list[OcrPage] = []
+    for raw in rasterise(source, settings, workdir):
+        page = preprocess(raw, engine=engine)
+        pages.append(_blank_page(page.index, engine.name, page) if page.blank else engine.recognize(page))
+    return pages
+
+
+def understand(pages: Sequence[OcrPage]) -> Extraction:
+    """Classify the document and extract the fields of its type."""
+    doc_type, _confidence = classify(pages)
+    return extract(doc_type, pages)
+
+
+def _blank_page(index: int, engine_name: str, page: PageImage) -> OcrPage:
+    height, width = page.image.shape[:2]
+    return OcrPage(
+        index=index, engine=engine_name, width=width, height=height,
+        rotation=page.rotation, skew=page.skew, blank=True,
+    )
