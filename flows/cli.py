@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--engine", choices=["rapidocr", "tesseract"], help="OCR engine (default from settings)")
     ingest.add_argument("--workers", type=int, help="documents read in parallel")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument("--report", type=Path, help="also write the batch summary as JSON to this file")
     ingest.set_defaults(handler=_cmd_ingest)
 
     search = sub.add_parser("search", help="find documents by name, ID number, phone, text or unit")
@@ -125,6 +126,8 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> ExitCode:
     with ProgressBar(enabled=not args.quiet and sys.stderr.isatty()) as bar:
         summary = run_ingest([str(p) for p in args.paths], settings=settings, keep=args.keep, reporter=bar)
     print_summary(summary)
+    if args.report:
+        args.report.write_text(summary.model_dump_json(indent=2), encoding="utf-8")
     return ExitCode.OK if summary.status == "completed" else ExitCode.INCOMPLETE
 
 
