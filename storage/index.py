@@ -1,0 +1,524 @@
+"""The SQL index (索引): documents, pages, fields, data keys, blind search tokens, audit log.
+
+Works on SQLite (default; WAL, foreign keys, busy timeout, secure delete) and
+PostgreSQL (``postgresql+psycopg://``). ID numbers, phones and addresses are
+never written in plain text: lookups use an HMAC column, display a masked
+copy, and an audited reveal decrypts an AES-GCM column. OCR text is searchable
+only through HMACs of its tokens (see :mod:`storage.blind`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine, case, create_engine, delete, event, func, insert, literal, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from schemas.documents import SENSITIVE_FIELDS
+from schemas.errors import IndexUnavailable, KeyDestroyed, NotFound
+from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef
+from storage.audit import AuditEntry, scrub_detail, scrub_text
+from storage.blind import BlindIndex, canonical_value, classify_query, mask_value, query_tokens, tokenize
+from storage.crypto import DataKey, WrappedKey, unwrap_key
+from storage.keys import MasterKey
+from storage.tables import (
+    MAX_VALUE_CHARS,
+    ArchiveRow,
+    AuditRow,
+    Base,
+    DataKeyRow,
+    DocumentRow,
+    FieldRow,
+    IngestRunRow,
+    PageRow,
+    SearchTokenRow,
+    utcnow,
+)
+
+_BATCH = 200
+_RECORD_ATTEMPTS = 3
+
+
+class PageInfo(BaseModel):
+    """What the index knows about one page."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    rotation: int
+    skew: float
+    blank: bool
+    engine: str
+    mean_confidence: float
+    width: int
+    height: int
+    line_count: int
+
+
+class DocumentSummary(BaseModel):
+    """One search hit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source_name: str
+    sha256: str
+    doc_type: str
+    unit: UnitRef | None
+    pages: int
+    status: str
+    created_at: dt.datetime
+    #: True when a field equals the query (exact name, ID number or phone).
+    exact_match: bool
+
+
+class DocumentDetail(BaseModel):
+    """A document as the index shows it: sensitive fields masked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source_name: str
+    sha256: str
+    kind: str
+    size: int
+    doc_type: str
+    doc_type_confidence: float
+    unit: UnitRef | None
+    archive_id: str | None
+    pages: int
+    page_info: list[PageInfo]
+    #: Plain value, or the masked value for sensitive fields.
+    fields: dict[str, str]
+    confidence: dict[str, float]
+    #: Fields a validator flagged, with the reason (never contains the value).
+    issues: dict[str, str]
+    status: str
+    original_key: str
+    ocr_key: str
+    dek_id: str
+    run_id: str | None
+    created_at: dt.datetime
+
+    def export_record(self, revealed: dict[str, str] | None = None) -> dict[str, Any]:
+        """Return the DESIGN.md export line; ``revealed`` replaces masked values (audited by the caller)."""
+        unit = self.unit.model_dump() if self.unit else None
+        return {"id": self.id, "source_name": self.source_name, "sha256": self.sha256,
+                "doc_type": self.doc_type, "unit": unit, "pages": self.pages,
+                "fields": {**self.fields, **(revealed or {})}, "confidence": dict(self.confidence),
+                "status": self.status}
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN, so writers can ask for BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000",
+                   "secure_delete=ON", "synchronous=NORMAL"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front: no read-then-write upgrade deadlock (SQLITE_BUSY).
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _make_engine(url: str) -> tuple[Engine, Engine]:
+    """Make the engine for reads and the one for write transactions."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+        engine = create_engine(url, pool_pre_ping=True, connect_args=args)
+        return engine, engine
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine, engine.execution_options(sqlite_begin="IMMEDIATE")
+
+
+@contextmanager
+def _db_errors(action: str) -> Iterator[None]:
+    """Turn driver failures into IndexUnavailable (message without the URL or row values)."""
+    try:
+        yield
+    except sa_exc.IntegrityError:
+        raise
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError) as e:
+        raise IndexUnavailable(f"The index could not {action} ({type(e.orig).__name__}): check that the "
+                               "database is running and DANGAN_DB_URL is right.") from e
+
+
+# --------------------------------------------------------------------------- index
+
+
+class Index:
+    """The SQL index of the archive."""
+
+    def __init__(self, url: str, keys: MasterKey) -> None:
+        self._keys = keys
+        self._blind = BlindIndex(keys)
+        self._engine, self._write_engine = _make_engine(url)
+        self.dialect = self._engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Index(dialect={self.dialect!r})"
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._engine.dispose()
+
+    def _read(self) -> Session:
+        return Session(self._engine, expire_on_commit=False)
+
+    def _write(self) -> Session:
+        return Session(self._write_engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        """Create missing tables and indexes (idempotent)."""
+        with _db_errors("create its tables"):
+            Base.metadata.create_all(self._write_engine)
+
+    # ----------------------------------------------------------------- runs
+
+    def begin_run(self) -> str:
+        """Open an ingest run; returns its id."""
+        run_id = str(uuid.uuid4())
+        with _db_errors("start an ingest run"), self._write() as s, s.begin():
+            s.add(IngestRunRow(id=run_id, status="running"))
+        return run_id
+
+    def finish_run(self, run_id: str, counts: dict[str, Any], status: str) -> None:
+        """Close an ingest run with its counts (no personal data in ``counts``)."""
+        with _db_errors("finish an ingest run"), self._write() as s, s.begin():
+            s.execute(update(IngestRunRow).where(IngestRunRow.id == run_id)
+                      .values(finished_at=utcnow(), status=status, counts=scrub_detail(counts)))
+
+    # ----------------------------------------------------------------- writing
+
+    def find_by_sha256(self, sha256: str) -> str | None:
+        """Id of the document whose original has this SHA-256, or None."""
+        with _db_errors("look up a document"), self._read() as s:
+            return s.scalar(select(DocumentRow.id).where(DocumentRow.sha256 == sha256))
+
+    def record_document(self, *, source: SourceFile, extraction: Extraction, pages: Sequence[OcrPage],
+                        original: StoredObject, ocr: StoredObject, data_key: WrappedKey, run_id: str,
+                        status: str) -> str:
+        """Insert a document with its archive, pages, fields, data key and search tokens in ONE transaction.
+
+        Idempotent on ``source.sha256``: when the document exists (also when a
+        concurrent writer commits it first) its id is returned and nothing is
+        inserted. The caller must then not keep objects it sealed with
+        ``data_key``: the existing document's data key is the valid one.
+        """
+        for _ in range(_RECORD_ATTEMPTS):
+            existing = self.find_by_sha256(source.sha256)
+            if existing is not None:
+                return existing
+            try:
+                with _db_errors("record a document"), self._write() as s, s.begin():
+                    return self._insert_document(s, source=source, extraction=extraction, pages=pages,
+                                                 original=original, ocr=ocr, data_key=data_key,
+                                                 run_id=run_id, status=status)
+            except sa_exc.IntegrityError:
+                continue  # a concurrent writer took this sha256 or opened this unit's archive first
+        existing = self.find_by_sha256(source.sha256)
+        if existing is not None:
+            return existing
+        raise IndexUnavailable("The index refused the document's rows after retries (conflicting "
+                               "rows); run the ingest again.")
+
+    def _insert_document(self, s: Session, *, source: SourceFile, extraction: Extraction,
+                         pages: Sequence[OcrPage], original: StoredObject, ocr: StoredObject,
+                         data_key: WrappedKey, run_id: str, status: str) -> str:
+        found = s.scalar(select(DocumentRow.id).where(DocumentRow.sha256 == source.sha256))
+        if found is not None:
+            return found
+        doc_id = str(uuid.uuid4())
+        s.add(DataKeyRow(dek_id=data_key.dek_id, master_key_id=data_key.master_key_id,
+                         algorithm=data_key.algorithm, wrapped=data_key.wrapped))
+        s.add(DocumentRow(
+            id=doc_id, sha256=source.sha256, source_name=source.name, kind=str(source.kind),
+            size=source.size, doc_type=str(extraction.doc_type),
+            doc_type_confidence=extraction.doc_type_confidence,
+            archive_id=self._archive_for(s, extraction.unit_ref), pages=len(pages), status=status,
+            original_key=original.key, ocr_key=ocr.key, dek_id=data_key.dek_id, run_id=run_id))
+        s.flush()
+        if pages:
+            s.execute(insert(PageRow), [_page_row(doc_id, p) for p in pages])
+        if extraction.fields:
+            s.execute(insert(FieldRow), [self._field_row(doc_id, f) for f in extraction.fields.values()])
+        tokens = self._document_tokens(source, extraction, pages)
+        if tokens:
+            s.execute(insert(SearchTokenRow), [{"document_id": doc_id, "token_hmac": t} for t in tokens])
+        return doc_id
+
+    def _archive_for(self, s: Session, unit: UnitRef | None) -> str | None:
+        """Id of the unit's active archive, opened now if there is none."""
+        if unit is None:
+            return None
+        found = s.scalar(select(ArchiveRow.id).where(
+            ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
+            ArchiveRow.room == unit.room, ArchiveRow.status == "active"))
+        if found is not None:
+            return found
+        archive = ArchiveRow(id=str(uuid.uuid4()), building=unit.building, unit=unit.unit, room=unit.room,
+                             status="active")
+        s.add(archive)
+        s.flush()
+        return archive.id
+
+    def _field_row(self, doc_id: str, f: FieldValue) -> dict[str, Any]:
+        row: dict[str, Any] = {"document_id": doc_id, "name": f.name, "confidence": f.confidence,
+                               "valid": f.valid, "value": None, "value_masked": None, "value_hmac": None,
+                               "value_enc": None, "value_key_id": None}
+        issue = f.issue
+        if f.name in SENSITIVE_FIELDS:
+            masked = mask_value(f.name, f.value)
+            enc, key_id = self._blind.encrypt_value(f.value, context=_field_context(doc_id, f.name))
+            row.update(value_masked=masked[:MAX_VALUE_CHARS], value_enc=enc, value_key_id=key_id,
+                       value_hmac=self._blind.value_hmac(canonical_value(f.name, f.value)))
+            if issue and f.value:
+                issue = issue.replace(f.value, masked)
+        else:
+            row["value"] = f.value[:MAX_VALUE_CHARS]
+            if len(f.value) > MAX_VALUE_CHARS:
+                issue = f"{issue + '; ' if issue else ''}value truncated to {MAX_VALUE_CHARS} characters"
+        row["issue"] = scrub_text(issue) if issue else None
+        return row
+
+    def _document_tokens(self, source: SourceFile, extraction: Extraction,
+                         pages: Sequence[OcrPage]) -> set[str]:
+        texts = [p.text for p in pages] + [f.value for f in extraction.fields.values()]
+        texts.append(Path(source.name).stem)
+        return {self._blind.token_hmac(t) for t in tokenize("\n".join(texts))}
+
+    # ----------------------------------------------------------------- reading
+
+    def search(self, query: str, *, doc_type: str | None = None, unit: UnitRef | None = None,
+               limit: int = 50) -> list[DocumentSummary]:
+        """Documents matching ``query`` (all tokens, or an exact ID number / phone), exact matches first.
+
+        An empty query lists the documents matching the filters, newest first.
+        """
+        stmt = select(DocumentRow, ArchiveRow.building, ArchiveRow.unit, ArchiveRow.room).outerjoin(
+            ArchiveRow, DocumentRow.archive_id == ArchiveRow.id)
+        exact = None
+        q = query.strip()
+        if q:
+            exact, tokens = self._query_parts(q)
+            conds = [DocumentRow.id.in_(exact)]
+            if tokens:
+                conds.append(DocumentRow.id.in_(
+                    select(SearchTokenRow.document_id).where(SearchTokenRow.token_hmac.in_(tokens))
+                    .group_by(SearchTokenRow.document_id).having(func.count() == len(tokens))))
+            stmt = stmt.where(or_(*conds))
+        if doc_type:
+            stmt = stmt.where(DocumentRow.doc_type == str(doc_type))
+        if unit is not None:
+            stmt = stmt.where(ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
+                              ArchiveRow.room == unit.room)
+        rank = case((DocumentRow.id.in_(exact), 0), else_=1) if exact is not None else literal(1)
+        stmt = stmt.add_columns(rank).order_by(rank, DocumentRow.created_at.desc(), DocumentRow.id)
+        stmt = stmt.limit(limit)
+        with _db_errors("search"), self._read() as s:
+            rows = s.execute(stmt).all()
+        return [DocumentSummary(
+            id=d.id, source_name=d.source_name, sha256=d.sha256, doc_type=d.doc_type,
+            unit=_unit(b, u, r), pages=d.pages, status=d.status, created_at=_aware(d.created_at),
+            exact_match=(rk == 0)) for d, b, u, r, rk in rows]
+
+    def _query_parts(self, q: str) -> tuple[Any, list[str]]:
+        """Return the exact-match subquery and the token HMACs a query must all match."""
+        kind = classify_query(q)
+        if kind is not None:
+            canonical = kind[1]
+            exact = select(FieldRow.document_id).where(
+                FieldRow.value_hmac == self._blind.value_hmac(canonical))
+            tokens = {canonical.lower()}
+        else:
+            exact = select(FieldRow.document_id).where(FieldRow.value == q)
+            tokens = query_tokens(q)
+        return exact, sorted(self._blind.token_hmac(t) for t in tokens)
+
+    def get_document(self, doc_id: str) -> DocumentDetail:
+        """Return the document with masked sensitive fields; NotFound if there is none."""
+        with _db_errors("read a document"), self._read() as s:
+            row = s.get(DocumentRow, doc_id)
+            if row is None:
+                raise NotFound(f"No document with id {doc_id}.")
+            return self._details(s, [row])[0]
+
+    def iter_documents(self) -> Iterator[DocumentDetail]:
+        """Every document, oldest first, read in batches."""
+        after: tuple[dt.datetime, str] | None = None
+        while True:
+            stmt = select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id).limit(_BATCH)
+            if after is not None:
+                stmt = stmt.where(or_(DocumentRow.created_at > after[0],
+                                      (DocumentRow.created_at == after[0]) & (DocumentRow.id > after[1])))
+            with _db_errors("list documents"), self._read() as s:
+                rows = list(s.scalars(stmt))
+                details = self._details(s, rows)
+            yield from details
+            if len(rows) < _BATCH:
+                return
+            after = (rows[-1].created_at, rows[-1].id)
+
+    def _details(self, s: Session, rows: Sequence[DocumentRow]) -> list[DocumentDetail]:
+        ids = [r.id for r in rows]
+        if not ids:
+            return []
+        fields: dict[str, list[FieldRow]] = {i: [] for i in ids}
+        for f in s.scalars(select(FieldRow).where(FieldRow.document_id.in_(ids)).order_by(FieldRow.id)):
+            fields[f.document_id].append(f)
+        pages: dict[str, list[PageRow]] = {i: [] for i in ids}
+        for p in s.scalars(select(PageRow).where(PageRow.document_id.in_(ids)).order_by(PageRow.index)):
+            pages[p.document_id].append(p)
+        archive_ids = {r.archive_id for r in rows if r.archive_id}
+        archives = {a.id: a for a in s.scalars(select(ArchiveRow).where(ArchiveRow.id.in_(archive_ids)))}
+        return [_detail(r, fields[r.id], pages[r.id], archives.get(r.archive_id or "")) for r in rows]
+
+    def reveal_fields(self, doc_id: str) -> dict[str, str]:
+        """Plain values of the document's sensitive fields (callers must check the role and audit)."""
+        with _db_errors("read a document"), self._read() as s:
+            if s.get(DocumentRow, doc_id) is None:
+                raise NotFound(f"No document with id {doc_id}.")
+            rows = s.scalars(select(FieldRow).where(FieldRow.document_id == doc_id,
+                                                    FieldRow.value_enc.is_not(None)))
+            return {f.name: self._blind.decrypt_value(f.value_enc or b"", key_id=f.value_key_id or "",
+                                                      context=_field_context(doc_id, f.name))
+                    for f in rows}
+
+    # ----------------------------------------------------------------- keys
+
+    def wrapped_key(self, dek_id: str) -> WrappedKey:
+        """Return the wrapped data key; KeyDestroyed once it was shredded, NotFound if unknown."""
+        with _db_errors("read a data key"), self._read() as s:
+            row = s.get(DataKeyRow, dek_id)
+        if row is None:
+            raise NotFound(f"No data key with id {dek_id}.")
+        if row.destroyed_at is not None or not row.wrapped:
+            raise KeyDestroyed(f"Data key {dek_id} was destroyed; the document's objects cannot be "
+                               "decrypted any more.")
+        return WrappedKey(dek_id=row.dek_id, master_key_id=row.master_key_id, algorithm=row.algorithm,
+                          wrapped=row.wrapped)
+
+    def data_key(self, dek_id: str) -> DataKey:
+        """Return the unwrapped data key (KeyDestroyed once shredded)."""
+        return unwrap_key(self.wrapped_key(dek_id), self._keys)
+
+    def destroy_data_key(self, dek_id: str) -> None:
+        """Crypto-shred: erase the wrapped key bytes and mark the key destroyed (irreversible)."""
+        with _db_errors("destroy a data key"), self._write() as s, s.begin():
+            s.execute(update(DataKeyRow).where(DataKeyRow.dek_id == dek_id)
+                      .values(wrapped=None, destroyed_at=utcnow()))
+        self._purge_old_row_versions()
+
+    def destroy_document(self, doc_id: str, *, actor: str, role: str, approved_by: str,
+                         reason: str) -> None:
+        """Destroy a document: shred its data key, delete its rows, and record who/why/approved by whom.
+
+        Its objects become undecryptable everywhere (store, backups, replicas);
+        deleting them from the store is the caller's (optional) clean-up.
+        """
+        with _db_errors("destroy a document"), self._write() as s, s.begin():
+            row = s.get(DocumentRow, doc_id)
+            if row is None:
+                raise NotFound(f"No document with id {doc_id}.")
+            detail = {"method": "crypto-shred", "dek_id": row.dek_id, "sha256": row.sha256,
+                      "approved_by": approved_by, "reason": reason}
+            for table in (SearchTokenRow, FieldRow, PageRow):
+                s.execute(delete(table).where(table.document_id == doc_id))
+            s.delete(row)
+            s.flush()
+            s.execute(update(DataKeyRow).where(DataKeyRow.dek_id == detail["dek_id"])
+                      .values(wrapped=None, destroyed_at=utcnow()))
+            s.add(AuditRow(actor=actor, role=role, action="destroy", document_id=doc_id,
+                           detail=scrub_detail(detail)))
+        self._purge_old_row_versions()
+
+    def _purge_old_row_versions(self) -> None:
+        """Best effort: make the database drop old copies of shredded rows now, not some day."""
+        try:
+            if self.dialect == "sqlite":
+                with self._engine.connect() as c:
+                    c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            elif self.dialect == "postgresql":
+                with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                    c.exec_driver_sql("VACUUM data_keys, fields, search_tokens")
+        except sa_exc.DBAPIError:
+            return  # autovacuum / the next checkpoint will do it
+
+    # ----------------------------------------------------------------- audit
+
+    def audit(self, actor: str, role: str, action: str, document_id: str | None = None,
+              detail: dict[str, Any] | None = None) -> None:
+        """Append to the audit log (ID numbers and phones in ``detail`` are masked)."""
+        with _db_errors("write the audit log"), self._write() as s, s.begin():
+            s.add(AuditRow(actor=actor, role=role, action=action, document_id=document_id,
+                           detail=scrub_detail(detail) if detail is not None else None))
+
+    def audit_entries(self, *, document_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
+        """Newest audit entries first, optionally for one document."""
+        stmt = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if document_id is not None:
+            stmt = stmt.where(AuditRow.document_id == document_id)
+        with _db_errors("read the audit log"), self._read() as s:
+            return [AuditEntry(id=a.id, at=_aware(a.at), actor=a.actor, role=a.role, action=a.action,
+                               document_id=a.document_id, detail=a.detail) for a in s.scalars(stmt)]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _field_context(doc_id: str, name: str) -> str:
+    return f"field|{doc_id}|{name}"
+
+
+def _page_row(doc_id: str, p: OcrPage) -> dict[str, Any]:
+    return {"document_id": doc_id, "index": p.index, "rotation": p.rotation, "skew": p.skew,
+            "blank": p.blank, "engine": p.engine, "mean_confidence": p.mean_confidence,
+            "width": p.width, "height": p.height, "line_count": len(p.lines)}
+
+
+def _unit(building: str | None, unit: str | None, room: str | None) -> UnitRef | None:
+    if building is None or unit is None or room is None:
+        return None
+    return UnitRef(building=building, unit=unit, room=room)
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    """SQLite returns naive datetimes; they were written as UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+def _detail(r: DocumentRow, fields: list[FieldRow], pages: list[PageRow],
+            archive: ArchiveRow | None) -> DocumentDetail:
+    return DocumentDetail(
+        id=r.id, source_name=r.source_name, sha256=r.sha256, kind=r.kind, size=r.size,
+        doc_type=r.doc_type, doc_type_confidence=r.doc_type_confidence,
+        unit=_unit(archive.building, archive.unit, archive.room) if archive else None,
+        archive_id=r.archive_id, pages=r.pages,
+        page_info=[PageInfo(index=p.index, rotation=p.rotation, skew=p.skew, blank=p.blank, engine=p.engine,
+                            mean_confidence=p.mean_confidence, width=p.width, height=p.height,
+                            line_count=p.line_count) for p in pages],
+        fields={f.name: (f.value_masked if f.value is None else f.value) or "" for f in fields},
+        confidence={f.name: f.confidence for f in fields},
+        issues={f.name: f.issue or "invalid" for f in fields if not f.valid},
+        status=r.status, original_key=r.original_key, ocr_key=r.ocr_key, dek_id=r.dek_id,
+        run_id=r.run_id, created_at=_aware(r.created_at))

@@ -1,0 +1,377 @@
+"""Object stores for sealed blobs: embedded local store and any S3 API (MinIO in production).
+
+Stores only ever receive sealed blobs (see :mod:`storage.crypto`); ``put``
+refuses anything without the ``DGNE`` magic. Keys are content-addressed by
+the SHA-256 of the plaintext original (:func:`original_key`, :func:`ocr_key`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import urllib3
+from minio import Minio
+from minio.error import MinioException, S3Error
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from schemas.errors import ConfigError, NotFound, StorageError
+from schemas.models import StoredObject
+from schemas.settings import Settings
+from storage.crypto import ALGORITHM, MAGIC, DataKey, open_sealed, seal
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
+_META_SUFFIX = ".meta.json"
+_TMP_PREFIX = ".tmp-"
+#: S3 error codes that mean "fix the credentials or policy", not "try again".
+_AUTH_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
+                         "InvalidToken", "ExpiredToken"})
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
+
+
+class PlaintextRefused(StorageError):
+    """A caller tried to store bytes that are not a sealed blob (a bug, never retried)."""
+
+    code = "plaintext_refused"
+    retryable = False
+
+
+class StorageAuthError(StorageError):
+    """The object store refused the credentials or the bucket policy (not retried)."""
+
+    code = "storage_auth"
+    retryable = False
+
+
+def original_key(sha256: str) -> str:
+    """Object key of an original: ``originals/ab/<sha256>``."""
+    return f"originals/{_check_sha(sha256)[:2]}/{sha256}"
+
+
+def ocr_key(sha256: str) -> str:
+    """Object key of a document's OCR result: ``ocr/ab/<sha256>.json``."""
+    return f"ocr/{_check_sha(sha256)[:2]}/{sha256}.json"
+
+
+def _check_sha(sha256: str) -> str:
+    if not _SHA256_RE.match(sha256):
+        raise ValueError("sha256 must be 64 lower-case hex digits")
+    return sha256
+
+
+def _check_key(key: str) -> str:
+    if not _KEY_RE.match(key) or ".." in key or key.endswith(_META_SUFFIX):
+        raise ValueError(f"invalid object key {key!r}")
+    return key
+
+
+def _check_sealed(key: str, data: bytes) -> None:
+    if data[:4] != MAGIC:
+        raise PlaintextRefused(f"Refusing to store {key}: the data is not sealed. Seal it with "
+                               "storage.crypto.seal before handing it to an object store.")
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Where sealed blobs live. Every method raises StorageError when the store fails."""
+
+    def put(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
+        """Store ``data`` under ``key``, replacing any previous object (idempotent)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Return the object's bytes; NotFound if absent."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Tell whether an object is stored under ``key``."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; no error if it is absent."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys starting with ``prefix``, in no guaranteed order."""
+        ...
+
+
+# --------------------------------------------------------------------------- local
+
+
+class LocalObjectStore:
+    """Embedded store: one file per object under ``root`` plus a JSON metadata sidecar.
+
+    Writes go to a hidden temp file, are fsynced and renamed into place, then the
+    directory is fsynced: after a crash a key holds the old or the new blob,
+    never a partial one. Left-over temp files are hidden from :meth:`list`.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"Cannot create the object store folder {root}: {e.strerror}.") from e
+
+    def __repr__(self) -> str:
+        return f"LocalObjectStore({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*_check_key(key).split("/"))
+
+    def put(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
+        """Atomically store ``data`` (metadata sidecar first, then the blob)."""
+        _check_sealed(key, data)
+        path = self._path(key)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            meta = json.dumps(metadata, ensure_ascii=False, sort_keys=True).encode()
+            _atomic_write(path.with_name(path.name + _META_SUFFIX), meta)
+            _atomic_write(path, data)
+        except OSError as e:
+            raise StorageError(f"Cannot write object {key} under {self.root}: {e.strerror}. "
+                               "Check free disk space and permissions.") from e
+
+    def get(self, key: str) -> bytes:
+        """Read the blob stored under ``key``."""
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as e:
+            raise NotFound(f"Object {key} is not in the store {self.root}.") from e
+        except OSError as e:
+            raise StorageError(f"Cannot read object {key}: {e.strerror}.") from e
+
+    def metadata(self, key: str) -> dict[str, str]:
+        """Return the metadata stored with ``key`` (empty when the sidecar is missing)."""
+        path = self._path(key)
+        try:
+            return dict(json.loads(path.with_name(path.name + _META_SUFFIX).read_text("utf-8")))
+        except FileNotFoundError:
+            if not path.exists():
+                raise NotFound(f"Object {key} is not in the store {self.root}.") from None
+            return {}
+
+    def exists(self, key: str) -> bool:
+        """Tell whether the blob file exists."""
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        """Remove the blob, then its sidecar."""
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + _META_SUFFIX).unlink(missing_ok=True)
+            _fsync_dir(path.parent)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StorageError(f"Cannot delete object {key}: {e.strerror}.") from e
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix``, skipping sidecars and temp files."""
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            base = "" if rel == "." else rel + "/"
+            if not (base.startswith(prefix) or prefix.startswith(base)):
+                dirnames[:] = []
+                continue
+            for name in sorted(filenames):
+                key = base + name
+                if name.startswith(".") or name.endswith(_META_SUFFIX) or not key.startswith(prefix):
+                    continue
+                yield key
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- S3
+
+
+class S3ObjectStore:
+    """Any S3 API through the ``minio`` SDK, with bounded timeouts and retries.
+
+    The bucket is created on first use if missing. Every failure becomes a
+    StorageError (StorageAuthError for refused credentials) naming what to check.
+    """
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *,
+                 secure: bool = False, region: str | None = None,
+                 connect_timeout: float = 5.0, read_timeout: float = 60.0, retries: int = 2) -> None:
+        self.endpoint = endpoint
+        self.bucket = bucket
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504),
+                                  raise_on_status=False),
+            maxsize=10,
+        )
+        try:
+            self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
+                                 region=region, http_client=http)
+        except ValueError as e:
+            raise ConfigError(f"Invalid S3 endpoint {endpoint!r}: {e}. Use host:port without a scheme "
+                              "(DANGAN_S3_ENDPOINT).") from e
+        self._bucket_ready = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3ObjectStore(endpoint={self.endpoint!r}, bucket={self.bucket!r})"
+
+    def _fail(self, op: str, key: str | None, e: Exception) -> StorageError:
+        what = f"{op} {key}" if key else op
+        if isinstance(e, S3Error) and e.code in _AUTH_CODES:
+            return StorageAuthError(
+                f"S3 {what} refused ({e.code}) by {self.endpoint}: check DANGAN_S3_ACCESS_KEY / "
+                f"DANGAN_S3_SECRET_KEY and that they may read and write bucket {self.bucket!r}.")
+        code = e.code if isinstance(e, S3Error) else type(e).__name__
+        return StorageError(f"S3 {what} failed ({code}) at {self.endpoint}: check that the server is up "
+                            f"and reachable (DANGAN_S3_ENDPOINT) and that bucket {self.bucket!r} exists.")
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket when it does not exist yet (checked once per store)."""
+        if self._bucket_ready:
+            return
+        with self._lock:
+            if self._bucket_ready:
+                return
+            try:
+                if not self._client.bucket_exists(self.bucket):
+                    try:
+                        self._client.make_bucket(self.bucket)
+                    except S3Error as e:
+                        if e.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                            raise
+            except (MinioException, Urllib3Error, ValueError) as e:
+                raise self._fail("bucket check", self.bucket, e) from e
+            self._bucket_ready = True
+
+    def put(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
+        """Upload ``data`` (multipart above 16 MiB), overwriting any previous object."""
+        _check_sealed(key, data)
+        self.ensure_bucket()
+        try:
+            self._client.put_object(self.bucket, _check_key(key), io.BytesIO(data), len(data),
+                                    content_type="application/octet-stream", metadata=dict(metadata),
+                                    part_size=16 * 1024 * 1024)
+        except (MinioException, Urllib3Error) as e:
+            raise self._fail("put", key, e) from e
+
+    def get(self, key: str) -> bytes:
+        """Download the object."""
+        self.ensure_bucket()
+        response = None
+        try:
+            response = self._client.get_object(self.bucket, _check_key(key))
+            return response.read()
+        except S3Error as e:
+            if e.code in _MISSING_CODES:
+                raise NotFound(f"Object {key} is not in bucket {self.bucket!r}.") from e
+            raise self._fail("get", key, e) from e
+        except (MinioException, Urllib3Error) as e:
+            raise self._fail("get", key, e) from e
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+
+    def metadata(self, key: str) -> dict[str, str]:
+        """Return the user metadata stored with ``key``."""
+        self.ensure_bucket()
+        try:
+            stat = self._client.stat_object(self.bucket, _check_key(key))
+        except S3Error as e:
+            if e.code in _MISSING_CODES:
+                raise NotFound(f"Object {key} is not in bucket {self.bucket!r}.") from e
+            raise self._fail("stat", key, e) from e
+        except (MinioException, Urllib3Error) as e:
+            raise self._fail("stat", key, e) from e
+        prefix = "x-amz-meta-"
+        return {k[len(prefix):].lower(): v for k, v in (stat.metadata or {}).items()
+                if k.lower().startswith(prefix)}
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` is stored (HEAD request)."""
+        try:
+            self.metadata(key)
+        except NotFound:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        """Remove the object (S3 delete is idempotent)."""
+        self.ensure_bucket()
+        try:
+            self._client.remove_object(self.bucket, _check_key(key))
+        except (MinioException, Urllib3Error) as e:
+            raise self._fail("delete", key, e) from e
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix`` (recursive)."""
+        self.ensure_bucket()
+        try:
+            for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if obj.object_name is not None:
+                    yield obj.object_name
+        except (MinioException, Urllib3Error) as e:
+            raise self._fail("list", prefix, e) from e
+
+
+def make_object_store(settings: Settings) -> ObjectStore:
+    """Return the S3 store when an endpoint and bucket are configured, else the embedded local store."""
+    if not settings.uses_s3:
+        return LocalObjectStore(settings.objects_dir)
+    if not settings.s3_access_key or settings.s3_secret_key is None:
+        raise ConfigError("DANGAN_S3_ENDPOINT is set but DANGAN_S3_ACCESS_KEY or DANGAN_S3_SECRET_KEY "
+                          "is missing; set both.")
+    return S3ObjectStore(str(settings.s3_endpoint), settings.s3_access_key,
+                         settings.s3_secret_key.get_secret_value(), str(settings.s3_bucket),
+                         secure=settings.s3_secure, region=settings.s3_region)
+
+
+# --------------------------------------------------------------------------- sealed I/O
+
+
+def store_sealed(store: ObjectStore, key: str, plaintext: bytes, dek: DataKey, *,
+                 metadata: dict[str, str] | None = None) -> StoredObject:
+    """Seal ``plaintext`` with ``dek`` for ``key`` and put it; returns what the index records."""
+    blob = seal(plaintext, dek, object_key=key)
+    meta = {"dek-id": dek.dek_id, "master-key-id": dek.master_key_id, "algorithm": ALGORITHM,
+            **(metadata or {})}
+    store.put(key, blob, metadata=meta)
+    return StoredObject(key=key, size=len(blob), key_id=dek.dek_id, algorithm=ALGORITHM)
+
+
+def load_sealed(store: ObjectStore, key: str, dek: DataKey) -> bytes:
+    """Get the blob under ``key`` and open it (IntegrityError when it was altered)."""
+    return open_sealed(store.get(key), dek, object_key=key)

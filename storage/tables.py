@@ -1,0 +1,179 @@
+"""SQL tables of the index (SQLAlchemy 2 declarative mapping; SQLite and PostgreSQL).
+
+No column holds an ID number, a phone number, an address or OCR text in
+plain text: sensitive field values live as HMAC + mask + ciphertext, and
+search tokens only as truncated HMACs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Longest plain field value kept (a btree index entry must stay under ~2.7 kB in PostgreSQL).
+MAX_VALUE_CHARS = 400
+#: Auto-increment big integer that SQLite also accepts as ROWID alias.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+#: Timezone-aware timestamp (stored as UTC).
+Stamp = DateTime(timezone=True)
+
+
+def utcnow() -> dt.datetime:
+    """Now, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the index tables."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, dt.datetime: Stamp}
+
+
+class ArchiveRow(Base):
+    """One archive per household unit (分户档案); a former owner's archive is set aside."""
+
+    __tablename__ = "archives"
+    __table_args__ = (
+        Index("uq_archives_active_unit", "building", "unit", "room", unique=True,
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    building: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(64))
+    room: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[dt.datetime | None]
+
+
+class IngestRunRow(Base):
+    """One ingest run with its counts."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    counts: Mapped[dict[str, Any] | None]
+
+
+class DataKeyRow(Base):
+    """A wrapped per-document data key; destroying it shreds the document's objects."""
+
+    __tablename__ = "data_keys"
+
+    dek_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    master_key_id: Mapped[str] = mapped_column(String(16))
+    algorithm: Mapped[str] = mapped_column(String(32))
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    destroyed_at: Mapped[dt.datetime | None]
+
+
+class DocumentRow(Base):
+    """One archived document (an original file), content-addressed by SHA-256."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source_name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(BigInteger)
+    doc_type: Mapped[str] = mapped_column(String(40), index=True)
+    doc_type_confidence: Mapped[float] = mapped_column(Float)
+    archive_id: Mapped[str | None] = mapped_column(ForeignKey("archives.id"), index=True)
+    pages: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    original_key: Mapped[str] = mapped_column(String(200))
+    ocr_key: Mapped[str] = mapped_column(String(200))
+    dek_id: Mapped[str] = mapped_column(ForeignKey("data_keys.dek_id"))
+    #: Id from Index.begin_run (not a foreign key: runs may be pruned).
+    run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PageRow(Base):
+    """What OCR saw on one page (no text: that lives encrypted in the object store)."""
+
+    __tablename__ = "pages"
+    __table_args__ = (UniqueConstraint("document_id", "index", name="uq_pages_document_index"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column("index", Integer)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    skew: Mapped[float] = mapped_column(Float, default=0.0)
+    blank: Mapped[bool] = mapped_column(Boolean, default=False)
+    engine: Mapped[str] = mapped_column(String(32))
+    mean_confidence: Mapped[float] = mapped_column(Float)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    line_count: Mapped[int] = mapped_column(Integer)
+
+
+class FieldRow(Base):
+    """One extracted field; sensitive ones have value NULL and hmac/mask/ciphertext set."""
+
+    __tablename__ = "fields"
+    __table_args__ = (
+        Index("ix_fields_name_value", "name", "value"),
+        Index("ix_fields_value", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(String(MAX_VALUE_CHARS))
+    value_masked: Mapped[str | None] = mapped_column(String(MAX_VALUE_CHARS))
+    value_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
+    value_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value_key_id: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[float] = mapped_column(Float)
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    issue: Mapped[str | None] = mapped_column(Text)
+
+
+class SearchTokenRow(Base):
+    """Blind search index: one truncated HMAC per distinct token of a document."""
+
+    __tablename__ = "search_tokens"
+    __table_args__ = (Index("ix_search_tokens_token", "token_hmac", "document_id"),)
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    token_hmac: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class AuditRow(Base):
+    """Audit log: who did what to which document; detail holds no personal data."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    #: Not a foreign key: the log outlives destroyed documents.
+    document_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    detail: Mapped[dict[str, Any] | None]
