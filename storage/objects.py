@@ -130,8 +130,8 @@ class LocalObjectStore:
 
     def put(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
         """Atomically store ``data`` (metadata sidecar first, then the blob)."""
-        _check_sealed(key, data)
         path = self._path(key)
+        _check_sealed(key, data)
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             meta = json.dumps(metadata, ensure_ascii=False, sort_keys=True).encode()
@@ -278,10 +278,10 @@ class S3ObjectStore:
 
     def put(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
         """Upload ``data`` (multipart above 16 MiB), overwriting any previous object."""
-        _check_sealed(key, data)
+        _check_sealed(_check_key(key), data)
         self.ensure_bucket()
         try:
-            self._client.put_object(self.bucket, _check_key(key), io.BytesIO(data), len(data),
+            self._client.put_object(self.bucket, key, io.BytesIO(data), len(data),
                                     content_type="application/octet-stream", metadata=dict(metadata),
                                     part_size=16 * 1024 * 1024)
         except (MinioException, Urllib3Error) as e:

@@ -18,7 +18,7 @@ PG_USER = "postgres"
 PG_ADMIN_DB = "postgres"
 
 
-def _admin_connect():  # noqa: ANN202 - psycopg is imported lazily
+def _admin_connect():
     import psycopg
 
     return psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_ADMIN_DB,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -29,6 +30,8 @@ import pytest
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+BANNER_TIMEOUT = 15.0
+READY_BANNER = "All enabled components are running"
 _PORT_FLAGS = (
     "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
     "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
@@ -103,7 +106,8 @@ class SeaweedServer:
             *(f"-{flag}={port}" for flag, port in self.ports.items()),
             "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.telemetry=false", f"-s3.config={config}",
-            f"-s3.localSocket={self.workdir / 's3.sock'}", f"-filer.localSocket={self.workdir / 'filer.sock'}",
+            f"-s3.localSocket={self.workdir / 's3.sock'}",
+            f"-filer.localSocket={self.workdir / 'filer.sock'}",
         ]
 
     def start(self) -> None:
@@ -111,11 +115,22 @@ class SeaweedServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cmd = self.command()
         with open(self.log_path, "wb") as log:
+            # TMPDIR: weed puts its gRPC unix sockets in the temp dir; keep them in ours.
+            env = {**os.environ, "TMPDIR": str(self.workdir)}
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                            start_new_session=True)
+                                            env=env, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         self._wait_status(deadline)
         self._wait_put(deadline)
+        self._wait_banner(min(deadline, time.monotonic() + BANNER_TIMEOUT))
+
+    def _wait_banner(self, deadline: float) -> None:
+        # Stopped before it finished starting, weed leaves gRPC sockets behind in /tmp.
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if READY_BANNER in self.log_tail(100_000):
+                return
+            time.sleep(0.2)
 
     def _check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
@@ -152,7 +167,7 @@ class SeaweedServer:
         raise TimeoutError(f"weed mini S3 put did not work within {START_TIMEOUT} s ({last!r}):\n"
                            f"{self.log_tail()}")
 
-    def client(self):  # noqa: ANN201 - minio is imported lazily
+    def client(self):
         """A minio client with the server's credentials and short timeouts."""
         import urllib3
         from minio import Minio
@@ -173,6 +188,14 @@ class SeaweedServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+        self._remove_stray_sockets()
+
+    def _remove_stray_sockets(self) -> None:
+        """Remove this server's gRPC sockets that weed may leave in /tmp (named by our ports)."""
+        for flag, port in self.ports.items():
+            if flag.endswith(".grpc"):
+                component = flag.split(".")[0]
+                Path(f"/tmp/seaweedfs-{component}-grpc-{port}.sock").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
