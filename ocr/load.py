@@ -69,7 +69,7 @@ _PIL_FORMAT = {
     FileKind.WEBP: "WEBP",
 }
 #: Errors Pillow raises for unreadable image data.
-_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError)
+_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
 #: Errors pikepdf raises for unreadable PDF structure.
 _PDF_ERRORS = (pikepdf.PdfError, ValueError, KeyError, TypeError, AttributeError, RuntimeError)
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
@@ -331,10 +331,33 @@ def _image_ends_early(path: Path, kind: FileKind) -> bool:
 
 
 def _tiff_ends_early(path: Path, head: bytes, size: int) -> bool:
+    return _tiff_ifd_chain_ends_early(path, head, size) or _tiff_strips_end_early(path, size)
+
+
+def _tiff_ifd_chain_ends_early(path: Path, head: bytes, size: int) -> bool:
+    """Walk the chain of image directories (one per page); True when one lies past the end."""
     order: Literal["little", "big"] = "little" if head[:2] == b"II" else "big"
     big = head[2:4] in (b"+\x00", b"\x00+")
-    if int.from_bytes(head[8:16] if big else head[4:8], order) >= size:
-        return True
+    count_size, entry_size, offset_size = (8, 20, 8) if big else (2, 12, 4)
+    offset = int.from_bytes(head[8:16] if big else head[4:8], order)
+    seen: set[int] = set()
+    with path.open("rb") as f:
+        while offset and offset not in seen and len(seen) < 100_000:
+            seen.add(offset)
+            if offset >= size:
+                return True
+            f.seek(offset)
+            entries = f.read(count_size)
+            f.seek(offset + count_size + int.from_bytes(entries, order) * entry_size)
+            following = f.read(offset_size)
+            if len(entries) < count_size or len(following) < offset_size:
+                return True
+            offset = int.from_bytes(following, order)
+    return False
+
+
+def _tiff_strips_end_early(path: Path, size: int) -> bool:
+    """Tell whether a page's image strips or tiles point past the end of the file."""
     try:
         with Image.open(path, formats=["TIFF"]) as im:
             for frame in ImageSequence.Iterator(im):

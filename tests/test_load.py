@@ -225,14 +225,30 @@ def test_truncated_jpeg_is_truncated(tmp_path: Path, settings: Settings) -> None
         preflight(_write(tmp_path / "photo.jpg", data[: int(len(data) * 0.6)]), settings)
 
 
-def test_truncated_png_and_tiff_are_truncated(tmp_path: Path, settings: Settings) -> None:
+def test_truncated_png_is_truncated(tmp_path: Path, settings: Settings) -> None:
     noise = (np.random.default_rng(2).random((400, 500)) * 255).astype(np.uint8)
-    for fmt, name in (("PNG", "a.png"), ("TIFF", "a.tif")):
-        buf = io.BytesIO()
-        Image.fromarray(noise).save(buf, fmt)
-        data = buf.getvalue()
-        with pytest.raises(TruncatedFile):
-            preflight(_write(tmp_path / name, data[: len(data) // 2]), settings)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, "PNG")
+    data = buf.getvalue()
+    with pytest.raises(TruncatedFile, match="PNG image is incomplete"):
+        preflight(_write(tmp_path / "a.png", data[: len(data) // 2]), settings)
+
+
+@pytest.mark.parametrize("compression", [None, "tiff_lzw", "group4"])
+@pytest.mark.parametrize("keep", [0.3, 0.7, 0.99])
+def test_truncated_multipage_tiff_is_truncated(
+    compression: str | None, keep: float, tmp_path: Path, settings: Settings
+) -> None:
+    """Cut inside any page: its strips or the next page's directory lie past the end."""
+    rng = np.random.default_rng(3)
+    frames = [Image.fromarray((rng.random((300, 300)) * 255).astype(np.uint8)) for _ in range(3)]
+    if compression == "group4":
+        frames = [f.convert("1") for f in frames]
+    buf = io.BytesIO()
+    frames[0].save(buf, "TIFF", save_all=True, append_images=frames[1:], compression=compression)
+    data = buf.getvalue()
+    with pytest.raises(TruncatedFile, match="TIFF image is incomplete"):
+        preflight(_write(tmp_path / "batch.tif", data[: int(len(data) * keep)]), settings)
 
 
 def test_realworld_invalid_pdf_is_corrupt(realworld_dir: Path, settings: Settings) -> None:
