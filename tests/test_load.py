@@ -38,6 +38,7 @@ from schemas.errors import (
     EngineUnavailable,
     ImageTooLarge,
     InputRejected,
+    NoPages,
     TruncatedFile,
     UnsupportedType,
 )
@@ -249,6 +250,14 @@ def test_truncated_multipage_tiff_is_truncated(
     data = buf.getvalue()
     with pytest.raises(TruncatedFile, match="TIFF image is incomplete"):
         preflight(_write(tmp_path / "batch.tif", data[: int(len(data) * keep)]), settings)
+
+
+def test_pdf_without_pages_has_no_pages(tmp_path: Path, settings: Settings) -> None:
+    path = tmp_path / "empty.pdf"
+    with pikepdf.new() as pdf:
+        pdf.save(path)
+    with pytest.raises(NoPages, match="no pages"):
+        preflight(path, settings)
 
 
 def test_realworld_invalid_pdf_is_corrupt(realworld_dir: Path, settings: Settings) -> None:
