@@ -144,7 +144,12 @@ def _make_engine(url: str) -> tuple[Engine, Engine]:
         engine = create_engine(url, pool_pre_ping=True, connect_args=args)
         return engine, engine
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise IndexUnavailable(f"Cannot create the index folder {folder}: {e.strerror}. Check "
+                                   "DANGAN_HOME / DANGAN_DB_URL and permissions.") from e
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
@@ -217,13 +222,17 @@ class Index:
 
     def record_document(self, *, source: SourceFile, extraction: Extraction, pages: Sequence[OcrPage],
                         original: StoredObject, ocr: StoredObject, data_key: WrappedKey, run_id: str,
-                        status: str) -> str:
+                        status: str, unit: UnitRef | None = None) -> str:
         """Insert a document with its archive, pages, fields, data key and search tokens in ONE transaction.
+
+        The document is filed in the active archive of ``unit`` (e.g. from the
+        drop folder's name), else of the unit printed on it, if any.
 
         Idempotent on ``source.sha256``: when the document exists (also when a
         concurrent writer commits it first) its id is returned and nothing is
-        inserted. The caller must then not keep objects it sealed with
-        ``data_key``: the existing document's data key is the valid one.
+        inserted. If that document's ``dek_id`` differs from ``data_key``'s, the
+        caller lost a race and may have overwritten the content-addressed
+        objects: it must re-seal them with :meth:`data_key` of the stored key.
         """
         for _ in range(_RECORD_ATTEMPTS):
             existing = self.find_by_sha256(source.sha256)
@@ -233,7 +242,8 @@ class Index:
                 with _db_errors("record a document"), self._write() as s, s.begin():
                     return self._insert_document(s, source=source, extraction=extraction, pages=pages,
                                                  original=original, ocr=ocr, data_key=data_key,
-                                                 run_id=run_id, status=status)
+                                                 run_id=run_id, status=status,
+                                                 unit=unit or extraction.unit_ref)
             except sa_exc.IntegrityError:
                 continue  # a concurrent writer took this sha256 or opened this unit's archive first
         existing = self.find_by_sha256(source.sha256)
@@ -244,7 +254,7 @@ class Index:
 
     def _insert_document(self, s: Session, *, source: SourceFile, extraction: Extraction,
                          pages: Sequence[OcrPage], original: StoredObject, ocr: StoredObject,
-                         data_key: WrappedKey, run_id: str, status: str) -> str:
+                         data_key: WrappedKey, run_id: str, status: str, unit: UnitRef | None) -> str:
         found = s.scalar(select(DocumentRow.id).where(DocumentRow.sha256 == source.sha256))
         if found is not None:
             return found
@@ -255,7 +265,7 @@ class Index:
             id=doc_id, sha256=source.sha256, source_name=source.name, kind=str(source.kind),
             size=source.size, doc_type=str(extraction.doc_type),
             doc_type_confidence=extraction.doc_type_confidence,
-            archive_id=self._archive_for(s, extraction.unit_ref), pages=len(pages), status=status,
+            archive_id=self._archive_for(s, unit), pages=len(pages), status=status,
             original_key=original.key, ocr_key=ocr.key, dek_id=data_key.dek_id, run_id=run_id))
         s.flush()
         if pages:

@@ -1,0 +1,435 @@
+"""SQL index on SQLite and PostgreSQL: record, idempotency, blind search, no plaintext, races."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from schemas.documents import DocType
+from schemas.errors import IndexUnavailable, KeyDestroyed, NotFound
+from schemas.models import (
+    Extraction,
+    FieldValue,
+    FileKind,
+    OcrLine,
+    OcrPage,
+    SourceFile,
+    StoredObject,
+    UnitRef,
+)
+from schemas.validators import id_check_digit
+from storage.crypto import DataKey, WrappedKey, wrap_key
+from storage.index import Index
+from storage.keys import MasterKey
+from storage.objects import ocr_key, original_key
+from storage.tables import Base, DataKeyRow, DocumentRow, SearchTokenRow
+
+# --------------------------------------------------------------------------- synthetic documents
+
+
+def make_id_number(rng: random.Random) -> str:
+    """A checksum-valid 18-character resident ID number."""
+    born = f"{rng.randint(1950, 2000)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+    first17 = f"110105{born}{rng.randint(0, 999):03d}"
+    return first17 + id_check_digit(first17)
+
+
+def make_phone(rng: random.Random) -> str:
+    return f"1{rng.choice('3589')}{rng.randint(0, 999_999_999):09d}"
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One synthetic document and the values recorded from it."""
+
+    source: SourceFile
+    extraction: Extraction
+    pages: tuple[OcrPage, ...]
+    owner: str
+    id_number: str
+    phone: str
+    address: str
+    lines: tuple[str, ...]
+    #: The unit a clerk filed it under (ID cards print none).
+    filed_unit: UnitRef | None = None
+
+    def record(self, index: Index, master: MasterKey, run_id: str, *, status: str = "indexed") -> str:
+        wrapped = wrap_key(DataKey.generate(master), master)
+        return self.record_with(index, wrapped, run_id, status=status)
+
+    def record_with(self, index: Index, wrapped: WrappedKey, run_id: str, *, status: str = "indexed") -> str:
+        sha = self.source.sha256
+        original = StoredObject(key=original_key(sha), size=self.source.size + 58, key_id=wrapped.dek_id)
+        ocr = StoredObject(key=ocr_key(sha), size=1000, key_id=wrapped.dek_id)
+        return index.record_document(source=self.source, extraction=self.extraction, pages=self.pages,
+                                     original=original, ocr=ocr, data_key=wrapped, run_id=run_id,
+                                     status=status, unit=self.filed_unit)
+
+
+def make_doc(seed: int, *, owner: str, doc_type: DocType = DocType.OWNER_REGISTRATION,
+             unit: UnitRef | None = None, extra_line: str = "") -> Doc:
+    rng = random.Random(seed)
+    id_number, phone = make_id_number(rng), make_phone(rng)
+    address = f"北京市东城区和平里街道{rng.randint(1, 99)}号院{rng.randint(1, 9)}号楼"
+    unit = unit or UnitRef(building=str(rng.randint(1, 20)), unit=str(rng.randint(1, 4)),
+                           room=str(rng.randint(101, 2804)))
+    lines = (
+        f"业主入住登记表 编号{seed:06d}",
+        f"业主姓名：{owner}  联系电话：{phone}",
+        f"身份证号码：{id_number}",
+        f"户籍地址：{address}",
+        f"房号：{unit.building}栋{unit.unit}单元{unit.room}室  入住日期：2019年5月{rng.randint(1, 28)}日",
+        extra_line or "本人承诺遵守物业管理公约，按时缴纳物业服务费。",
+    )
+    page = OcrPage(index=0, engine="rapidocr", width=2480, height=3508,
+                   lines=tuple(OcrLine(text=t, box=(100, 100 + 80 * i, 2000, 160 + 80 * i), confidence=0.93)
+                               for i, t in enumerate(lines)))
+    values = {"owner_name": owner, "id_number": id_number, "phone": phone, "building": unit.building,
+              "unit": unit.unit, "room": unit.room, "move_in_date": "2019-05-01"}
+    if doc_type == DocType.ID_CARD:
+        values = {"name": owner, "id_number": id_number, "address": address, "sex": "男"}
+    fields = {k: FieldValue(name=k, value=v, confidence=0.6 if k == "phone" else 0.9)
+              for k, v in values.items()}
+    sha = hashlib.sha256(f"doc-{seed}".encode()).hexdigest()
+    name = f"scan_{seed:05d}.pdf"
+    source = SourceFile(path=Path("scans") / name, name=name, size=100_000 + seed, sha256=sha,
+                        kind=FileKind.PDF, page_count=1)
+    extraction = Extraction(doc_type=doc_type, doc_type_confidence=0.88, fields=fields)
+    return Doc(source=source, extraction=extraction, pages=(page,), owner=owner, id_number=id_number,
+               phone=phone, address=address, lines=lines,
+               filed_unit=unit if doc_type == DocType.ID_CARD else None)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory: pytest.TempPathFactory) -> MasterKey:
+    return MasterKey.load_or_create(tmp_path_factory.mktemp("keys") / "master.key")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'home' / 'index.sqlite3'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def index(db_url: str, master: MasterKey) -> Iterator[Index]:
+    idx = Index(db_url, master)
+    idx.create_schema()
+    yield idx
+    idx.close()
+
+
+def count(index: Index, table: type[Base]) -> int:
+    engine = create_engine(_url_of(index))
+    try:
+        with engine.connect() as c:
+            return int(c.scalar(select(func.count()).select_from(table)) or 0)
+    finally:
+        engine.dispose()
+
+
+def _url_of(index: Index) -> str:
+    return index._engine.url.render_as_string(hide_password=False)
+
+
+# --------------------------------------------------------------------------- record and read
+
+
+def test_record_and_read_back(index: Index, master: MasterKey) -> None:
+    unit = UnitRef(building="3", unit="2", room="1201")
+    doc = make_doc(1, owner="王伟", unit=unit)
+    run_id = index.begin_run()
+    doc_id = doc.record(index, master, run_id)
+
+    detail = index.get_document(doc_id)
+    assert detail.sha256 == doc.source.sha256
+    assert detail.source_name == "scan_00001.pdf"
+    assert detail.doc_type == "owner_registration"
+    assert detail.unit == unit
+    assert detail.pages == 1
+    assert detail.page_info[0].line_count == len(doc.lines)
+    assert detail.fields["owner_name"] == "王伟"
+    assert detail.fields["id_number"] == doc.id_number[:6] + "********" + doc.id_number[-4:]
+    assert detail.fields["phone"] == doc.phone[:3] + "****" + doc.phone[-4:]
+    assert detail.confidence["phone"] == pytest.approx(0.6)
+    assert detail.status == "indexed"
+    assert detail.original_key == original_key(doc.source.sha256)
+    assert detail.run_id == run_id
+    assert index.wrapped_key(detail.dek_id).dek_id == detail.dek_id
+
+    assert index.reveal_fields(doc_id) == {"id_number": doc.id_number, "phone": doc.phone}
+    record = detail.export_record(index.reveal_fields(doc_id))
+    assert set(record) == {"id", "source_name", "sha256", "doc_type", "unit", "pages", "fields",
+                           "confidence", "status"}
+    assert record["unit"] == {"building": "3", "unit": "2", "room": "1201"}
+    assert record["fields"]["id_number"] == doc.id_number
+
+    index.finish_run(run_id, {"documents": 1, "pages": 1}, "completed")
+    assert [d.id for d in index.iter_documents()] == [doc_id]
+    with pytest.raises(NotFound):
+        index.get_document("no-such-id")
+
+
+def test_record_is_idempotent_on_sha256(index: Index, master: MasterKey) -> None:
+    doc = make_doc(2, owner="李娜")
+    run_id = index.begin_run()
+    first = doc.record(index, master, run_id)
+    assert index.find_by_sha256(doc.source.sha256) == first
+    assert doc.record(index, master, run_id) == first
+    assert count(index, DocumentRow) == 1
+    assert count(index, DataKeyRow) == 1  # the second data key was not stored
+    assert index.find_by_sha256("0" * 64) is None
+
+
+def test_one_active_archive_per_unit(index: Index, master: MasterKey) -> None:
+    unit = UnitRef(building="5", unit="1", room="0302")
+    run_id = index.begin_run()
+    a = make_doc(3, owner="张敏", unit=unit).record(index, master, run_id)
+    b = make_doc(4, owner="张敏", unit=unit, doc_type=DocType.ID_CARD).record(index, master, run_id)
+    assert index.get_document(a).archive_id == index.get_document(b).archive_id is not None
+
+
+# --------------------------------------------------------------------------- search
+
+
+@pytest.fixture
+def corpus(index: Index, master: MasterKey) -> dict[str, Doc]:
+    docs = {
+        "wangwei": make_doc(10, owner="王伟", unit=UnitRef(building="3", unit="2", room="1201")),
+        "wangweiming": make_doc(11, owner="王伟明", unit=UnitRef(building="3", unit="2", room="1202")),
+        "wangwei_id": make_doc(12, owner="王伟", doc_type=DocType.ID_CARD,
+                               unit=UnitRef(building="3", unit="2", room="1201")),
+        "liuyang": make_doc(13, owner="刘洋", extra_line="装修期间不得改动承重墙 施工单位：鑫达装饰"),
+        "chenjing": make_doc(14, owner="陈静"),
+    }
+    run_id = index.begin_run()
+    for doc in docs.values():
+        doc.record(index, master, run_id)
+    return docs
+
+
+def _ids(index: Index, docs: dict[str, Doc], *names: str) -> set[str]:
+    return {index.find_by_sha256(docs[n].source.sha256) or "" for n in names}
+
+
+def test_search_name_ranks_exact_match_first(index: Index, corpus: dict[str, Doc]) -> None:
+    hits = index.search("王伟")
+    exact = _ids(index, corpus, "wangwei", "wangwei_id")
+    assert {h.id for h in hits[:2]} == exact
+    assert all(h.exact_match for h in hits[:2])
+    assert [h.exact_match for h in hits[2:]] == [False] * (len(hits) - 2)
+    assert {h.id for h in hits} == exact | _ids(index, corpus, "wangweiming")
+
+    assert {h.id for h in index.search("王伟明")} == _ids(index, corpus, "wangweiming")
+    assert index.search("王伟明")[0].exact_match
+
+
+def test_search_id_number_exactly(index: Index, corpus: dict[str, Doc]) -> None:
+    number = corpus["liuyang"].id_number
+    for query in (number, number.lower(), f"{number[:6]} {number[6:14]} {number[14:]}"):
+        hits = index.search(query)
+        assert [h.id for h in hits] == list(_ids(index, corpus, "liuyang")), query
+        assert hits[0].exact_match
+    assert index.search(number[:-1] + ("0" if number[-1] != "0" else "1")) == []
+
+
+def test_search_phone_exactly(index: Index, corpus: dict[str, Doc]) -> None:
+    phone = corpus["chenjing"].phone
+    for query in (phone, f"{phone[:3]}-{phone[3:7]}-{phone[7:]}", f"+86 {phone}"):
+        assert [h.id for h in index.search(query)] == list(_ids(index, corpus, "chenjing")), query
+
+
+def test_search_ocr_text_and_filters(index: Index, corpus: dict[str, Doc]) -> None:
+    assert {h.id for h in index.search("承重墙")} == _ids(index, corpus, "liuyang")
+    assert {h.id for h in index.search("鑫达装饰 承重墙")} == _ids(index, corpus, "liuyang")
+    assert index.search("承重墙 王伟") == []  # tokens are AND-ed
+    assert index.search("不存在的词") == []
+
+    id_cards = index.search("王伟", doc_type="id_card")
+    assert {h.id for h in id_cards} == _ids(index, corpus, "wangwei_id")
+    unit = UnitRef(building="3", unit="2", room="1201")
+    in_unit = index.search("王伟", unit=unit)
+    assert {h.id for h in in_unit} == _ids(index, corpus, "wangwei", "wangwei_id")
+    assert all(h.unit == unit for h in in_unit)
+    assert {h.id for h in index.search("", unit=unit)} == _ids(index, corpus, "wangwei", "wangwei_id")
+    assert len(index.search("", limit=3)) == 3
+
+
+# --------------------------------------------------------------------------- no plaintext anywhere
+
+
+def test_no_sensitive_value_or_ocr_line_in_any_table(index: Index, corpus: dict[str, Doc],
+                                                     master: MasterKey) -> None:
+    doc_id = index.find_by_sha256(corpus["wangwei"].source.sha256)
+    index.audit("clerk1", "clerk", "reveal", doc_id,
+                {"note": f"owner asked; phone {corpus['wangwei'].phone}", "id": corpus["wangwei"].id_number})
+    engine = create_engine(_url_of(index))
+    dump: list[str] = []
+    with engine.connect() as c:
+        for table in Base.metadata.sorted_tables:
+            rows = c.execute(select(table)).all()
+            assert rows or table.name == "ingest_runs" or table.name == "audit_log", table.name
+            dump.extend(f"{table.name}: {row!r}" for row in rows)
+    engine.dispose()
+    everything = "\n".join(dump)
+    for doc in corpus.values():
+        for secret in (doc.id_number, doc.id_number.lower(), doc.phone, doc.address, *doc.lines):
+            assert secret not in everything
+            assert secret.encode().hex() not in everything  # nor as a bytes literal
+    assert "王伟" in everything  # the scan itself works: non-sensitive names are stored plainly
+
+
+def test_sqlite_file_holds_no_sensitive_bytes(tmp_path: Path, master: MasterKey) -> None:
+    index = Index(f"sqlite:///{tmp_path / 'index.sqlite3'}", master)
+    index.create_schema()
+    doc = make_doc(20, owner="赵磊")
+    doc.record(index, master, index.begin_run())
+    index.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("index.sqlite3*"))
+    for secret in (doc.id_number, doc.phone, doc.address, *doc.lines):
+        assert secret.encode() not in raw
+    assert "赵磊".encode() in raw
+
+
+# --------------------------------------------------------------------------- races
+
+
+def test_concurrent_record_of_same_file_gives_one_row(index: Index, master: MasterKey) -> None:
+    doc = make_doc(30, owner="孙丽", unit=UnitRef(building="9", unit="1", room="101"))
+    run_id = index.begin_run()
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        wrapped = wrap_key(DataKey.generate(master), master)
+        barrier.wait()
+        try:
+            results.append(doc.record_with(index, wrapped, run_id))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert len(results) == 2 and results[0] == results[1]
+    assert count(index, DocumentRow) == 1
+    assert count(index, DataKeyRow) == 1
+    detail = index.get_document(results[0])
+    index.wrapped_key(detail.dek_id)  # the surviving document points at the stored key
+
+
+def test_concurrent_documents_of_one_unit_share_one_archive(index: Index, master: MasterKey) -> None:
+    unit = UnitRef(building="8", unit="2", room="602")
+    docs = [make_doc(40 + i, owner="周杰", unit=unit) for i in range(4)]
+    run_id = index.begin_run()
+    barrier = threading.Barrier(len(docs))
+    ids: list[str] = []
+
+    def worker(doc: Doc) -> None:
+        barrier.wait()
+        ids.append(doc.record(index, master, run_id))
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in docs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(set(ids)) == 4
+    assert len({index.get_document(i).archive_id for i in ids}) == 1
+
+
+# --------------------------------------------------------------------------- audit, destruction, failures
+
+
+def test_audit_log_masks_personal_data(index: Index) -> None:
+    index.audit("alice", "leader", "export", None, {"query": "13812345678", "count": 3,
+                                                    "ids": ["11010519491231002X"]})
+    (entry,) = index.audit_entries()
+    assert entry.actor == "alice" and entry.action == "export"
+    assert entry.detail == {"query": "138****5678", "count": 3, "ids": ["110105********002X"]}
+
+
+def test_destroy_document_shreds_key_and_rows(index: Index, master: MasterKey) -> None:
+    doc = make_doc(50, owner="吴刚")
+    doc_id = doc.record(index, master, index.begin_run())
+    dek_id = index.get_document(doc_id).dek_id
+    index.destroy_document(doc_id, actor="admin1", role="admin", approved_by="manager1",
+                           reason="former owner, kept 3 years")
+    with pytest.raises(KeyDestroyed):
+        index.data_key(dek_id)
+    with pytest.raises(NotFound):
+        index.get_document(doc_id)
+    assert index.search("吴刚") == []
+    assert count(index, SearchTokenRow) == 0
+    (entry,) = index.audit_entries(document_id=doc_id)
+    assert entry.action == "destroy"
+    assert entry.detail is not None and entry.detail["approved_by"] == "manager1"
+
+
+def test_unreachable_postgres_is_index_unavailable(master: MasterKey) -> None:
+    index = Index("postgresql+psycopg://postgres@127.0.0.1:1/nothing", master)
+    started = time.monotonic()
+    with pytest.raises(IndexUnavailable) as info:
+        index.find_by_sha256("0" * 64)
+    assert time.monotonic() - started < 10
+    assert info.value.retryable
+    assert "DANGAN_DB_URL" in info.value.message
+
+
+def test_unwritable_sqlite_is_index_unavailable(tmp_path: Path, master: MasterKey) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(IndexUnavailable):
+        Index(f"sqlite:///{blocker / 'index.sqlite3'}", master).create_schema()
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def _fill(index: Index, master: MasterKey, n: int) -> float:
+    surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+    given = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
+    rng = random.Random(7)
+    run_id = index.begin_run()
+    started = time.perf_counter()
+    for i in range(n):
+        owner = rng.choice(surnames) + rng.choice(given) + (rng.choice(given) if rng.random() < 0.5 else "")
+        make_doc(1000 + i, owner=owner, doc_type=rng.choice([DocType.OWNER_REGISTRATION, DocType.ID_CARD])
+                 ).record(index, master, run_id)
+    return time.perf_counter() - started
+
+
+def _search_latency(index: Index, queries: list[str], rounds: int = 5) -> float:
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for q in queries:
+            index.search(q)
+    return (time.perf_counter() - started) / (rounds * len(queries))
+
+
+@pytest.mark.parametrize("n", [200, pytest.param(1000, marks=pytest.mark.slow)])
+def test_search_latency(index: Index, master: MasterKey, n: int) -> None:
+    fill_s = _fill(index, master, n)
+    probe = make_doc(1000 + n // 2, owner="x")
+    queries = ["王伟", "李娜", "物业管理公约", "和平里 3号楼", probe.id_number, probe.phone, "王"]
+    latency = _search_latency(index, queries)
+    print(f"\n{index.dialect}: {n} documents recorded in {fill_s:.1f} s "
+          f"({fill_s / n * 1000:.1f} ms each); search mean {latency * 1000:.1f} ms")
+    assert [h.exact_match for h in index.search(probe.id_number)] == [True]
+    assert latency < 0.5
