@@ -22,6 +22,7 @@ import os
 import struct
 import uuid
 from dataclasses import dataclass, field
+from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -31,7 +32,7 @@ from storage.keys import KEY_BYTES, MasterKey
 
 MAGIC = b"DGNE"
 VERSION = 1
-ALGORITHM = "AES-256-GCM"
+ALGORITHM: Final = "AES-256-GCM"
 _ALG_CODES = {ALGORITHM: 1}
 _HEADER = struct.Struct(">4sBB16s8s12s")
 HEADER_BYTES = _HEADER.size

@@ -17,7 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, case, create_engine, delete, event, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -321,36 +334,40 @@ class Index:
 
     def search(self, query: str, *, doc_type: str | None = None, unit: UnitRef | None = None,
                limit: int = 50) -> list[DocumentSummary]:
-        """Documents matching ``query`` (all tokens, or an exact ID number / phone), exact matches first.
+        """Find documents matching ``query`` (all its tokens, or an exact ID number / phone / field value).
 
-        An empty query lists the documents matching the filters, newest first.
+        Exact field matches come first, then newest first. An empty query lists
+        the documents matching the filters.
         """
-        stmt = select(DocumentRow, ArchiveRow.building, ArchiveRow.unit, ArchiveRow.room).outerjoin(
-            ArchiveRow, DocumentRow.archive_id == ArchiveRow.id)
-        exact = None
-        q = query.strip()
+        stmt = self._search_statement(query.strip(), doc_type=doc_type, unit=unit).limit(limit)
+        with _db_errors("search"), self._read() as s:
+            rows = s.execute(stmt).all()
+        return [DocumentSummary(
+            id=d.id, source_name=d.source_name, sha256=d.sha256, doc_type=d.doc_type,
+            unit=_unit(b, u, r), pages=d.pages, status=d.status, created_at=_aware(d.created_at),
+            exact_match=(rank == 0)) for d, b, u, r, rank in rows]
+
+    def _search_statement(self, q: str, *, doc_type: str | None, unit: UnitRef | None) -> Select[Any]:
+        conds = []
+        rank: Any = literal(1)
         if q:
             exact, tokens = self._query_parts(q)
-            conds = [DocumentRow.id.in_(exact)]
+            conds.append(DocumentRow.id.in_(exact))
             if tokens:
                 conds.append(DocumentRow.id.in_(
                     select(SearchTokenRow.document_id).where(SearchTokenRow.token_hmac.in_(tokens))
                     .group_by(SearchTokenRow.document_id).having(func.count() == len(tokens))))
+            rank = case((DocumentRow.id.in_(exact), 0), else_=1)
+        stmt = select(DocumentRow, ArchiveRow.building, ArchiveRow.unit, ArchiveRow.room, rank).outerjoin(
+            ArchiveRow, DocumentRow.archive_id == ArchiveRow.id)
+        if conds:
             stmt = stmt.where(or_(*conds))
         if doc_type:
             stmt = stmt.where(DocumentRow.doc_type == str(doc_type))
         if unit is not None:
             stmt = stmt.where(ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
                               ArchiveRow.room == unit.room)
-        rank = case((DocumentRow.id.in_(exact), 0), else_=1) if exact is not None else literal(1)
-        stmt = stmt.add_columns(rank).order_by(rank, DocumentRow.created_at.desc(), DocumentRow.id)
-        stmt = stmt.limit(limit)
-        with _db_errors("search"), self._read() as s:
-            rows = s.execute(stmt).all()
-        return [DocumentSummary(
-            id=d.id, source_name=d.source_name, sha256=d.sha256, doc_type=d.doc_type,
-            unit=_unit(b, u, r), pages=d.pages, status=d.status, created_at=_aware(d.created_at),
-            exact_match=(rk == 0)) for d, b, u, r, rk in rows]
+        return stmt.order_by(rank, DocumentRow.created_at.desc(), DocumentRow.id)
 
     def _query_parts(self, q: str) -> tuple[Any, list[str]]:
         """Return the exact-match subquery and the token HMACs a query must all match."""
