@@ -1,0 +1,1030 @@
+"""Field extraction (字段提取): OCR lines -> the export fields of a document type.
+
+How it reads a page:
+
+1. OCR lines are grouped into rows by their boxes (engines split one printed
+   row into several boxes, or put label and value in separate table cells).
+2. Labels from :data:`LABELS` (synonym -> semantic key) are found in each row,
+   tolerating spaces inside labels, full/half-width colons and missing colons.
+   A label's value is the text up to the next label on the row; an empty value
+   is looked for at the start of the next row and in the cell below (tables).
+3. Parties (出卖人 / 买受人 / 甲方 / 乙方 / 紧急联系人 ...) set a *context*, so a
+   generic "身份证号码" after "买受人" is the buyer's ID number.
+4. :data:`RULES` say, per document type, which keys in which contexts feed a
+   field and how the value is parsed (schemas/validators.py). Pattern
+   fallbacks find ID numbers and unit references anywhere.
+
+Invalid values (an ID number whose checksum fails, an impossible date) are
+kept with ``valid=False`` and an issue; a field that was not found is absent.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from ocr.classify import TITLES
+from schemas.documents import DOC_FIELDS, DocType
+from schemas.models import Extraction, FieldValue, OcrLine, OcrPage
+from schemas.validators import (
+    check_id_number,
+    cn_numeral_to_int,
+    find_dates,
+    fix_digit_runs,
+    id_number_birth_date,
+    id_number_sex,
+    normalize_date,
+    normalize_decimal,
+    normalize_id_number,
+    normalize_phone,
+    normalize_sex,
+    parse_unit_parts,
+)
+
+# ================================================================== label lexicon
+
+
+@dataclass(frozen=True)
+class Label:
+    """A printed label: its semantic key and how strictly it must look like a label.
+
+    A *weak* label (short words that also occur inside values and prose) counts
+    only when followed by a colon, or when it starts a cell/phrase and is
+    followed by a space, a cell break or the end of the row.
+    """
+
+    key: str
+    weak: bool = False
+    #: Regex the text right after the label must not match (``民族`` in ``民族路``).
+    not_before: str = ""
+
+
+def _group(key: str, *texts: str, weak: bool = False, not_before: str = "") -> dict[str, Label]:
+    """Synonyms sharing one key."""
+    return {t: Label(key, weak, not_before) for t in texts}
+
+
+_PLACE_SUFFIX = r"(?:路|街|大道|大街|村|乡|镇|小区|花园|中学|小学|学院|大学|医院|宾馆|饭店|广场|东|西|南|北)"
+
+#: Label synonyms -> semantic key. Extend freely; longer synonyms win over shorter ones.
+LABELS: dict[str, Label] = {
+    # --- people
+    **_group("owner_name", "业主姓名", "业主名称", "业主名字", "户主姓名", "房主姓名", "产权人姓名",
+             "产权人", "申请人姓名", "申请人", "承诺人", "业主签名", "业主签字", "申请人签字",
+             "申请人签名", "承诺人签字"),
+    **_group("owner_name", "业主", weak=True),
+    **_group("greeting", "尊敬的"),
+    **_group("name", "姓名", "名字"),
+    **_group("id_number", "身份证号码", "身份证号", "公民身份号码", "公民身份证号码", "身份证件号码",
+             "证件号码", "证件号", "身份号码", "身份证件号"),
+    **_group("id_number", "身份证", weak=True),
+    **_group("phone", "联系电话", "手机号码", "手机号", "电话号码", "移动电话", "联系方式", "联系手机",
+             "手机"),
+    **_group("phone", "电话", weak=True),
+    **_group("emergency_contact", "紧急联系人姓名", "紧急联系人", "紧急联络人", "紧急联系人名称"),
+    **_group("emergency_phone", "紧急联系人电话", "紧急联系电话", "紧急电话", "紧急联络电话",
+             "紧急联络人电话", "联系人电话", "紧急联系人手机", "紧急联系人联系电话"),
+    **_group("sex", "性别"),
+    **_group("ethnicity", "民族", not_before=_PLACE_SUFFIX),
+    **_group("birth_date", "出生日期", "出生"),
+    **_group("address", "住址", "家庭住址", "户籍地址", "通讯地址", "联系地址", "现住址", "居住地址",
+             "户籍所在地"),
+    **_group("address", "地址", weak=True),
+    **_group("issuing_authority", "签发机关", "发证机关"),
+    **_group("valid_period", "有效期限", "有效期"),
+    # --- parties of contracts
+    **_group("party:seller", "出卖人", "卖方", "出售方", "售房方", weak=True),
+    **_group("party:buyer", "买受人", "买方", "购买方", "购房方", "购房人", weak=True),
+    **_group("party:landlord", "出租方", "出租人", weak=True),
+    **_group("party:tenant", "承租方", "承租人", "租户", weak=True),
+    **_group("party:tenant", "租户姓名", "承租人姓名"),
+    **_group("party:principal", "委托人", "委托方", weak=True),
+    **_group("party:agent", "受托人", "受托方", "被委托人", "代理人", weak=True),
+    **_group("party:a", "甲方", weak=True),
+    **_group("party:b", "乙方", weak=True),
+    **_group("party:c", "丙方", weak=True),
+    # --- the unit (楼栋 / 单元 / 房号)
+    **_group("location", "房屋编号", "单元房号", "房屋地址", "房屋坐落", "房屋座落", "房屋位置",
+             "物业地址", "房产地址", "房屋门牌号", "门牌号", "所购房屋", "房屋所在地", "装修地址",
+             "装修房号", "坐落", "座落", "房号", "住房地址", "租赁房屋地址", "房屋坐落地址"),
+    **_group("building", "楼栋号", "楼栋", "栋号", "楼号", "幢号", "楼宇号", weak=True),
+    **_group("unit", "单元号", "单元", weak=True),
+    **_group("room", "室号", "房间号", "房间", weak=True),
+    # --- dates
+    **_group("move_in_date", "入住日期", "入住时间", "入伙日期", "入伙时间"),
+    **_group("signing_date", "签订日期", "签约日期", "签署日期", "签订时间", "签约时间", "签字日期",
+             "签署时间"),
+    **_group("handover_date", "交接日期", "收楼日期", "交房日期", "验收日期", "交付日期", "交接时间",
+             "收楼时间"),
+    **_group("start_date", "开工日期", "计划开工日期", "开工时间", "装修开始日期", "施工开始日期"),
+    **_group("end_date", "完工日期", "竣工日期", "预计完工日期", "计划完工日期", "完工时间", "竣工时间",
+             "预计竣工日期"),
+    **_group("renovation_period", "装修期限", "施工期限", "装修期间", "装修工期", "施工工期"),
+    **_group("lease_period", "租赁期限", "租赁期", "租期", "租赁时间"),
+    **_group("lease_start", "起租日期", "租赁起始日期", "租期开始", "起始日期", "租赁开始日期"),
+    **_group("lease_end", "终止日期", "租赁终止日期", "到期日期", "租期结束", "租赁结束日期"),
+    **_group("date", "日期", weak=True),
+    # --- contract facts
+    **_group("contract_number", "合同编号", "合同号", "合同编码"),
+    **_group("contract_number", "编号", weak=True),
+    **_group("floor_area", "建筑面积", "房屋面积", "房屋建筑面积", "产权面积"),
+    **_group("floor_area", "面积", weak=True),
+    **_group("total_price", "总价款", "总价", "房屋总价", "合同总价", "总金额", "成交价", "总房款", "购房款"),
+    **_group("monthly_rent", "月租金", "每月租金", "租金标准", "月租"),
+    **_group("monthly_rent", "租金", weak=True),
+    **_group("water_meter", "水表底数", "水表读数", "水表示数", "水表起数"),
+    **_group("water_meter", "水表", weak=True),
+    **_group("electricity_meter", "电表底数", "电表读数", "电表示数", "电表起数"),
+    **_group("electricity_meter", "电表", weak=True),
+    **_group("contractor", "施工单位", "装修单位", "装修公司", "施工方", "施工队", "装饰公司",
+             "装修施工单位", "施工企业"),
+    # --- labels that only end the value before them
+    **_group("section", "家庭成员情况", "家庭成员"),
+    **_group("stop", "国籍", "证件类型", "统一社会信用代码", "法定代表人", "委托代理人", "签订地点",
+             "工作单位", "车牌号码", "车牌号", "备注", "经办人", "物业经办人", "填表日期", "登记日期",
+             "申请日期", "小区名称", "项目名称", "与业主关系", "出生年月", "业主电话", "居住人数",
+             "入住人数", "施工负责人", "负责人电话", "装修押金", "垃圾清运费", "押金", "燃气表底数",
+             "燃气表", "钥匙", "表具名称", "表号", "验收项目", "验收情况", "审批意见", "装修内容",
+             "套内建筑面积", "分摊共有建筑面积", "单价", "用途", "所在楼层", "楼层", "盖章", "签章",
+             "申请人承诺", "本人签字", "租户签字", "收款人", "交款单位", "收款事由", "收款日期",
+             "收款单位", "年龄", "职业", "籍贯", "学历", "婚姻状况", "邮编", "邮政编码", "电子邮箱",
+             "户型", "房屋类型", "房屋用途", "产权证号", "房产证号", "车位号", "受托人联系电话",
+             "委托期限", "委托事项", "物业服务中心", "付款方式", "签发日期", "出租方联系电话"),
+    **_group("stop", "签字", "签名", "单位", "底数", "读数", "时间", weak=True),
+    **{t: Label("stop") for titles in TITLES.values() for t in titles if len(t) >= 4},
+}
+
+#: Keys that set the context (whose section of the document we are in).
+_CONTEXT_OF_KEY = {
+    "owner_name": "owner", "greeting": "owner", "emergency_contact": "emergency",
+    "emergency_phone": "emergency", "section": None,
+}
+_SIGNATURE_WORDS = re.compile(r"签字|签名|签章|盖章|签收|签|章")
+_NOT_NAMES = frozenset({
+    "业主", "住户", "先生", "女士", "客户", "用户", "您好", "本人", "同意", "签字", "签名", "盖章", "日期",
+    "姓名", "无", "男", "女", "甲方", "乙方", "丙方", "双方", "各位", "全体", "物业", "承诺", "申请",
+})
+
+
+# ==================================================================== field rules
+
+
+@dataclass(frozen=True)
+class Source:
+    """Values of label ``key`` (in one of ``contexts``; None: any) parsed as ``kind``."""
+
+    key: str
+    kind: str
+    contexts: frozenset[str | None] | None = None
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """Where a field's value comes from, best source first."""
+
+    field: str
+    sources: tuple[Source, ...]
+
+
+def _src(key: str, kind: str, *contexts: str | None) -> Source:
+    """Shorthand: a source restricted to ``contexts`` when any are given."""
+    return Source(key, kind, frozenset(contexts) if contexts else None)
+
+
+_OWNER_CTX = (None, "owner")
+_OWNER_NAME = FieldRule("owner_name", (
+    _src("owner_name", "name"), _src("party:b", "name"), _src("greeting", "name"),
+    _src("name", "name", *_OWNER_CTX),
+))
+
+#: Per document type: the rules of its fields (unit fields are handled for every type).
+RULES: dict[DocType, tuple[FieldRule, ...]] = {
+    DocType.OWNER_REGISTRATION: (
+        FieldRule("owner_name", (_src("owner_name", "name"), _src("name", "name", *_OWNER_CTX))),
+        FieldRule("id_number", (_src("id_number", "id", *_OWNER_CTX),)),
+        FieldRule("phone", (_src("phone", "phone", *_OWNER_CTX),)),
+        FieldRule("move_in_date", (_src("move_in_date", "date"),)),
+        FieldRule("emergency_contact", (
+            _src("emergency_contact", "name"), _src("name", "name", "emergency"),
+        )),
+        FieldRule("emergency_phone", (_src("emergency_phone", "phone"), _src("phone", "phone", "emergency"))),
+    ),
+    DocType.ID_CARD: (
+        FieldRule("name", (_src("name", "name"), _src("owner_name", "name"))),
+        FieldRule("sex", (_src("sex", "sex"),)),
+        FieldRule("ethnicity", (_src("ethnicity", "ethnicity"),)),
+        FieldRule("birth_date", (_src("birth_date", "date"),)),
+        FieldRule("address", (_src("address", "address"),)),
+        FieldRule("id_number", (_src("id_number", "id"),)),
+        FieldRule("issuing_authority", (_src("issuing_authority", "text"),)),
+        FieldRule("valid_from", (_src("valid_period", "range_start"),)),
+        FieldRule("valid_to", (_src("valid_period", "range_end"),)),
+    ),
+    DocType.PURCHASE_CONTRACT: (
+        FieldRule("contract_number", (_src("contract_number", "code"),)),
+        FieldRule("buyer_name", (_src("party:buyer", "party"), _src("party:b", "party"))),
+        FieldRule("buyer_id_number", (_src("id_number", "id", "buyer", "b"),)),
+        FieldRule("seller_name", (_src("party:seller", "party"), _src("party:a", "party"))),
+        FieldRule("floor_area", (_src("floor_area", "decimal"),)),
+        FieldRule("total_price", (_src("total_price", "decimal"),)),
+        FieldRule("signing_date", (_src("signing_date", "date"), _src("date", "date"))),
+    ),
+    DocType.LEASE_CONTRACT: (
+        FieldRule("tenant_name", (_src("party:tenant", "party"), _src("party:b", "party"))),
+        FieldRule("tenant_id_number", (_src("id_number", "id", "tenant", "b"),)),
+        FieldRule("landlord_name", (
+            _src("party:landlord", "party"), _src("party:a", "party"), _src("owner_name", "party"),
+        )),
+        FieldRule("lease_start", (_src("lease_start", "date"), _src("lease_period", "range_start"))),
+        FieldRule("lease_end", (_src("lease_end", "date"), _src("lease_period", "range_end"))),
+        FieldRule("monthly_rent", (_src("monthly_rent", "decimal"),)),
+    ),
+    DocType.MOVE_IN_NOTICE: (
+        _OWNER_NAME,
+        FieldRule("notice_date", (_src("date", "date"),)),
+    ),
+    DocType.HANDOVER_FORM: (
+        _OWNER_NAME,
+        FieldRule("handover_date", (_src("handover_date", "date"), _src("date", "date"))),
+        FieldRule("water_meter", (_src("water_meter", "meter"),)),
+        FieldRule("electricity_meter", (_src("electricity_meter", "meter"),)),
+    ),
+    DocType.RENOVATION_APPLICATION: (
+        _OWNER_NAME,
+        FieldRule("contractor", (_src("contractor", "party"), _src("party:c", "party"))),
+        FieldRule("start_date", (_src("start_date", "date"), _src("renovation_period", "range_start"))),
+        FieldRule("end_date", (_src("end_date", "date"), _src("renovation_period", "range_end"))),
+    ),
+    DocType.FIRE_SAFETY_AGREEMENT: (
+        _OWNER_NAME,
+        FieldRule("signing_date", (_src("signing_date", "date"), _src("date", "date"))),
+    ),
+    DocType.COMMITMENT_LETTER: (
+        _OWNER_NAME,
+        FieldRule("signing_date", (_src("signing_date", "date"), _src("date", "date"))),
+    ),
+    DocType.POWER_OF_ATTORNEY: (
+        FieldRule("principal_name", (_src("party:principal", "party"), _src("party:a", "party"))),
+        FieldRule("agent_name", (_src("party:agent", "party"), _src("party:b", "party"))),
+        FieldRule("agent_id_number", (_src("id_number", "id", "agent", "b"),)),
+    ),
+    DocType.OTHER: (),
+}
+
+# Confidence factors: how the value was found.
+_F_COLON, _F_PLAIN, _F_NEAR, _F_SIGNATURE, _F_PATTERN, _F_INVALID = 1.0, 0.95, 0.85, 0.75, 0.6, 0.5
+
+# ========================================================================== rows
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One OCR box inside a row; ``start``/``end`` are offsets in the row text."""
+
+    text: str
+    start: int
+    end: int
+    x0: float
+    x1: float
+    conf: float
+
+
+@dataclass(frozen=True)
+class Row:
+    """Boxes on one printed row, left to right, joined by tabs."""
+
+    page: int
+    text: str
+    cells: tuple[Cell, ...]
+    top: float
+    bottom: float
+    #: Several wrapped lines of one paragraph joined.
+    paragraph: bool = False
+    line_height: float = 0.0
+
+    def x_at(self, offset: int) -> float:
+        """Approximate page x of the character at ``offset``."""
+        for cell in self.cells:
+            if cell.start <= offset <= cell.end:
+                frac = (offset - cell.start) / max(1, cell.end - cell.start)
+                return cell.x0 + frac * (cell.x1 - cell.x0)
+        return self.cells[-1].x1 if offset > 0 else self.cells[0].x0
+
+    def conf(self, start: int, end: int) -> float:
+        """Lowest OCR confidence of the boxes covering ``text[start:end]``."""
+        confs = [c.conf for c in self.cells if c.start < end and start < c.end]
+        return min(confs) if confs else min(c.conf for c in self.cells)
+
+    @property
+    def height(self) -> float:
+        """Height of one line of this row in pixels."""
+        return max(1.0, self.line_height or self.bottom - self.top)
+
+
+def clean_text(text: str) -> str:
+    """NFKC-fold an OCR line and collapse runs of spaces."""
+    text = unicodedata.normalize("NFKC", text.replace("㎡", "平方米"))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def build_rows(pages: Sequence[OcrPage]) -> list[Row]:
+    """Group every page's OCR lines into rows (same vertical band), top to bottom."""
+    rows: list[Row] = []
+    for page in pages:
+        lines = sorted((ln for ln in page.lines if ln.text.strip()), key=_y_center)
+        band: list[OcrLine] = []
+        for line in lines:
+            if band and not _same_row(band, line):
+                rows.append(_make_row(page.index, band))
+                band = []
+            band.append(line)
+        if band:
+            rows.append(_make_row(page.index, band))
+    return _join_paragraphs(rows)
+
+
+def _join_paragraphs(rows: list[Row]) -> list[Row]:
+    """Join the wrapped lines of a paragraph into one row, so labels split by a line break match."""
+    out: list[Row] = []
+    edges: dict[int, tuple[float, float]] = {}
+    for row in rows:
+        lo, hi = edges.get(row.page, (row.cells[0].x0, row.cells[-1].x1))
+        edges[row.page] = (min(lo, row.cells[0].x0), max(hi, row.cells[-1].x1))
+    for row in rows:
+        if out and _continues(out[-1], row, edges[row.page]):
+            out[-1] = _append_line(out[-1], row)
+        else:
+            out.append(row)
+    return out
+
+
+def _continues(prev: Row, row: Row, edges: tuple[float, float]) -> bool:
+    """Whether ``row`` is the next wrapped line of the paragraph ending in ``prev``."""
+    if prev.page != row.page or len(row.cells) != 1:
+        return False
+    last = prev.cells[-1]
+    if len(prev.cells) > 1 and not prev.paragraph:
+        return False
+    line_h = row.height
+    left, right = edges
+    full = last.x1 >= right - 2 * line_h and last.x1 - last.x0 >= 0.5 * (right - left)
+    near = 0 <= row.top - prev.bottom < 1.2 * line_h
+    return full and near and row.cells[0].x0 <= last.x0 + 3 * line_h
+
+
+def _append_line(prev: Row, row: Row) -> Row:
+    """``prev`` with the single line of ``row`` appended (no separator: it is one text)."""
+    cell = row.cells[0]
+    offset = len(prev.text)
+    moved = Cell(cell.text, offset, offset + len(cell.text), cell.x0, cell.x1, cell.conf)
+    return Row(prev.page, prev.text + cell.text, (*prev.cells, moved), prev.top, row.bottom,
+               paragraph=True, line_height=prev.line_height or prev.bottom - prev.top)
+
+
+def _y_center(line: OcrLine) -> float:
+    """Vertical centre of a box."""
+    return (line.box[1] + line.box[3]) / 2
+
+
+def _same_row(band: list[OcrLine], line: OcrLine) -> bool:
+    """Whether ``line`` sits on the row formed by ``band`` (centres within half a line height)."""
+    top = sum(ln.box[1] for ln in band) / len(band)
+    bottom = sum(ln.box[3] for ln in band) / len(band)
+    height = min(bottom - top, line.box[3] - line.box[1])
+    return abs(_y_center(line) - (top + bottom) / 2) <= max(1.0, 0.5 * height)
+
+
+def _make_row(page: int, band: list[OcrLine]) -> Row:
+    """Join a band's boxes left to right into one row."""
+    cells: list[Cell] = []
+    text = ""
+    for line in sorted(band, key=lambda ln: ln.box[0]):
+        piece = clean_text(line.text)
+        if not piece:
+            continue
+        if text:
+            text += "\t"
+        start = len(text)
+        cells.append(Cell(piece, start, start + len(piece), line.box[0], line.box[2], line.confidence))
+        text += piece
+    return Row(page, text, tuple(cells), min(ln.box[1] for ln in band), max(ln.box[3] for ln in band))
+
+
+# ======================================================================== labels
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A label found on a row."""
+
+    row: int
+    start: int
+    end: int
+    value_start: int
+    key: str
+    text: str
+    colon: bool
+    signature: bool
+    context: str | None = None
+    value_end: int = 0
+    last: bool = False
+
+
+_COLON = ":;."
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _label_regex(texts: Sequence[str]) -> re.Pattern[str]:
+    """One alternation of all labels, longest first, allowing spaces between characters."""
+    ordered = sorted(texts, key=len, reverse=True)
+    return re.compile("|".join(r"\s*".join(re.escape(ch) for ch in t) for t in ordered))
+
+
+_LABEL_RE = _label_regex(list(LABELS))
+_AFTER_LABEL = re.compile(r"\s*(?:\(([^()]{1,12})\))?\s*([:;.])?\s*")
+
+
+def find_hits(rows: Sequence[Row]) -> list[Hit]:
+    """All label occurrences in document order, each with its context and value span."""
+    hits: list[Hit] = []
+    context: str | None = None
+    for i, row in enumerate(rows):
+        row_hits = _row_hits(i, row)
+        for k, hit in enumerate(row_hits):
+            end = row_hits[k + 1].start if k + 1 < len(row_hits) else len(row.text)
+            opens, own = _context_of(hit)
+            if opens:
+                context = own
+            hits.append(replace(hit, context=context, value_end=max(hit.value_start, end),
+                                last=k + 1 == len(row_hits)))
+    return hits
+
+
+def _context_of(hit: Hit) -> tuple[bool, str | None]:
+    """Whether a label opens a context (a party, the owner, the emergency contact), and which."""
+    if hit.key.startswith("party:"):
+        return True, hit.key.split(":", 1)[1]
+    if hit.key in _CONTEXT_OF_KEY:
+        return True, _CONTEXT_OF_KEY[hit.key]
+    return False, None
+
+
+def _row_hits(index: int, row: Row) -> list[Hit]:
+    """Find the accepted labels of one row, left to right, without overlaps."""
+    hits: list[Hit] = []
+    pos = 0
+    text = row.text
+    while True:
+        m = _LABEL_RE.search(text, pos)
+        if not m:
+            return hits
+        hit = _accept(index, text, m)
+        if hit is None:
+            pos = m.start() + 1
+            continue
+        hits.append(hit)
+        pos = hit.value_start if hit.value_start > m.start() else m.end()
+
+
+def _accept(index: int, text: str, m: re.Match[str]) -> Hit | None:
+    """Turn a label match into a hit when it really is a label where it stands."""
+    label_text = re.sub(r"\s+", "", m.group(0))
+    label = LABELS[label_text]
+    after = _AFTER_LABEL.match(text, m.end())
+    assert after is not None  # the pattern matches the empty string
+    paren, colon = after.group(1), after.group(2)
+    if label.not_before and re.match(label.not_before, text[m.end():]):
+        return None
+    before = text[m.start() - 1] if m.start() else ""
+    boundary_before = not before or not (before.isalnum() or _CJK.match(before))
+    if label.weak and not colon:
+        sep_after = after.end() == len(text) or text[m.end():m.end() + 1] in " \t(" or paren is not None
+        if not (boundary_before and sep_after):
+            return None
+    key = _paren_key(label.key, paren)
+    signature = bool(_SIGNATURE_WORDS.search(label_text)) or bool(paren and _SIGNATURE_WORDS.search(paren))
+    return Hit(index, m.start(), m.end(), after.end(), key, label_text, bool(colon), signature)
+
+
+def _paren_key(key: str, paren: str | None) -> str:
+    """``乙方（业主）``, ``丙方（施工单位）``: a role in brackets makes a generic party specific."""
+    if not paren or key not in {"party:a", "party:b", "party:c"}:
+        return key
+    inner = LABELS.get(re.sub(r"\s+", "", paren))
+    return inner.key if inner and inner.key not in {"stop", "section"} else key
+
+
+# ====================================================================== values
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Text offered as a field value, with its OCR confidence and how it was found."""
+
+    text: str
+    conf: float
+    factor: float
+
+
+@dataclass
+class Doc:
+    """Rows and labels of one document, with helpers to read values near a label."""
+
+    rows: list[Row]
+    hits: list[Hit]
+    by_row: dict[int, list[Hit]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for hit in self.hits:
+            self.by_row.setdefault(hit.row, []).append(hit)
+
+    def next_row(self, i: int) -> Row | None:
+        """Return the row after ``i`` when it is on the same page and close below."""
+        if i + 1 >= len(self.rows):
+            return None
+        row, nxt = self.rows[i], self.rows[i + 1]
+        if nxt.page != row.page or nxt.top - row.bottom > 2.5 * row.height:
+            return None
+        return nxt
+
+    def lead(self, i: int) -> tuple[int, int]:
+        """Span of row ``i`` before its first label."""
+        hits = self.by_row.get(i, [])
+        return 0, hits[0].start if hits else len(self.rows[i].text)
+
+    def pieces(self, hit: Hit, *, continuation: bool = False) -> list[Piece]:
+        """Candidate values of ``hit``: same row, then next row / cell below (best first)."""
+        row = self.rows[hit.row]
+        factor = _F_SIGNATURE if hit.signature else (_F_COLON if hit.colon else _F_PLAIN)
+        same = row.text[hit.value_start:hit.value_end]
+        out = [Piece(same, row.conf(hit.value_start, hit.value_end), factor)] if _blank_free(same) else []
+        nxt = self.next_row(hit.row)
+        if nxt is None:
+            return out
+        if hit.last:
+            a, b = self.lead(hit.row + 1)
+            if b > a:
+                conf = min(row.conf(hit.value_start, hit.value_end), nxt.conf(a, b))
+                out.append(Piece(same + nxt.text[a:b], conf, min(factor, _F_NEAR)))
+        if not _blank_free(same):
+            below = self._below(hit, row, nxt)
+            if below:
+                out.append(below)
+        if continuation and out:
+            out.insert(0, self._continued(hit, out[0]))
+        return out
+
+    def _below(self, hit: Hit, row: Row, nxt: Row) -> Piece | None:
+        """Return the cell under a label whose own value is blank (table header rows)."""
+        x0, x1 = row.x_at(hit.start), row.x_at(hit.value_end)
+        if hit.last:
+            x1 = max(x1, max(c.x1 for c in nxt.cells))
+        lead_end = self.lead(hit.row + 1)[1]
+        for cell in nxt.cells:
+            overlap = min(x1, cell.x1) - max(x0, cell.x0)
+            if cell.start >= lead_end or overlap <= 0.5 * min(cell.x1 - cell.x0, x1 - x0):
+                continue
+            return Piece(nxt.text[cell.start:cell.end], cell.conf, _F_NEAR)
+        return None
+
+    def _continued(self, hit: Hit, first: Piece) -> Piece:
+        """Extend a value over following rows aligned with it (wrapped addresses)."""
+        text, conf = first.text, first.conf
+        x_value = self.rows[hit.row].x_at(hit.value_start)
+        i = hit.row
+        for _ in range(3):
+            nxt = self.next_row(i)
+            if nxt is None or (i + 1) in self.by_row or nxt.cells[0].x0 < x_value - 2 * nxt.height:
+                break
+            text += nxt.text
+            conf = min(conf, nxt.conf(0, len(nxt.text)))
+            i += 1
+        return Piece(text, conf, first.factor)
+
+
+def _blank_free(text: str) -> bool:
+    """Whether ``text`` holds something besides blanks, underscores and punctuation."""
+    return bool(re.sub(r"[\s_\-—–一…·.,:;()/|~、。，：；]+", "", text)) and not re.fullmatch(
+        r"[\s_\-—–一…·.,:;()/|~、。，：；]*一[\s_\-—–一…·.,:;()/|~、。，：；]*", text
+    )
+
+
+# ===================================================================== parsers
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed field value; ``issue`` set when it is kept but invalid."""
+
+    value: str
+    issue: str | None = None
+    extra: str | None = None
+
+
+_NAME = re.compile(
+    r"[\u3400-\u9fff]{2,4}|[\u3400-\u9fff]{1,6}[·•.][\u3400-\u9fff]{1,8}|[A-Za-z][A-Za-z .'-]{1,40}"
+)
+_ORG_SUFFIX = re.compile(r"(公司|中心|局|所|厂|店|部|院|会|社|行|处|队|集团|工作室|事务所|委员会)$")
+_HONORIFIC = re.compile(r"(先生/女士|先生|女士|小姐|同志|老师|业主|阁下)$")
+_EDGE_PUNCT = " \t\n_:;.,，。；：、!！?？\"'“”‘’《》<>|/-—"
+
+
+def _squeeze(text: str) -> str:
+    """Remove bracketed asides, spaces next to CJK characters and edge punctuation."""
+    text = re.sub(r"\([^()]*\)", "", text)
+    text = re.sub(r"(?<=[\u3400-\u9fff])\s+|\s+(?=[\u3400-\u9fff])", "", text)
+    return text.strip(_EDGE_PUNCT)
+
+
+def parse_name(text: str) -> Parsed | None:
+    """Read a person's name filling the whole value (honorifics and bracketed notes removed)."""
+    for chunk in (text, text.split("\t")[0], re.split(r"\s{1,}", text.strip())[0]):
+        name = _squeeze(chunk)
+        name = _HONORIFIC.sub("", name).strip(_EDGE_PUNCT)
+        if _NAME.fullmatch(name) and name not in _NOT_NAMES:
+            return Parsed(name)
+    return None
+
+
+def parse_party(text: str) -> Parsed | None:
+    """Read a person's name or an organisation's name (公司, 中心, 局 ...)."""
+    person = parse_name(text)
+    if person:
+        return person
+    for chunk in (text, text.split("\t")[0]):
+        org = _squeeze(chunk.replace("\t", ""))
+        if 4 <= len(org) <= 40 and _ORG_SUFFIX.search(org) and not re.search(r"[，。；:;,]", org):
+            return Parsed(org)
+    return None
+
+
+_ID_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9OoDQIl|iZzSsBGb]{17}[0-9Xx×OoDQIl|iZzSsBGb](?![0-9A-Za-z])")
+_ID_LOOSE = re.compile(r"(?<![0-9])\d{15,19}[Xx]?(?![0-9])")
+
+
+def id_tokens(text: str) -> list[str]:
+    """ID numbers (normalised) in ``text``, spaces inside numbers ignored."""
+    compact = re.sub(r"(?<=[0-9A-Za-z|])[ \t](?=[0-9A-Za-z|])", "", text)
+    found = []
+    for m in _ID_TOKEN.finditer(compact):
+        digits = sum(ch.isdigit() for ch in m.group(0))
+        value = normalize_id_number(m.group(0))
+        if value and digits >= 14:
+            found.append(value)
+    return found
+
+
+def parse_id(text: str) -> Parsed | None:
+    """Read an ID number; a near miss (wrong length) is kept and flagged."""
+    tokens = id_tokens(text)
+    if tokens:
+        valid = [t for t in tokens if not check_id_number(t)]
+        value = (valid or tokens)[0]
+        issues = check_id_number(value)
+        return Parsed(value, "; ".join(issues) if issues else None)
+    loose = _ID_LOOSE.search(re.sub(r"\s", "", fix_digit_runs(text)))
+    if loose:
+        return Parsed(loose.group(0).upper(), "ID number must be 17 digits and a digit or X")
+    return None
+
+
+def parse_phone(text: str) -> Parsed | None:
+    """Read a mobile or landline number."""
+    value = normalize_phone(text)
+    return Parsed(value) if value else None
+
+
+_DATE_LIKE = re.compile(r"(\d{4})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})")
+
+
+def parse_date(text: str) -> Parsed | None:
+    """Read a date as YYYY-MM-DD; an impossible printed date is kept and flagged."""
+    value = normalize_date(text)
+    if value:
+        return Parsed(value)
+    m = _DATE_LIKE.search(fix_digit_runs(unicodedata.normalize("NFKC", text)))
+    if m:
+        raw = f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
+        return Parsed(raw, "date does not exist")
+    return None
+
+
+def parse_range_start(text: str) -> Parsed | None:
+    """Read the first date of a period printed with two dates."""
+    dates = find_dates(text)
+    if len(dates) < 2:
+        return None
+    return Parsed(dates[0], None if dates[0] <= dates[1] else "period ends before it starts")
+
+
+def parse_range_end(text: str) -> Parsed | None:
+    """Read the second date of a period printed with two dates."""
+    dates = find_dates(text)
+    if len(dates) < 2:
+        return None
+    return Parsed(dates[1], None if dates[0] <= dates[1] else "period ends before it starts")
+
+
+def parse_decimal(text: str) -> Parsed | None:
+    """Read a money amount or area as a plain decimal string."""
+    value = normalize_decimal(text)
+    return Parsed(value) if value else None
+
+
+def parse_meter(text: str) -> Parsed | None:
+    """Read a meter reading: the first number that is not a long serial number."""
+    for chunk in text.split("\t"):
+        if re.fullmatch(r"\s*\d{7,}\s*", chunk):
+            continue
+        value = normalize_decimal(chunk)
+        if value:
+            return Parsed(value)
+    return None
+
+
+def parse_sex(text: str) -> Parsed | None:
+    """男 or 女."""
+    value = normalize_sex(_squeeze(text)[:2])
+    return Parsed(value) if value else None
+
+
+def parse_ethnicity(text: str) -> Parsed | None:
+    """Read an ethnic group name without the trailing 族."""
+    value = _squeeze(text.split("\t")[0])
+    value = value[:-1] if value.endswith("族") and len(value) > 1 else value
+    return Parsed(value) if re.fullmatch(r"[\u3400-\u9fff]{1,5}", value) else None
+
+
+def parse_address(text: str) -> Parsed | None:
+    """Free text of at least five characters holding Chinese text (an address)."""
+    value = _squeeze(text.replace("\t", ""))
+    return Parsed(value) if len(value) >= 5 and _CJK.search(value) else None
+
+
+def parse_text(text: str) -> Parsed | None:
+    """Read a short free-text value (an issuing authority)."""
+    value = _squeeze(text.replace("\t", " ")).replace(" ", "")
+    return Parsed(value) if 2 <= len(value) <= 40 and _CJK.search(value) else None
+
+
+def parse_code(text: str) -> Parsed | None:
+    """Read a contract number: letters, digits and dashes."""
+    value = unicodedata.normalize("NFKC", text)
+    value = re.sub(r"[—–一－‐]", "-", value)
+    value = re.sub(r"^\s*(?:No|NO|no)\s*[.:]?\s*", "", value.strip(_EDGE_PUNCT))
+    value = re.sub(r"(?<=[0-9A-Za-z-])\s+(?=[0-9A-Za-z-])", "", value)
+    m = re.match(r"[A-Za-z0-9][A-Za-z0-9\-/]{3,39}", value)
+    return Parsed(m.group(0)) if m and any(ch.isdigit() for ch in m.group(0)) else None
+
+
+PARSERS: dict[str, Callable[[str], Parsed | None]] = {
+    "name": parse_name, "party": parse_party, "id": parse_id, "phone": parse_phone, "date": parse_date,
+    "range_start": parse_range_start, "range_end": parse_range_end, "decimal": parse_decimal,
+    "meter": parse_meter, "sex": parse_sex, "ethnicity": parse_ethnicity, "address": parse_address,
+    "text": parse_text, "code": parse_code,
+}
+_CONTINUED_KINDS = frozenset({"address", "text"})
+
+
+# ================================================================== resolution
+
+
+@dataclass(frozen=True)
+class Found:
+    """A candidate value of one field."""
+
+    parsed: Parsed
+    conf: float
+    rank: tuple[int, ...]
+
+
+def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, float] | None:
+    """Parse the best candidate text near ``hit`` as ``kind``."""
+    parser = PARSERS[kind]
+    for piece in doc.pieces(hit, continuation=kind in _CONTINUED_KINDS):
+        text = piece.text
+        if kind == "meter":
+            text = _meter_column(doc, hit) or text
+        parsed = parser(text)
+        if parsed:
+            return parsed, piece.conf * piece.factor
+    return None
+
+
+_METER_HEADER = re.compile(r"(?:本期|起始|初始|表)?(?:底数|读数|示数|起数|行度)(?:\(.*\))?")
+
+
+def _meter_column(doc: Doc, hit: Hit) -> str | None:
+    """In a meter table, the cell of this row under the 底数 / 读数 column header."""
+    row = doc.rows[hit.row]
+    for back in range(1, 6):
+        i = hit.row - back
+        if i < 0 or doc.rows[i].page != row.page:
+            return None
+        cells = doc.rows[i].cells
+        header = next((c for c in cells if _METER_HEADER.fullmatch(c.text.replace(" ", ""))), None)
+        if header is None:
+            continue
+        for cell in row.cells:
+            inside = hit.value_start <= cell.start < hit.value_end
+            if inside and min(cell.x1, header.x1) - max(cell.x0, header.x0) > 0:
+                return cell.text
+        return None
+    return None
+
+
+def _resolve(doc: Doc, rule: FieldRule) -> Found | None:
+    """Best value for ``rule``: valid before invalid, better source, then document order."""
+    found: list[Found] = []
+    for s_index, source in enumerate(rule.sources):
+        for order, hit in enumerate(doc.hits):
+            if hit.key != source.key or (source.contexts is not None and hit.context not in source.contexts):
+                continue
+            got = _hit_value(doc, hit, source.kind)
+            if got:
+                parsed, conf = got
+                found.append(Found(parsed, conf, (parsed.issue is not None, hit.signature, s_index, order)))
+    return min(found, key=lambda f: f.rank) if found else None
+
+
+def _field_value(name: str, found: Found) -> FieldValue:
+    """Wrap a resolved value, flagging invalid ones."""
+    valid = found.parsed.issue is None
+    conf = found.conf * (1.0 if valid else _F_INVALID)
+    return FieldValue(name=name, value=found.parsed.value, confidence=round(max(0.0, min(1.0, conf)), 3),
+                      valid=valid, issue=found.parsed.issue)
+
+
+# --------------------------------------------------------------- fallbacks
+
+
+def _context_at(doc: Doc, row: int) -> str | None:
+    """Context in force at the start of ``row``."""
+    context = None
+    for hit in doc.hits:
+        if hit.row >= row:
+            break
+        context = hit.context
+    return context
+
+
+def _id_fallback(doc: Doc, rule: FieldRule) -> Found | None:
+    """Find an ID-like token anywhere, in an allowed context; valid ones first."""
+    contexts = rule.sources[0].contexts
+    found: list[Found] = []
+    for i, row in enumerate(doc.rows):
+        context = _context_at(doc, i) if contexts is not None else None
+        if contexts is not None and context not in contexts:
+            row_hits = doc.by_row.get(i, [])
+            if not any(h.context in contexts for h in row_hits):
+                continue
+        for token in id_tokens(row.text):
+            issues = check_id_number(token)
+            parsed = Parsed(token, "; ".join(issues) if issues else None)
+            conf = row.conf(0, len(row.text)) * _F_PATTERN
+            found.append(Found(parsed, conf, (bool(issues), 1, 0, i)))
+    return min(found, key=lambda f: f.rank) if found else None
+
+
+_UNIT_CUES = re.compile(r"位于|坐落|座落|房号|房屋|购买|所购|出租|业主|系|的")
+_ROOM_LABELS = frozenset({"房号", "房间号", "室号", "房间", "装修房号", "单元房号"})
+_BARE_UNIT = re.compile(r"^(?:第)?([A-Za-z]?\d{1,5}[A-Za-z]?|[A-Za-z]|[零〇一二三四五六七八九十百两]{1,4})"
+                        r"(?:号楼|栋|幢|座|号|单元|室|房|#)?$")
+
+
+def _bare_unit_token(text: str) -> str | None:
+    """Read a bare building / unit / room value such as ``3``, ``A``, ``1201``, ``三``."""
+    value = _squeeze(fix_digit_runs(text.split("\t")[0]))
+    m = _BARE_UNIT.match(value)
+    if not m:
+        return None
+    token = m.group(1)
+    if token.isascii():
+        return token.upper()
+    number = cn_numeral_to_int(token)
+    return str(number) if number is not None else None
+
+
+def _unit_fields(doc: Doc) -> dict[str, tuple[str, float, float]]:
+    """Find building / unit / room as (value, OCR confidence, factor), from labels then prose."""
+    full: dict[str, tuple[str, float, float]] = {}
+    single: dict[str, tuple[str, float, float]] = {}
+    for hit in doc.hits:
+        if hit.key not in {"location", "building", "unit", "room"}:
+            continue
+        for piece in doc.pieces(hit):
+            conf, factor = piece.conf, piece.factor
+            parts = parse_unit_parts(piece.text) if hit.key == "location" else {}
+            if len(parts) == 3 and not full:
+                full = {k: (v, conf, factor) for k, v in parts.items()}
+                break
+            bare = _bare_unit_token(piece.text)
+            key = hit.key if hit.key != "location" else ("room" if hit.text in _ROOM_LABELS else "")
+            if bare and key:
+                single.setdefault(key, (bare, conf, factor))
+                break
+            for k, v in parts.items():
+                single.setdefault(k, (v, conf, factor * 0.9))
+    result = full or {}
+    for k, v in single.items():
+        result.setdefault(k, v)
+    if len(result) < 3:
+        prose = _unit_prose(doc)
+        for k, v in prose.items():
+            result.setdefault(k, v)
+    return result
+
+
+def _unit_prose(doc: Doc) -> dict[str, tuple[str, float, float]]:
+    """Find a complete unit reference in running text (not in addresses); cue words first."""
+    best: tuple[int, int, dict[str, str], float] | None = None
+    for i, row in enumerate(doc.rows):
+        for start, end in _free_spans(doc, i):
+            text = row.text[start:end]
+            parts = parse_unit_parts(text)
+            if len(parts) != 3:
+                continue
+            rank = 0 if _UNIT_CUES.search(text) else 1
+            if best is None or (rank, i) < best[:2]:
+                best = (rank, i, parts, row.conf(start, end))
+    if best is None:
+        return {}
+    return {k: (v, best[3], _F_PATTERN) for k, v in best[2].items()}
+
+
+def _free_spans(doc: Doc, i: int) -> list[tuple[int, int]]:
+    """Parts of row ``i`` that are not the value of an address-like label."""
+    spans, pos = [], 0
+    for hit in doc.by_row.get(i, []):
+        if hit.key == "address":
+            spans.append((pos, hit.start))
+            pos = hit.value_end
+    spans.append((pos, len(doc.rows[i].text)))
+    return [(a, b) for a, b in spans if b > a]
+
+
+def _standalone_date(doc: Doc) -> Found | None:
+    """Find the last row that is only a date (the date under a letter's signature)."""
+    for i in range(len(doc.rows) - 1, -1, -1):
+        row = doc.rows[i]
+        compact = re.sub(r"\s", "", row.text)
+        value = normalize_date(compact)
+        if value and len(compact) <= 14:
+            return Found(Parsed(value), row.conf(0, len(row.text)) * _F_NEAR, (0,))
+    return None
+
+
+# ====================================================================== extract
+
+
+def extract(doc_type: DocType, pages: Sequence[OcrPage], *, doc_type_confidence: float = 1.0) -> Extraction:
+    """Extract the DESIGN.md fields of ``doc_type`` from OCR ``pages``."""
+    rows = build_rows(pages)
+    doc = Doc(rows, find_hits(rows))
+    wanted = DOC_FIELDS[doc_type]
+    fields: dict[str, FieldValue] = {}
+    for rule in RULES[doc_type]:
+        found = _resolve(doc, rule) or _fallback(doc, doc_type, rule)
+        if found:
+            fields[rule.field] = _field_value(rule.field, found)
+    if "building" in wanted:
+        for name, (value, conf, factor) in _unit_fields(doc).items():
+            fields[name] = FieldValue(name=name, value=value, confidence=round(conf * factor, 3))
+    if doc_type is DocType.ID_CARD:
+        fields = _cross_check_id_card(fields)
+    ordered = {name: fields[name] for name in wanted if name in fields}
+    return Extraction(doc_type=doc_type, doc_type_confidence=doc_type_confidence, fields=ordered)
+
+
+def _fallback(doc: Doc, doc_type: DocType, rule: FieldRule) -> Found | None:
+    """Pattern fallbacks when no label gave a value."""
+    kind = rule.sources[0].kind
+    if kind == "id":
+        return _id_fallback(doc, rule)
+    dated = rule.field == "notice_date" or (
+        rule.field == "signing_date" and doc_type is not DocType.PURCHASE_CONTRACT
+    )
+    if dated:
+        return _standalone_date(doc)
+    return None
+
+
+def _cross_check_id_card(fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    """Check the ID number against the printed birth date and sex; fill them from it if missing."""
+    id_field = fields.get("id_number")
+    if id_field is None or len(id_field.value) != 18:
+        return fields
+    out = dict(fields)
+    birth, sex = fields.get("birth_date"), fields.get("sex")
+    issues = check_id_number(id_field.value, birth_date=birth.value if birth else None,
+                             sex=sex.value if sex else None)
+    if issues:
+        out["id_number"] = id_field.model_copy(update={"valid": False, "issue": "; ".join(issues)})
+    elif id_field.valid:
+        derived = {"birth_date": id_number_birth_date(id_field.value), "sex": id_number_sex(id_field.value)}
+        for name, value in derived.items():
+            if name not in out and value:
+                out[name] = FieldValue(name=name, value=value, confidence=round(id_field.confidence * 0.5, 3))
+    return out
