@@ -113,10 +113,10 @@ def unit_truth(u: UnitRef) -> dict[str, str]:
     return {"building": u.building, "unit": u.unit, "room": u.room}
 
 
-def unit_pairs(ctx: Ctx) -> list[tuple[str, str]]:
-    """Label-value pairs naming the unit: one combined 房号, an address, or three cells."""
+def unit_pairs(ctx: Ctx, *, combined: bool = False) -> list[tuple[str, str]]:
+    """Label-value pairs naming the unit: one combined 房号, an address, or (unless combined) three cells."""
     u, r = ctx.hh.unit, ctx.rng.random()
-    if r < 0.25:
+    if r < 0.25 and not combined:
         return [
             (ctx.pick("楼栋", "栋号", "楼号"), u.building),
             (ctx.pick("单元", "单元号"), u.unit),
@@ -436,6 +436,7 @@ def purchase_contract(ctx: Ctx) -> SynthDoc:
         ]
     )
     b.gap(2)
+    _project_basis(ctx, b, signed)
     inner = f"{float(area) * ctx.rng.uniform(0.75, 0.85):.2f}"
     floor = u.room[:-2]
     texts = [
@@ -454,15 +455,15 @@ def purchase_contract(ctx: Ctx) -> SynthDoc:
             "。",
         ],
     ]
-    for i, t in enumerate(texts, 1):
+    for i, t in enumerate(texts, 3):
         b.paragraph([f"第{cn_num(i)}条 ", *t], indent_chars=0)
         b.gap(1.2)
     down = price * ctx.rng.choice((3, 4, 5)) // 10
     later = _contract_clauses(ctx, hh, down, signed)
     pages = [b.page()]
     n_pages = 2 if ctx.chance(0.5) else 3
-    chunks = [later] if n_pages == 2 else [later[:3], later[3:]]
-    start = 3
+    chunks = [later[:5] + later[-1:]] if n_pages == 2 else [later[:5], later[5:]]
+    start = 5
     for k, chunk in enumerate(chunks):
         b = ctx.builder()
         b.gap(4)
@@ -473,6 +474,23 @@ def purchase_contract(ctx: Ctx) -> SynthDoc:
         pages.append(b.page())
     _page_numbers(pages)
     return SynthDoc(DocType.PURCHASE_CONTRACT, title, tuple(pages), truth)
+
+
+def _project_basis(ctx: Ctx, b: PageBuilder, signed: date) -> None:
+    """Clauses 1-2 of a purchase contract: land and pre-sale permits (numbers as clutter)."""
+    year = signed.year - ctx.rng.randint(1, 3)
+    land = f"{ctx.hh.city[:-1]}国用（{year}）第{ctx.rng.randrange(10**5):05d}号"
+    permit = f"{ctx.hh.city[:-1]}房预售证字（{signed.year}）第{ctx.rng.randrange(10**4):04d}号"
+    texts = [
+        f"项目建设依据。出卖人以出让方式取得位于{ctx.hh.city}{ctx.rng.choice(STREETS)}的国有建设用地使用权，"
+        f"土地使用权证号为{land}，土地用途为住宅，使用期限70年。出卖人经批准在上述地块上建设的商品房项目核准"
+        f"名称为{ctx.hh.estate}。",
+        f"销售依据。买受人购买的商品房已取得商品房预售许可证，预售许可证号为{permit}，"
+        "商品房预售资金监管机构为中国建设银行股份有限公司。",
+    ]
+    for i, t in enumerate(texts, 1):
+        b.paragraph([f"第{cn_num(i)}条 {t}"], indent_chars=0)
+        b.gap(1.2)
 
 
 def _contract_parties(ctx: Ctx, b: PageBuilder, o: Person) -> None:
@@ -512,6 +530,10 @@ def _contract_clauses(ctx: Ctx, hh: Household, down: int, signed: date) -> list[
         f"物业管理。出卖人依法选聘的前期物业服务企业为{hh.manager}，买受人同意遵守前期物业服务合同及临时管理规约。",
         f"争议解决方式。本合同在履行过程中发生的争议，由双方当事人协商解决；协商不成的，依法向{hh.city}"
         "人民法院起诉。",
+        "保修责任。该商品房实行保修制度，保修期自交付之日起计算，屋面防水工程、有防水要求的卫生间、房间和外墙面"
+        "的防渗漏保修期为5年，供热与供冷系统为2个采暖期、供冷期，电气管线、给排水管道、设备安装为2年。",
+        "税费。双方应当按照国家的有关规定，向相应部门缴纳因该商品房买卖发生的税费，因预测面积与实测面积差异，"
+        "导致买受人不能享受税收优惠政策而增加的税收负担，由出卖人承担。",
         "本合同自双方签字（盖章）之日起生效。本合同及附件共若干页，一式四份，出卖人、买受人各执一份，"
         "其余交有关部门备案，具有同等法律效力。",
     ]
@@ -730,8 +752,8 @@ def move_in_notice(ctx: Ctx) -> SynthDoc:
     b.gap(16)
     x = b.right - 62
     b.text(x, b.y, hh.manager if ctx.chance(0.6) else hh.developer, b.size)
-    b.add(stamp(ctx, x + 30, b.y + 4, hh.manager))
-    b.gap(9)
+    b.add(stamp(ctx, x + 30, b.y - 6, hh.manager))
+    b.gap(18)
     b.text(x + 10, b.y, ctx.date(notice, prose=ctx.chance(0.7)))
     return SynthDoc(DocType.MOVE_IN_NOTICE, title, (b.page(),), truth)
 
@@ -870,7 +892,9 @@ def _renovation_pledge(ctx: Ctx, contractor: str, start: date, end: date, truth:
     b = ctx.builder()
     header(ctx, b, title)
     b.kv_row([("甲方", hh.manager)], sep=ctx.sep)
-    b.kv_row([("乙方（业主）", o.name), *unit_pairs(ctx)[:1]], sep=ctx.sep, value_color=ctx.value_color)
+    b.kv_row(
+        [("乙方（业主）", o.name), *unit_pairs(ctx, combined=True)], sep=ctx.sep, value_color=ctx.value_color
+    )
     b.kv_row([("丙方（施工单位）", contractor)], sep=ctx.sep, value_color=ctx.value_color)
     b.gap(3)
     b.paragraph(
@@ -948,14 +972,12 @@ def fire_safety_agreement(ctx: Ctx) -> SynthDoc:
     b.gap(10)
     y0 = b.y
     b.text(b.left, b.y, "甲方（盖章）：")
-    b.add(stamp(ctx, b.left + 30, y0 + 6, hh.manager))
+    b.add(stamp(ctx, b.left + 30, y0 + 4, hh.manager))
     signature(
         b, b.left + 90, ctx.pick("乙方（签字）", "业主签字"), ctx.rng, o.name if ctx.chance(0.5) else ""
     )
     b.gap(12)
     d = ctx.date(hh.move_in, prose=ctx.chance(0.5))
-    if ctx.chance(0.5):
-        b.text(b.left, b.y, f"日期：{d}")
     b.text(b.left + 90, b.y, f"{ctx.pick('日期', '签订日期')}：{d}")
     return SynthDoc(DocType.FIRE_SAFETY_AGREEMENT, title, (b.page(),), truth)
 

@@ -1,0 +1,239 @@
+"""The synthetic scan generator: valid ground truth, printed values, files, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from schemas import validators as V
+from schemas.documents import (
+    DATE_FIELDS,
+    DECIMAL_FIELDS,
+    DOC_FIELDS,
+    ID_NUMBER_FIELDS,
+    PHONE_FIELDS,
+    UNIT_FIELDS,
+    DocType,
+)
+from tests.synth import degrade, fake
+from tests.synth.corpus import TRUTH_FILE, generate_corpus
+from tests.synth.items import PAGE_H, PAGE_W, Text
+from tests.synth.templates import SynthDoc, make_document
+
+SEEDS = range(25)
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def check_digit(first17: str) -> str:
+    """Independent MOD 11-2 implementation (GB 11643)."""
+    return "10X98765432"[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+
+
+def all_docs() -> list[SynthDoc]:
+    return [make_document(t, random.Random(f"t:{seed}")) for seed in SEEDS for t in DocType]
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[SynthDoc]:
+    return all_docs()
+
+
+def texts(doc: SynthDoc) -> list[str]:
+    return [it.text for p in doc.pages for it in p.items if isinstance(it, Text)]
+
+
+def test_truth_keys_match_doc_fields(docs):
+    for doc in docs:
+        keys = set(doc.truth)
+        assert keys <= set(DOC_FIELDS[doc.doc_type]), doc.doc_type
+        if doc.doc_type == DocType.ID_CARD:
+            front = {"name", "sex", "ethnicity", "birth_date", "address", "id_number"}
+            assert front <= keys
+        else:
+            assert keys == set(DOC_FIELDS[doc.doc_type]), doc.doc_type
+        assert all(isinstance(v, str) and v for v in doc.truth.values())
+
+
+def test_truth_value_formats(docs):
+    for doc in docs:
+        for k, v in doc.truth.items():
+            if k in DATE_FIELDS:
+                assert date.fromisoformat(v).isoformat() == v
+            elif k in ID_NUMBER_FIELDS:
+                assert re.fullmatch(r"\d{17}[\dX]", v), v
+                assert check_digit(v[:17]) == v[17]
+                assert date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
+            elif k in PHONE_FIELDS:
+                assert re.fullmatch(r"1[3-9]\d{9}", v)
+            elif k in DECIMAL_FIELDS:
+                assert re.fullmatch(r"\d+(\.\d*[1-9])?", v), (k, v)
+            elif k in UNIT_FIELDS:
+                assert re.fullmatch(r"[0-9A-Z]+", v), (k, v)
+            elif k == "sex":
+                assert v in {"男", "女"}
+
+
+def test_id_card_consistent_with_number(docs):
+    for doc in (d for d in docs if d.doc_type == DocType.ID_CARD):
+        t = doc.truth
+        num = t["id_number"]
+        assert t["birth_date"] == f"{num[6:10]}-{num[10:12]}-{num[12:14]}"
+        assert t["sex"] == ("男" if int(num[16]) % 2 else "女")
+        assert V.check_id_number(num, birth_date=t["birth_date"], sex=t["sex"]) == []
+        if "valid_to" in t:
+            start, end = date.fromisoformat(t["valid_from"]), date.fromisoformat(t["valid_to"])
+            assert end.year - start.year in {10, 20} and (end.month, end.day) == (start.month, start.day)
+            assert start > date.fromisoformat(t["birth_date"])
+
+
+def _printed(doc: SynthDoc, key: str, value: str) -> bool:
+    lines = texts(doc)
+    joined = "".join(lines)
+    if key in DATE_FIELDS:
+        return any(value in V.find_dates(t) for t in lines)
+    if key in PHONE_FIELDS:
+        return any(value in re.sub(r"[\s-]", "", t) for t in lines)
+    if key in DECIMAL_FIELDS:
+        return any(re.search(rf"(?<![\d.]){re.escape(value)}(?![\d])", t.replace(",", "")) for t in lines)
+    if key in UNIT_FIELDS:
+        ref = doc.truth
+        whole = any(
+            (p := V.parse_unit_ref(t))
+            and (p.building, p.unit, p.room) == (ref["building"], ref["unit"], ref["room"])
+            for t in lines
+        )
+        return whole or value in lines
+    if key == "address":
+        return value in joined
+    return any(value in t for t in lines)
+
+
+def test_every_truth_value_is_printed(docs):
+    for doc in docs:
+        for k, v in doc.truth.items():
+            assert _printed(doc, k, v), (doc.doc_type, doc.title, k, v)
+
+
+def test_items_stay_on_the_page(docs):
+    for doc in docs:
+        for page in doc.pages:
+            for it in page.items:
+                if isinstance(it, Text):
+                    assert 5 < it.y < PAGE_H - 8 and 0 < it.x < PAGE_W, (doc.doc_type, it)
+
+
+def test_contract_page_counts(docs):
+    for doc in docs:
+        if doc.doc_type == DocType.PURCHASE_CONTRACT:
+            assert len(doc.pages) in {2, 3}
+        elif doc.doc_type == DocType.LEASE_CONTRACT:
+            assert len(doc.pages) in {1, 2}
+        else:
+            assert len(doc.pages) == 1
+
+
+def test_printed_formats_parse_back():
+    r = random.Random(3)
+    for _ in range(300):
+        u = fake.make_unit(r)
+        for s in (fake.fmt_unit(r, u), fake.fmt_unit_prose(r, u)):
+            p = V.parse_unit_ref(s)
+            assert p is not None and (p.building, p.unit, p.room) == (u.building, u.unit, u.room), s
+        d = fake.rand_date(r, date(2000, 1, 1), date(2030, 1, 1))
+        assert V.normalize_date(fake.fmt_date(r, d)) == d.isoformat()
+        n = r.randrange(1000, 10**8)
+        assert V.normalize_decimal(fake.fmt_money(r, n)) == str(n)
+        ph = fake.phone_number(r)
+        assert V.normalize_phone(fake.fmt_phone(r, ph)) == ph
+
+
+def test_upper_rmb():
+    assert fake.upper_rmb(6832000) == "陆佰捌拾叁万贰仟元整"
+    assert fake.upper_rmb(10010) == "壹万零壹拾元整"
+    assert fake.upper_rmb(3500) == "叁仟伍佰元整"
+
+
+@pytest.mark.parametrize("name", sorted(degrade.DEGRADATIONS))
+def test_degradations_keep_uint8_pages(name):
+    img = np.full((300, 200, 3), 255, np.uint8)
+    img[100:120, 40:160] = 20
+    for sev in (0.0, 1.0):
+        out, note = degrade.DEGRADATIONS[name](degrade.Scan(img, 300), sev, np.random.default_rng(0))
+        assert out.image.dtype == np.uint8 and note
+        if name in {"rotate90", "rotate270"}:
+            assert out.image.shape[:2] == (200, 300)
+        elif name != "phone_photo":
+            assert out.image.shape[:2] == (300, 200)
+        dark = out.image < 128
+        assert dark.any() and not dark.all()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus")
+    items = generate_corpus(out, 30, seed=5)
+    return out, items
+
+
+def _page_count(path: Path) -> int:
+    if path.suffix == ".pdf":
+        info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, timeout=30, check=True)
+        return int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M).group(1))
+    with Image.open(path) as im:
+        im.load()
+        return getattr(im, "n_frames", 1)
+
+
+def test_corpus_files_and_truth(corpus):
+    out, items = corpus
+    lines = [json.loads(x) for x in (out / TRUTH_FILE).read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == len(items) == 30
+    assert {x["doc_type"] for x in lines} == {t.value for t in DocType}
+    assert sorted(p.name for p in out.iterdir()) == sorted([TRUTH_FILE, *(x["file"] for x in lines)])
+    for x in lines:
+        assert set(x) >= {"file", "doc_type", "pages", "fields", "degradations"}
+        assert _page_count(out / x["file"]) == x["pages"], x["file"]
+    formats = {x["format"] for x in lines}
+    assert {"pdf", "tiff", "png", "jpeg"} <= formats
+    assert any(x["pages"] > 1 for x in lines)
+
+
+def test_corpus_images_have_dpi_and_a4_shape(corpus):
+    _, items = corpus
+    for item in items:
+        if item.format in {"png", "jpeg", "tiff", "bmp"}:
+            with Image.open(item.path) as im:
+                w, h = im.size
+                if item.format != "bmp":
+                    assert round(im.info["dpi"][0]) == item.dpi
+            ratio = max(w, h) / min(w, h)
+            assert 1.3 < ratio < 1.5, (item.file, im.size)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_same_seed_same_corpus(tmp_path):
+    a = generate_corpus(tmp_path / "a", 5, seed=9)
+    b = generate_corpus(tmp_path / "b", 5, seed=9)
+    assert [i.truth_line() for i in a] == [i.truth_line() for i in b]
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    c = generate_corpus(tmp_path / "c", 5, seed=10)
+    assert [i.fields for i in a] != [i.fields for i in c]
+
+
+def test_regenerating_replaces_previous_corpus(tmp_path):
+    generate_corpus(tmp_path, 4, seed=1, degrade=False)
+    items = generate_corpus(tmp_path, 2, seed=2, degrade=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([TRUTH_FILE, *(i.file for i in items)])
+    assert all(i.degradations == [] and i.profile == "none" for i in items)
