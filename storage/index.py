@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from schemas.documents import SENSITIVE_FIELDS
-from schemas.errors import IndexUnavailable, KeyDestroyed, NotFound
+from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound
 from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef
 from storage.audit import AuditEntry, scrub_detail, scrub_text
 from storage.blind import BlindIndex, canonical_value, classify_query, mask_value, query_tokens, tokenize
@@ -151,10 +151,16 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 def _make_engine(url: str) -> tuple[Engine, Engine]:
     """Make the engine for reads and the one for write transactions."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as e:
+        raise ConfigError("DANGAN_DB_URL is not a valid SQLAlchemy URL (e.g. "
+                          "postgresql+psycopg://user@host/db or sqlite:///path).") from e
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship
     if parsed.get_backend_name() != "sqlite":
         args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
-        engine = create_engine(url, pool_pre_ping=True, connect_args=args)
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=args)
         return engine, engine
     if parsed.database and parsed.database != ":memory:":
         folder = Path(parsed.database).parent
@@ -163,7 +169,7 @@ def _make_engine(url: str) -> tuple[Engine, Engine]:
         except OSError as e:
             raise IndexUnavailable(f"Cannot create the index folder {folder}: {e.strerror}. Check "
                                    "DANGAN_HOME / DANGAN_DB_URL and permissions.") from e
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(parsed, connect_args={"timeout": 30, "check_same_thread": False})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine, engine.execution_options(sqlite_begin="IMMEDIATE")

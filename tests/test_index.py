@@ -30,7 +30,7 @@ from storage.crypto import DataKey, WrappedKey, wrap_key
 from storage.index import Index
 from storage.keys import MasterKey
 from storage.objects import ocr_key, original_key
-from storage.tables import Base, DataKeyRow, DocumentRow, SearchTokenRow
+from storage.tables import ArchiveRow, Base, DataKeyRow, DocumentRow, FieldRow, PageRow, SearchTokenRow
 
 # --------------------------------------------------------------------------- synthetic documents
 
@@ -354,6 +354,23 @@ def test_concurrent_documents_of_one_unit_share_one_archive(index: Index, master
     assert len({index.get_document(i).archive_id for i in ids}) == 1
 
 
+def test_failure_mid_record_leaves_nothing_behind(index: Index, master: MasterKey,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = make_doc(35, owner="郑爽", unit=UnitRef(building="7", unit="1", room="701"))
+
+    def crash(*args: object, **kwargs: object) -> set[str]:
+        raise IndexUnavailable("connection lost (injected)")
+
+    # documents, archive, data key, pages and fields are already flushed when tokens are computed
+    monkeypatch.setattr(Index, "_document_tokens", crash)
+    with pytest.raises(IndexUnavailable):
+        doc.record(index, master, index.begin_run())
+    monkeypatch.undo()
+    for table in (DocumentRow, DataKeyRow, SearchTokenRow, ArchiveRow, FieldRow, PageRow):
+        assert count(index, table) == 0, table.__tablename__
+    assert doc.record(index, master, index.begin_run())  # and the retry succeeds
+
+
 # --------------------------------------------------------------------------- audit, destruction, failures
 
 
@@ -382,8 +399,9 @@ def test_destroy_document_shreds_key_and_rows(index: Index, master: MasterKey) -
     assert entry.detail is not None and entry.detail["approved_by"] == "manager1"
 
 
-def test_unreachable_postgres_is_index_unavailable(master: MasterKey) -> None:
-    index = Index("postgresql+psycopg://postgres@127.0.0.1:1/nothing", master)
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "postgresql"])
+def test_unreachable_postgres_is_index_unavailable(master: MasterKey, scheme: str) -> None:
+    index = Index(f"{scheme}://postgres@127.0.0.1:1/nothing", master)
     started = time.monotonic()
     with pytest.raises(IndexUnavailable) as info:
         index.find_by_sha256("0" * 64)
