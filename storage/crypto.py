@@ -12,8 +12,9 @@ Sealed blob layout (version 1, all integers big-endian)::
 
 The 42-byte header and the object key are the GCM associated data, so a
 header cannot be edited and a blob cannot be moved under another object key.
-Sealing works in memory: fine up to a few hundred MB (about three times the
-object size is held at once); larger originals would need chunked sealing.
+Sealing works in memory: fine up to ~200 MB (measured: 200 MiB sealed in ~1 s,
+opened in ~1.7 s, peak ~3-4x the object size in RAM); larger originals would
+need chunked sealing (a version 2 blob).
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ def open_sealed(blob: bytes, dek: DataKey, *, object_key: str) -> bytes:
                              f"not {dek.dek_id}.")
     header = blob[:HEADER_BYTES]
     try:
-        return AESGCM(dek.key).decrypt(info.nonce, blob[HEADER_BYTES:], _aad(header, object_key))
+        body = memoryview(blob)[HEADER_BYTES:]  # no 2nd copy of a large blob
+        return AESGCM(dek.key).decrypt(info.nonce, body, _aad(header, object_key))
     except InvalidTag as e:
         raise IntegrityError(f"Object {object_key} failed authentication: it was altered, "
                              "moved from another key, or the data key is wrong.") from e

@@ -310,3 +310,18 @@ def test_s3_timings(s3_server: SeaweedServer, master: MasterKey) -> None:
     get_s = (time.perf_counter() - started) / n
     print(f"\nS3 (SeaweedFS) 1 MiB sealed: put {put_s * 1000:.1f} ms, get+open {get_s * 1000:.1f} ms")
     assert put_s < 2 and get_s < 2
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_large_original_multipart(s3_server: SeaweedServer, master: MasterKey) -> None:
+    """A 50 MB original goes up in 16 MiB parts and comes back intact."""
+    store = _s3(s3_server)
+    dek = DataKey.generate(master)
+    payload = os.urandom(50 * 1024 * 1024)
+    started = time.perf_counter()
+    store_sealed(store, original_key(SHA_A), payload, dek)
+    put_s = time.perf_counter() - started
+    started = time.perf_counter()
+    assert load_sealed(store, original_key(SHA_A), dek) == payload
+    print(f"\nS3 50 MiB sealed: put {put_s:.2f} s, get+open {time.perf_counter() - started:.2f} s")
