@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from schemas.errors import ConfigError
+from storage.files import atomic_write
 
 KEY_BYTES = 32
 
@@ -124,27 +125,6 @@ class MasterKey:
 
 
 def _write_key_file(path: Path, raw: bytes, *, exclusive: bool) -> None:
-    """Write ``raw`` to ``path`` with mode 0600 via a temp file, fsync and rename."""
+    """Write the key file (mode 0600, parent 0700) atomically; ``exclusive`` never replaces one."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        if exclusive:
-            # link() fails if another process created the key meanwhile: never overwrite a key.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-        else:
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, raw, exclusive=exclusive)

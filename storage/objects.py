@@ -12,8 +12,8 @@ import json
 import os
 import re
 import threading
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -26,11 +26,11 @@ from schemas.errors import ConfigError, NotFound, StorageError
 from schemas.models import StoredObject
 from schemas.settings import Settings
 from storage.crypto import ALGORITHM, MAGIC, DataKey, open_sealed, seal
+from storage.files import atomic_write, fsync_dir
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
 _META_SUFFIX = ".meta.json"
-_TMP_PREFIX = ".tmp-"
 #: S3 error codes that mean "fix the credentials or policy", not "try again".
 _AUTH_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
                          "InvalidToken", "ExpiredToken"})
@@ -135,8 +135,8 @@ class LocalObjectStore:
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             meta = json.dumps(metadata, ensure_ascii=False, sort_keys=True).encode()
-            _atomic_write(path.with_name(path.name + _META_SUFFIX), meta)
-            _atomic_write(path, data)
+            atomic_write(path.with_name(path.name + _META_SUFFIX), meta)
+            atomic_write(path, data)
         except OSError as e:
             raise StorageError(f"Cannot write object {key} under {self.root}: {e.strerror}. "
                                "Check free disk space and permissions.") from e
@@ -170,7 +170,7 @@ class LocalObjectStore:
         try:
             path.unlink(missing_ok=True)
             path.with_name(path.name + _META_SUFFIX).unlink(missing_ok=True)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except FileNotFoundError:
             return
         except OSError as e:
@@ -190,29 +190,6 @@ class LocalObjectStore:
                 if name.startswith(".") or name.endswith(_META_SUFFIX) or not key.startswith(prefix):
                     continue
                 yield key
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- S3
@@ -248,14 +225,24 @@ class S3ObjectStore:
     def __repr__(self) -> str:
         return f"S3ObjectStore(endpoint={self.endpoint!r}, bucket={self.bucket!r})"
 
-    def _fail(self, op: str, key: str | None, e: Exception) -> StorageError:
-        what = f"{op} {key}" if key else op
-        if isinstance(e, S3Error) and e.code in _AUTH_CODES:
-            return StorageAuthError(
-                f"S3 {what} refused ({e.code}) by {self.endpoint}: check DANGAN_S3_ACCESS_KEY / "
-                f"DANGAN_S3_SECRET_KEY and that they may read and write bucket {self.bucket!r}.")
-        code = e.code if isinstance(e, S3Error) else type(e).__name__
-        return StorageError(f"S3 {what} failed ({code}) at {self.endpoint}: check that the server is up "
+    @contextmanager
+    def _errors(self, op: str, key: str) -> Iterator[None]:
+        """Map SDK and HTTP failures to NotFound / StorageAuthError / StorageError."""
+        try:
+            yield
+        except S3Error as e:
+            if e.code in _MISSING_CODES:
+                raise NotFound(f"Object {key} is not in bucket {self.bucket!r}.") from e
+            if e.code in _AUTH_CODES:
+                raise StorageAuthError(
+                    f"S3 {op} {key} refused ({e.code}) by {self.endpoint}: check DANGAN_S3_ACCESS_KEY / "
+                    f"DANGAN_S3_SECRET_KEY and that they may read and write bucket {self.bucket!r}.") from e
+            raise self._failed(op, key, e.code or "S3Error") from e
+        except (MinioException, Urllib3Error) as e:
+            raise self._failed(op, key, type(e).__name__) from e
+
+    def _failed(self, op: str, key: str, code: str) -> StorageError:
+        return StorageError(f"S3 {op} {key} failed ({code}) at {self.endpoint}: check that the server is up "
                             f"and reachable (DANGAN_S3_ENDPOINT) and that bucket {self.bucket!r} exists.")
 
     def ensure_bucket(self) -> None:
@@ -266,56 +253,45 @@ class S3ObjectStore:
             if self._bucket_ready:
                 return
             try:
-                if not self._client.bucket_exists(self.bucket):
-                    try:
-                        self._client.make_bucket(self.bucket)
-                    except S3Error as e:
-                        if e.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                            raise
-            except (MinioException, Urllib3Error, ValueError) as e:
-                raise self._fail("bucket check", self.bucket, e) from e
+                with self._errors("bucket check", self.bucket):
+                    if not self._client.bucket_exists(self.bucket):
+                        self._make_bucket()
+            except ValueError as e:
+                raise ConfigError(f"Invalid S3 bucket name {self.bucket!r} (DANGAN_S3_BUCKET).") from e
             self._bucket_ready = True
+
+    def _make_bucket(self) -> None:
+        try:
+            self._client.make_bucket(self.bucket)
+        except S3Error as e:
+            if e.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):  # lost a race: fine
+                raise
 
     def put(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
         """Upload ``data`` (multipart above 16 MiB), overwriting any previous object."""
         _check_sealed(_check_key(key), data)
         self.ensure_bucket()
-        try:
+        with self._errors("put", key):
             self._client.put_object(self.bucket, key, io.BytesIO(data), len(data),
                                     content_type="application/octet-stream", metadata=dict(metadata),
                                     part_size=16 * 1024 * 1024)
-        except (MinioException, Urllib3Error) as e:
-            raise self._fail("put", key, e) from e
 
     def get(self, key: str) -> bytes:
         """Download the object."""
         self.ensure_bucket()
-        response = None
-        try:
-            response = self._client.get_object(self.bucket, _check_key(key))
-            return response.read()
-        except S3Error as e:
-            if e.code in _MISSING_CODES:
-                raise NotFound(f"Object {key} is not in bucket {self.bucket!r}.") from e
-            raise self._fail("get", key, e) from e
-        except (MinioException, Urllib3Error) as e:
-            raise self._fail("get", key, e) from e
-        finally:
-            if response is not None:
+        with self._errors("get", _check_key(key)):
+            response = self._client.get_object(self.bucket, key)
+            try:
+                return response.read()
+            finally:
                 response.close()
                 response.release_conn()
 
     def metadata(self, key: str) -> dict[str, str]:
         """Return the user metadata stored with ``key``."""
         self.ensure_bucket()
-        try:
-            stat = self._client.stat_object(self.bucket, _check_key(key))
-        except S3Error as e:
-            if e.code in _MISSING_CODES:
-                raise NotFound(f"Object {key} is not in bucket {self.bucket!r}.") from e
-            raise self._fail("stat", key, e) from e
-        except (MinioException, Urllib3Error) as e:
-            raise self._fail("stat", key, e) from e
+        with self._errors("stat", _check_key(key)):
+            stat = self._client.stat_object(self.bucket, key)
         prefix = "x-amz-meta-"
         return {k[len(prefix):].lower(): v for k, v in (stat.metadata or {}).items()
                 if k.lower().startswith(prefix)}
@@ -331,20 +307,16 @@ class S3ObjectStore:
     def delete(self, key: str) -> None:
         """Remove the object (S3 delete is idempotent)."""
         self.ensure_bucket()
-        try:
-            self._client.remove_object(self.bucket, _check_key(key))
-        except (MinioException, Urllib3Error) as e:
-            raise self._fail("delete", key, e) from e
+        with self._errors("delete", _check_key(key)):
+            self._client.remove_object(self.bucket, key)
 
     def list(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix`` (recursive)."""
         self.ensure_bucket()
-        try:
+        with self._errors("list", prefix):
             for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
                 if obj.object_name is not None:
                     yield obj.object_name
-        except (MinioException, Urllib3Error) as e:
-            raise self._fail("list", prefix, e) from e
 
 
 def make_object_store(settings: Settings) -> ObjectStore:
