@@ -29,6 +29,7 @@ from ocr.classify import TITLES
 from schemas.documents import DOC_FIELDS, DocType
 from schemas.models import Extraction, FieldValue, OcrLine, OcrPage
 from schemas.validators import (
+    DIGIT_CONFUSIONS,
     check_id_number,
     cn_numeral_to_int,
     find_dates,
@@ -300,9 +301,6 @@ class Row:
     cells: tuple[Cell, ...]
     top: float
     bottom: float
-    #: Several wrapped lines of one paragraph joined.
-    paragraph: bool = False
-    line_height: float = 0.0
 
     def x_at(self, offset: int) -> float:
         """Approximate page x of the character at ``offset``."""
@@ -319,8 +317,8 @@ class Row:
 
     @property
     def height(self) -> float:
-        """Height of one line of this row in pixels."""
-        return max(1.0, self.line_height or self.bottom - self.top)
+        """Row height in pixels."""
+        return max(1.0, self.bottom - self.top)
 
 
 def clean_text(text: str) -> str:
@@ -342,45 +340,7 @@ def build_rows(pages: Sequence[OcrPage]) -> list[Row]:
             band.append(line)
         if band:
             rows.append(_make_row(page.index, band))
-    return _join_paragraphs(rows)
-
-
-def _join_paragraphs(rows: list[Row]) -> list[Row]:
-    """Join the wrapped lines of a paragraph into one row, so labels split by a line break match."""
-    out: list[Row] = []
-    edges: dict[int, tuple[float, float]] = {}
-    for row in rows:
-        lo, hi = edges.get(row.page, (row.cells[0].x0, row.cells[-1].x1))
-        edges[row.page] = (min(lo, row.cells[0].x0), max(hi, row.cells[-1].x1))
-    for row in rows:
-        if out and _continues(out[-1], row, edges[row.page]):
-            out[-1] = _append_line(out[-1], row)
-        else:
-            out.append(row)
-    return out
-
-
-def _continues(prev: Row, row: Row, edges: tuple[float, float]) -> bool:
-    """Whether ``row`` is the next wrapped line of the paragraph ending in ``prev``."""
-    if prev.page != row.page or len(row.cells) != 1:
-        return False
-    last = prev.cells[-1]
-    if len(prev.cells) > 1 and not prev.paragraph:
-        return False
-    line_h = row.height
-    left, right = edges
-    full = last.x1 >= right - 2 * line_h and last.x1 - last.x0 >= 0.5 * (right - left)
-    near = 0 <= row.top - prev.bottom < 1.2 * line_h
-    return full and near and row.cells[0].x0 <= last.x0 + 3 * line_h
-
-
-def _append_line(prev: Row, row: Row) -> Row:
-    """``prev`` with the single line of ``row`` appended (no separator: it is one text)."""
-    cell = row.cells[0]
-    offset = len(prev.text)
-    moved = Cell(cell.text, offset, offset + len(cell.text), cell.x0, cell.x1, cell.conf)
-    return Row(prev.page, prev.text + cell.text, (*prev.cells, moved), prev.top, row.bottom,
-               paragraph=True, line_height=prev.line_height or prev.bottom - prev.top)
+    return rows
 
 
 def _y_center(line: OcrLine) -> float:
@@ -451,7 +411,7 @@ def find_hits(rows: Sequence[Row]) -> list[Hit]:
     hits: list[Hit] = []
     context: str | None = None
     for i, row in enumerate(rows):
-        row_hits = _row_hits(i, row)
+        row_hits = _row_hits(i, row, _seam_prefix(rows, i))
         for k, hit in enumerate(row_hits):
             end = row_hits[k + 1].start if k + 1 < len(row_hits) else len(row.text)
             opens, own = _context_of(hit)
@@ -471,24 +431,43 @@ def _context_of(hit: Hit) -> tuple[bool, str | None]:
     return False, None
 
 
-def _row_hits(index: int, row: Row) -> list[Hit]:
-    """Find the accepted labels of one row, left to right, without overlaps."""
+_SEAM = 6
+
+
+def _seam_prefix(rows: Sequence[Row], i: int) -> str:
+    """The end of the row above when it runs on into row ``i`` (a paragraph wrapped mid-label)."""
+    if i == 0:
+        return ""
+    prev, row = rows[i - 1], rows[i]
+    if prev.page != row.page or row.top - prev.bottom > 1.5 * row.height or not _CJK.match(prev.text[-1]):
+        return ""
+    return prev.text[-_SEAM:]
+
+
+def _row_hits(index: int, row: Row, prefix: str = "") -> list[Hit]:
+    """Find the accepted labels of one row, left to right, without overlaps.
+
+    ``prefix`` is the end of the row above: a label split by a line break
+    ("总" / "价款为...") becomes a hit at the start of this row.
+    """
     hits: list[Hit] = []
+    text = prefix + row.text
     pos = 0
-    text = row.text
     while True:
         m = _LABEL_RE.search(text, pos)
         if not m:
             return hits
-        hit = _accept(index, text, m)
+        hit = _accept(index, text, m, len(prefix)) if m.end() > len(prefix) else None
         if hit is None:
             pos = m.start() + 1
             continue
-        hits.append(hit)
+        shift = len(prefix)
+        hits.append(replace(hit, start=max(0, hit.start - shift), end=hit.end - shift,
+                            value_start=hit.value_start - shift))
         pos = hit.value_start if hit.value_start > m.start() else m.end()
 
 
-def _accept(index: int, text: str, m: re.Match[str]) -> Hit | None:
+def _accept(index: int, text: str, m: re.Match[str], floor: int = 0) -> Hit | None:
     """Turn a label match into a hit when it really is a label where it stands."""
     label_text = re.sub(r"\s+", "", m.group(0))
     label = LABELS[label_text]
@@ -497,7 +476,7 @@ def _accept(index: int, text: str, m: re.Match[str]) -> Hit | None:
     paren, colon = after.group(1), after.group(2)
     if label.not_before and re.match(label.not_before, text[m.end():]):
         return None
-    before = text[m.start() - 1] if m.start() else ""
+    before = text[m.start() - 1] if m.start() and m.start() != floor else ""
     boundary_before = not before or not (before.isalnum() or _CJK.match(before))
     if label.weak and not colon:
         sep_after = after.end() == len(text) or text[m.end():m.end() + 1] in " \t(" or paren is not None
@@ -638,9 +617,15 @@ def _squeeze(text: str) -> str:
     return text.strip(_EDGE_PUNCT)
 
 
+def _first_word(text: str) -> str:
+    """The text before the first space when little follows it (a name, then a stray mark)."""
+    head, _, rest = text.strip().partition(" ")
+    return head if len(_squeeze(rest)) <= 3 else ""
+
+
 def parse_name(text: str) -> Parsed | None:
     """Read a person's name filling the whole value (honorifics and bracketed notes removed)."""
-    for chunk in (text, text.split("\t")[0], re.split(r"\s{1,}", text.strip())[0]):
+    for chunk in (text, text.split("\t")[0], _first_word(text)):
         name = _squeeze(chunk)
         name = _HONORIFIC.sub("", name).strip(_EDGE_PUNCT)
         if _NAME.fullmatch(name) and name not in _NOT_NAMES:
@@ -649,15 +634,12 @@ def parse_name(text: str) -> Parsed | None:
 
 
 def parse_party(text: str) -> Parsed | None:
-    """Read a person's name or an organisation's name (公司, 中心, 局 ...)."""
-    person = parse_name(text)
-    if person:
-        return person
+    """Read an organisation's name (公司, 中心, 局 ...) or a person's name."""
     for chunk in (text, text.split("\t")[0]):
         org = _squeeze(chunk.replace("\t", ""))
         if 4 <= len(org) <= 40 and _ORG_SUFFIX.search(org) and not re.search(r"[，。；:;,]", org):
             return Parsed(org)
-    return None
+    return parse_name(text)
 
 
 _ID_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9OoDQIl|iZzSsBGb]{17}[0-9Xx×OoDQIl|iZzSsBGb](?![0-9A-Za-z])")
@@ -727,16 +709,23 @@ def parse_range_end(text: str) -> Parsed | None:
     return Parsed(dates[1], None if dates[0] <= dates[1] else "period ends before it starts")
 
 
+_NUMBER_START = re.compile(r"[0-9OoIlSB¥￥零壹贰叁肆伍陆柒捌玖一二三四五六七八九十]")
+
+
 def parse_decimal(text: str) -> Parsed | None:
-    """Read a money amount or area as a plain decimal string."""
+    """Read a money amount or area as a plain decimal string starting right after its label."""
+    head = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    m = _NUMBER_START.search(head)
+    if m is None or m.start() > 10:
+        return None  # "面积发生误差的...3%": prose, not this label's value
     value = normalize_decimal(text)
     return Parsed(value) if value else None
 
 
 def parse_meter(text: str) -> Parsed | None:
-    """Read a meter reading: the first number that is not a long serial number."""
-    for chunk in text.split("\t"):
-        if re.fullmatch(r"\s*\d{7,}\s*", chunk):
+    """Read a meter reading: the first number that is not a long serial number (表号)."""
+    for chunk in re.split(r"[\t ]+(?=\S*\d)", text):
+        if re.fullmatch(r"\d{7,}", fix_digit_runs(chunk.strip())):
             continue
         value = normalize_decimal(chunk)
         if value:
@@ -758,8 +747,8 @@ def parse_ethnicity(text: str) -> Parsed | None:
 
 
 def parse_address(text: str) -> Parsed | None:
-    """Free text of at least five characters holding Chinese text (an address)."""
-    value = _squeeze(text.replace("\t", ""))
+    """Read free text of at least five characters holding Chinese text (an address)."""
+    value = fix_digit_runs(_squeeze(text.replace("\t", "")))
     return Parsed(value) if len(value) >= 5 and _CJK.search(value) else None
 
 
@@ -773,6 +762,8 @@ def parse_code(text: str) -> Parsed | None:
     """Read a contract number: letters, digits and dashes."""
     value = unicodedata.normalize("NFKC", text)
     value = re.sub(r"[—–一－‐]", "-", value)
+    for _ in range(3):  # letters read for digits between digits: 2O19 -> 2019
+        value = re.sub(r"(?<=\d)[OoDQIl|ZSBG](?=\d)", lambda m: DIGIT_CONFUSIONS[m.group(0)], value)
     value = re.sub(r"^\s*(?:No|NO|no)\s*[.:]?\s*", "", value.strip(_EDGE_PUNCT))
     value = re.sub(r"(?<=[0-9A-Za-z-])\s+(?=[0-9A-Za-z-])", "", value)
     m = re.match(r"[A-Za-z0-9][A-Za-z0-9\-/]{3,39}", value)
@@ -800,7 +791,7 @@ class Found:
     rank: tuple[int, ...]
 
 
-def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, float] | None:
+def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, Piece] | None:
     """Parse the best candidate text near ``hit`` as ``kind``."""
     parser = PARSERS[kind]
     for piece in doc.pieces(hit, continuation=kind in _CONTINUED_KINDS):
@@ -809,7 +800,7 @@ def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, float] | None:
             text = _meter_column(doc, hit) or text
         parsed = parser(text)
         if parsed:
-            return parsed, piece.conf * piece.factor
+            return parsed, piece
     return None
 
 
@@ -817,26 +808,36 @@ _METER_HEADER = re.compile(r"(?:本期|起始|初始|表)?(?:底数|读数|示�
 
 
 def _meter_column(doc: Doc, hit: Hit) -> str | None:
-    """In a meter table, the cell of this row under the 底数 / 读数 column header."""
+    """In a meter table, return this row's value under the 底数 / 读数 column header."""
     row = doc.rows[hit.row]
     for back in range(1, 6):
         i = hit.row - back
         if i < 0 or doc.rows[i].page != row.page:
             return None
-        cells = doc.rows[i].cells
-        header = next((c for c in cells if _METER_HEADER.fullmatch(c.text.replace(" ", ""))), None)
-        if header is None:
-            continue
-        for cell in row.cells:
-            inside = hit.value_start <= cell.start < hit.value_end
-            if inside and min(cell.x1, header.x1) - max(cell.x0, header.x0) > 0:
-                return cell.text
-        return None
+        above = doc.rows[i]
+        header = next((c for c in above.cells if _METER_HEADER.fullmatch(c.text.replace(" ", ""))), None)
+        if header is not None and len(above.cells) > 1:
+            for cell in row.cells:
+                inside = hit.value_start <= cell.start < hit.value_end
+                if inside and min(cell.x1, header.x1) - max(cell.x0, header.x0) > 0:
+                    return cell.text
+            return None
+        tokens = above.text.split()
+        column = next((k for k, t in enumerate(tokens) if _METER_HEADER.fullmatch(t)), None)
+        if column is not None:
+            # One box per row (engines join a row's pieces with spaces): match columns by position.
+            values = row.text[hit.start:].split()
+            return values[column] if len(values) == len(tokens) else None
     return None
 
 
 def _resolve(doc: Doc, rule: FieldRule) -> Found | None:
-    """Best value for ``rule``: valid before invalid, better source, then document order."""
+    """Pick the best value for ``rule``.
+
+    Valid before invalid, then values on the label's row before values below
+    it, labels with a colon before weak labels without one, printed values
+    before signature lines, better source, document order.
+    """
     found: list[Found] = []
     for s_index, source in enumerate(rule.sources):
         for order, hit in enumerate(doc.hits):
@@ -844,8 +845,11 @@ def _resolve(doc: Doc, rule: FieldRule) -> Found | None:
                 continue
             got = _hit_value(doc, hit, source.kind)
             if got:
-                parsed, conf = got
-                found.append(Found(parsed, conf, (parsed.issue is not None, hit.signature, s_index, order)))
+                parsed, piece = got
+                loose = LABELS[hit.text].weak and not hit.colon
+                far = piece.factor <= _F_NEAR
+                rank = (parsed.issue is not None, far, loose, hit.signature, s_index, order)
+                found.append(Found(parsed, piece.conf * piece.factor, rank))
     return min(found, key=lambda f: f.rank) if found else None
 
 
