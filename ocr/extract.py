@@ -435,7 +435,7 @@ _SEAM = 6
 
 
 def _seam_prefix(rows: Sequence[Row], i: int) -> str:
-    """The end of the row above when it runs on into row ``i`` (a paragraph wrapped mid-label)."""
+    """Return the end of the row above when it runs on into row ``i`` (wrapped mid-label)."""
     if i == 0:
         return ""
     prev, row = rows[i - 1], rows[i]
@@ -618,7 +618,7 @@ def _squeeze(text: str) -> str:
 
 
 def _first_word(text: str) -> str:
-    """The text before the first space when little follows it (a name, then a stray mark)."""
+    """Return the text before the first space when little follows it (a name, then a mark)."""
     head, _, rest = text.strip().partition(" ")
     return head if len(_squeeze(rest)) <= 3 else ""
 
@@ -642,19 +642,22 @@ def parse_party(text: str) -> Parsed | None:
     return parse_name(text)
 
 
-_ID_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9OoDQIl|iZzSsBGb]{17}[0-9Xx×OoDQIl|iZzSsBGb](?![0-9A-Za-z])")
 _ID_LOOSE = re.compile(r"(?<![0-9])\d{15,19}[Xx]?(?![0-9])")
 
 
+_ALNUM_RUN = re.compile(r"[0-9A-Za-z|×]+(?:[ \t][0-9A-Za-z|×]+)*")
+
+
 def id_tokens(text: str) -> list[str]:
-    """ID numbers (normalised) in ``text``, spaces inside numbers ignored."""
-    compact = re.sub(r"(?<=[0-9A-Za-z|])[ \t](?=[0-9A-Za-z|])", "", text)
+    """Find ID numbers (normalised) in ``text``; a number printed in space-separated groups counts."""
     found = []
-    for m in _ID_TOKEN.finditer(compact):
-        digits = sum(ch.isdigit() for ch in m.group(0))
-        value = normalize_id_number(m.group(0))
-        if value and digits >= 14:
-            found.append(value)
+    for run in _ALNUM_RUN.finditer(unicodedata.normalize("NFKC", text)):
+        words = run.group(0).split()
+        joined = "".join(words)
+        for candidate in ([joined] if len(joined) == 18 else []) + [w for w in words if len(w) == 18]:
+            value = normalize_id_number(candidate)
+            if value and sum(ch.isdigit() for ch in candidate) >= 14 and value not in found:
+                found.append(value)
     return found
 
 
@@ -762,8 +765,9 @@ def parse_code(text: str) -> Parsed | None:
     """Read a contract number: letters, digits and dashes."""
     value = unicodedata.normalize("NFKC", text)
     value = re.sub(r"[—–一－‐]", "-", value)
-    for _ in range(3):  # letters read for digits between digits: 2O19 -> 2019
-        value = re.sub(r"(?<=\d)[OoDQIl|ZSBG](?=\d)", lambda m: DIGIT_CONFUSIONS[m.group(0)], value)
+    for _ in range(3):  # letters read for digits between digits (2O19), or O/I ending a number
+        value = re.sub(r"(?<=\d)[OoDQIl|ZSBG](?=\d)|(?<=\d{3})[OoIl|](?![0-9A-Za-z])",
+                       lambda m: DIGIT_CONFUSIONS[m.group(0)], value)
     value = re.sub(r"^\s*(?:No|NO|no)\s*[.:]?\s*", "", value.strip(_EDGE_PUNCT))
     value = re.sub(r"(?<=[0-9A-Za-z-])\s+(?=[0-9A-Za-z-])", "", value)
     m = re.match(r"[A-Za-z0-9][A-Za-z0-9\-/]{3,39}", value)
