@@ -201,9 +201,12 @@ def normalize_background(gray: np.ndarray, *, denoise: bool = True) -> np.ndarra
     small = cv2.resize(
         gray, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
     )
-    bg = background(small, kernel=_odd(max(small.shape) // 40))
+    bg = np.maximum(background(small, kernel=_odd(max(small.shape) // 40)), 1)
+    # The max filter rides on the noise peaks; the median of the flattened copy
+    # (mostly paper) tells how far, and the division corrects for it.
+    paper = float(np.median(cv2.divide(small, bg, scale=255)))
     bg = cv2.resize(bg, (width, height), interpolation=cv2.INTER_LINEAR)
-    flat = cv2.divide(gray, np.maximum(bg, 1), scale=255)
+    flat = cv2.divide(gray, bg, scale=255 * 255 / max(paper, 128.0))
     return cv2.medianBlur(flat, 3) if denoise else flat
 
 
