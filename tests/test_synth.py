@@ -237,3 +237,12 @@ def test_regenerating_replaces_previous_corpus(tmp_path):
     items = generate_corpus(tmp_path, 2, seed=2, degrade=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([TRUTH_FILE, *(i.file for i in items)])
     assert all(i.degradations == [] and i.profile == "none" for i in items)
+
+
+def test_cli_prints_one_line_summary(tmp_path, capsys):
+    from tests.synth.__main__ import main
+
+    assert main([str(tmp_path / "out"), "--count", "2", "--seed", "4", "--clean"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.count("\n") == 0 and out.startswith("wrote 2 documents")
+    assert (tmp_path / "out" / TRUTH_FILE).is_file()
