@@ -160,7 +160,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
     for h in hits:
         label = DOC_LABELS.get(DocType(h.doc_type), h.doc_type)
         unit_text = str(h.unit) if h.unit else "-"
-        print(f"{h.id}  {label:<10}  {unit_text:<12}  {h.source_name}  {h.headline}")
+        print(f"{h.id}  {label:<10}  {unit_text:<12}  {h.status:<12}  {h.source_name}")
     print(f"{len(hits)} document(s)")
     return ExitCode.OK
 

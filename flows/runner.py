@@ -19,7 +19,7 @@ from schemas.settings import Settings
 
 @contextmanager
 def quiet_prefect(settings: Settings) -> Iterator[None]:
-    """Prefect settings for a command-line run: private home, no analytics, warnings only."""
+    """Prefect settings for a command-line process: private home, no analytics, warnings only."""
     from prefect.settings import temporary_settings
 
     home = settings.home / "prefect"
@@ -32,17 +32,12 @@ def quiet_prefect(settings: Settings) -> Iterator[None]:
         "server.ephemeral.startup_timeout_seconds": 90,
         "logging.to_api.enabled": False,
     }
-    loggers = [logging.getLogger(n) for n in ("prefect", "httpx", "uvicorn", "docket")]
-    levels = [lg.level for lg in loggers]
+    # Levels stay raised after the block: the temporary server logs its shutdown at process exit.
+    for name in ("prefect", "httpx", "uvicorn", "docket"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     with temporary_settings(set_defaults=defaults), warnings.catch_warnings():  # type: ignore[arg-type]
         warnings.simplefilter("ignore", DeprecationWarning)
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
+        yield
 
 
 def run_ingest(paths: list[str], *, settings: Settings, keep: bool, reporter: Reporter | None = None) -> IngestSummary:

@@ -139,3 +139,10 @@ class NotFound(DanganError):
     """The asked-for document or archive does not exist."""
 
     code = "not_found"
+
+
+class SourceChanged(DanganError):
+    """The input file changed while it was being read (a scanner still writing)."""
+
+    code = "source_changed"
+    retryable = True

@@ -1,0 +1,145 @@
+"""The encrypted archive as one object: keys, object store and index together.
+
+Callers (flows, CLI) use this; it seals before anything leaves the process,
+checks roles before revealing, and writes the audit log for every view,
+download and export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from schemas.errors import AccessDenied, SourceChanged
+from schemas.models import Extraction, OcrPage, SourceFile, StoredObject, UnitRef
+from schemas.settings import Settings
+from storage.crypto import DataKey, wrap_key
+from storage.index import DocumentSummary, Index
+from storage.keys import MasterKey
+from storage.objects import ObjectStore, load_sealed, make_object_store, ocr_key, original_key, store_sealed
+
+#: Roles that may see full ID numbers, phones and addresses (need-to-know).
+REVEAL_ROLES = frozenset({"admin", "leader"})
+
+
+class Vault:
+    """Keys + object store + index of one archive."""
+
+    def __init__(self, settings: Settings, keys: MasterKey, store: ObjectStore, index: Index) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.store = store
+        self.index = index
+
+    @classmethod
+    def open(cls, settings: Settings) -> Vault:
+        """Open (and on first use create) the archive described by ``settings``."""
+        keys = MasterKey.load_or_create(settings.master_key_path)
+        index = Index(settings.database_url, keys)
+        index.create_schema()
+        return cls(settings, keys, make_object_store(settings), index)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.index.close()
+
+    # --- ingest -------------------------------------------------------------
+
+    def find_by_sha256(self, sha256: str) -> str | None:
+        """Id of the archived document with these exact bytes, if any."""
+        return self.index.find_by_sha256(sha256)
+
+    def begin_run(self) -> str:
+        """Open an ingest-run record."""
+        return self.index.begin_run()
+
+    def finish_run(self, run_id: str, counts: dict[str, int], status: str) -> None:
+        """Close an ingest-run record with its totals."""
+        self.index.finish_run(run_id, counts, status)
+
+    def store_document(self, *, source: SourceFile, pages: Sequence[OcrPage], extraction: Extraction,
+                       run_id: str) -> str:
+        """Seal and store the original and its OCR result, then index it in one transaction.
+
+        Safe to repeat after a crash: objects are content-addressed and the
+        index insert is idempotent on the SHA-256.
+        """
+        data = source.path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != source.sha256:
+            raise SourceChanged("The file changed while it was being read (is the scanner still writing?); "
+                                "it stays in the drop folder for the next run.")
+        ocr_json = _ocr_json(pages)
+        dek = DataKey.generate(self.keys)
+        original, ocr = self._put(source.sha256, data, ocr_json, dek, source)
+        status = "needs_review" if extraction.has_invalid_fields or not any(p.lines for p in pages) else "indexed"
+        doc_id = self.index.record_document(source=source, extraction=extraction, pages=pages, original=original,
+                                            ocr=ocr, data_key=wrap_key(dek, self.keys), run_id=run_id,
+                                            status=status)
+        stored_dek = self.index.get_document(doc_id).dek_id
+        if stored_dek != dek.dek_id:  # another process archived the same bytes first: use its key
+            self._put(source.sha256, data, ocr_json, self.index.data_key(stored_dek), source)
+        return doc_id
+
+    def _put(self, sha: str, data: bytes, ocr_json: bytes, dek: DataKey,
+             source: SourceFile) -> tuple[StoredObject, StoredObject]:
+        meta = {"kind": source.kind.value}
+        return (store_sealed(self.store, original_key(sha), data, dek, metadata=meta),
+                store_sealed(self.store, ocr_key(sha), ocr_json, dek))
+
+    # --- read path ----------------------------------------------------------
+
+    def search(self, query: str, *, doc_type: str | None = None, unit: UnitRef | None = None,
+               limit: int = 50) -> list[DocumentSummary]:
+        """Find documents; the query itself is not written to the audit log (it may be an ID number)."""
+        hits = self.index.search(query, doc_type=doc_type, unit=unit, limit=limit)
+        self._audit("search", detail={"hits": len(hits), "doc_type": doc_type, "unit": str(unit) if unit else None})
+        return hits
+
+    def export_record(self, doc_id: str, *, reveal: bool = False) -> dict[str, Any]:
+        """One document as a DESIGN.md export line (audited as a view)."""
+        self._check_reveal(reveal)
+        detail = self.index.get_document(doc_id)
+        record = detail.export_record(self.index.reveal_fields(doc_id) if reveal else None)
+        record["issues"] = dict(detail.issues)
+        self._audit("reveal" if reveal else "view", document_id=doc_id)
+        return record
+
+    def export_jsonl(self, out: TextIO, *, reveal: bool = False) -> int:
+        """Write every document as one JSON line; returns the count (audited as one export)."""
+        self._check_reveal(reveal)
+        count = 0
+        for detail in self.index.iter_documents():
+            record = detail.export_record(self.index.reveal_fields(detail.id) if reveal else None)
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+        self._audit("export", detail={"documents": count, "revealed": reveal})
+        return count
+
+    def read_original(self, doc_id: str) -> bytes:
+        """Decrypt the original scan (audited as a download)."""
+        detail = self.index.get_document(doc_id)
+        data = load_sealed(self.store, detail.original_key, self.index.data_key(detail.dek_id))
+        self._audit("download", document_id=doc_id)
+        return data
+
+    def read_ocr(self, doc_id: str) -> list[OcrPage]:
+        """Decrypt the stored OCR result (audited as a view)."""
+        detail = self.index.get_document(doc_id)
+        raw = load_sealed(self.store, detail.ocr_key, self.index.data_key(detail.dek_id))
+        self._audit("view_ocr", document_id=doc_id)
+        return [OcrPage.model_validate(p) for p in json.loads(raw)]
+
+    def _check_reveal(self, reveal: bool) -> None:
+        if reveal and self.settings.role not in REVEAL_ROLES:
+            self._audit("reveal_denied")
+            raise AccessDenied(f"Role '{self.settings.role}' may not see full ID numbers and phones; "
+                               "ask a manager (role leader or admin) to do it.")
+
+    def _audit(self, action: str, *, document_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        self.index.audit(self.settings.actor, self.settings.role, action, document_id=document_id, detail=detail)
+
+
+def _ocr_json(pages: Sequence[OcrPage]) -> bytes:
+    return json.dumps([p.model_dump(mode="json") for p in pages], ensure_ascii=False).encode("utf-8")
