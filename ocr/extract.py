@@ -533,8 +533,13 @@ class Doc:
         hits = self.by_row.get(i, [])
         return 0, hits[0].start if hits else len(self.rows[i].text)
 
-    def pieces(self, hit: Hit, *, continuation: bool = False) -> list[Piece]:
-        """Candidate values of ``hit``: same row, then next row / cell below (best first)."""
+    def pieces(self, hit: Hit, *, continuation: bool = False, run_on: bool = True) -> list[Piece]:
+        """Candidate values of ``hit``: same row, then next row / cell below (best first).
+
+        ``run_on``: a value may start on the label's row and go on at the start
+        of the next (prose); otherwise the next row counts only when the
+        label's own row holds nothing after it.
+        """
         row = self.rows[hit.row]
         factor = _F_SIGNATURE if hit.signature else (_F_COLON if hit.colon else _F_PLAIN)
         same = row.text[hit.value_start:hit.value_end]
@@ -542,7 +547,7 @@ class Doc:
         nxt = self.next_row(hit.row)
         if nxt is None:
             return out
-        if hit.last:
+        if hit.last and (run_on or not _blank_free(same)):
             a, b = self.lead(hit.row + 1)
             if b > a:
                 conf = min(row.conf(hit.value_start, hit.value_end), nxt.conf(a, b))
@@ -781,6 +786,8 @@ PARSERS: dict[str, Callable[[str], Parsed | None]] = {
     "text": parse_text, "code": parse_code,
 }
 _CONTINUED_KINDS = frozenset({"address", "text"})
+#: Kinds whose value may start at the end of the label's row and go on in the next row.
+_RUN_ON_KINDS = frozenset({"date", "range_start", "range_end", "decimal", "meter", "address", "text"})
 
 
 # ================================================================== resolution
@@ -798,7 +805,7 @@ class Found:
 def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, Piece] | None:
     """Parse the best candidate text near ``hit`` as ``kind``."""
     parser = PARSERS[kind]
-    for piece in doc.pieces(hit, continuation=kind in _CONTINUED_KINDS):
+    for piece in doc.pieces(hit, continuation=kind in _CONTINUED_KINDS, run_on=kind in _RUN_ON_KINDS):
         text = piece.text
         if kind == "meter":
             text = _meter_column(doc, hit) or text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import pytest
 
@@ -600,3 +601,43 @@ def test_every_field_of_every_synthetic_template() -> None:
                 diff = sorted(k for k in set(fields) | set(doc.truth) if fields.get(k) != doc.truth.get(k))
                 wrong.append(f"{doc_type} {doc.title}: {diff}")
     assert wrong == []
+
+
+# ------------------------------------------------------------- real scans through the real engine
+
+
+@pytest.fixture(scope="module")
+def rapid_pages(realworld_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[OcrPage]]:
+    """Real-world photos OCR'd once by RapidOCR (PP-OCRv4) through the ingest reading path."""
+    from ocr.engines import make_engine
+    from ocr.load import preflight
+    from ocr.pipeline import read_document
+    from schemas.settings import Settings
+
+    settings = Settings(home=tmp_path_factory.mktemp("home"), workers=1)
+    engine = make_engine("rapidocr", settings)
+    out = {}
+    for name in ("paddleocr__00059985.jpg", "paddleocr__00056221.jpg"):
+        source = preflight(realworld_dir / name, settings)
+        workdir = tmp_path_factory.mktemp("work")
+        out[name] = read_document(source, engine=engine, settings=settings, workdir=workdir)
+    return out
+
+
+@pytest.mark.integration
+def test_real_blank_fill_in_form_gives_no_phantom_name(rapid_pages: dict[str, list[OcrPage]]) -> None:
+    pages = rapid_pages["paddleocr__00059985.jpg"]
+    assert any("姓名" in line.text for p in pages for line in p.lines)
+    assert classify(pages)[0] is DocType.OTHER
+    for doc_type in (DocType.OWNER_REGISTRATION, DocType.ID_CARD):
+        fields = extract(doc_type, pages).fields
+        assert "owner_name" not in fields and "name" not in fields
+
+
+@pytest.mark.integration
+def test_real_masked_id_number_is_not_taken_for_an_id(rapid_pages: dict[str, list[OcrPage]]) -> None:
+    pages = rapid_pages["paddleocr__00056221.jpg"]
+    assert any("****" in line.text for p in pages for line in p.lines)
+    assert classify(pages)[0] is DocType.OTHER
+    for doc_type in (DocType.ID_CARD, DocType.OWNER_REGISTRATION):
+        assert "id_number" not in extract(doc_type, pages).fields
