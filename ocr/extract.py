@@ -162,10 +162,13 @@ _CONTEXT_OF_KEY = {
     "owner_name": "owner", "greeting": "owner", "emergency_contact": "emergency",
     "emergency_phone": "emergency", "section": None,
 }
-_SIGNATURE_WORDS = re.compile(r"签字|签名|签章|盖章|签收|签|章")
+#: A signature line: in the label itself (业主签字), or in brackets after it (乙方（签章）).
+_SIGNATURE_LABEL = re.compile(r"签字|签名|签章|盖章|签收")
+_SIGNATURE_NOTE = re.compile(r"签|章|印")
 _NOT_NAMES = frozenset({
     "业主", "住户", "先生", "女士", "客户", "用户", "您好", "本人", "同意", "签字", "签名", "盖章", "日期",
     "姓名", "无", "男", "女", "甲方", "乙方", "丙方", "双方", "各位", "全体", "物业", "承诺", "申请",
+    "小姐", "待定", "暂无", "不详", "同上", "见附件", "本人签字",
 })
 
 
@@ -483,7 +486,7 @@ def _accept(index: int, text: str, m: re.Match[str], floor: int = 0) -> Hit | No
         if not (boundary_before and sep_after):
             return None
     key = _paren_key(label.key, paren)
-    signature = bool(_SIGNATURE_WORDS.search(label_text)) or bool(paren and _SIGNATURE_WORDS.search(paren))
+    signature = bool(_SIGNATURE_LABEL.search(label_text) or (paren and _SIGNATURE_NOTE.search(paren)))
     return Hit(index, m.start(), m.end(), after.end(), key, label_text, bool(colon), signature)
 
 
@@ -514,10 +517,26 @@ class Doc:
     rows: list[Row]
     hits: list[Hit]
     by_row: dict[int, list[Hit]] = field(default_factory=dict)
+    #: Per page: left and right edge of the text.
+    edges: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for hit in self.hits:
             self.by_row.setdefault(hit.row, []).append(hit)
+        for row in self.rows:
+            lo, hi = self.edges.get(row.page, (row.cells[0].x0, row.cells[-1].x1))
+            self.edges[row.page] = (min(lo, row.cells[0].x0), max(hi, row.cells[-1].x1))
+
+    def wraps(self, hit: Hit) -> bool:
+        """Whether the label's value runs into a wrapped line of running text (prose, not a form)."""
+        row = self.rows[hit.row]
+        nxt = self.next_row(hit.row)
+        if not hit.last or nxt is None or nxt.top - row.bottom > 1.2 * row.height:
+            return False
+        lo, hi = self.edges[row.page]
+        a, b = self.lead(hit.row + 1)
+        wide = row.cells[-1].x1 - row.cells[0].x0 >= 0.7 * (hi - lo)
+        return wide and b > a and bool(_CJK.match(nxt.text[a:a + 1]))
 
     def next_row(self, i: int) -> Row | None:
         """Return the row after ``i`` when it is on the same page and close below."""
@@ -805,7 +824,10 @@ class Found:
 def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, Piece] | None:
     """Parse the best candidate text near ``hit`` as ``kind``."""
     parser = PARSERS[kind]
-    for piece in doc.pieces(hit, continuation=kind in _CONTINUED_KINDS, run_on=kind in _RUN_ON_KINDS):
+    run_on = kind in _RUN_ON_KINDS
+    if not run_on and doc.wraps(hit):
+        return None  # "...保障业主生命财" / "产安全": a name cut out of a sentence
+    for piece in doc.pieces(hit, continuation=kind in _CONTINUED_KINDS, run_on=run_on):
         text = piece.text
         if kind == "meter":
             text = _meter_column(doc, hit) or text
@@ -981,14 +1003,21 @@ def _free_spans(doc: Doc, i: int) -> list[tuple[int, int]]:
 
 
 def _standalone_date(doc: Doc) -> Found | None:
-    """Find the last row that is only a date (the date under a letter's signature)."""
+    """Find the date under a letter's signature: the last row that is a date, or ends with one."""
+    ending: Found | None = None
     for i in range(len(doc.rows) - 1, -1, -1):
         row = doc.rows[i]
         compact = re.sub(r"\s", "", row.text)
-        value = normalize_date(compact)
-        if value and len(compact) <= 14:
-            return Found(Parsed(value), row.conf(0, len(row.text)) * _F_NEAR, (0,))
-    return None
+        dates = find_dates(compact)
+        if not dates:
+            continue
+        conf = row.conf(0, len(row.text))
+        if len(compact) <= 14:
+            return Found(Parsed(dates[-1]), conf * _F_NEAR, (0,))
+        tail = re.search(r"[\d日]$", compact) and not re.search(r"[，。,;；]", compact)
+        if ending is None and tail and normalize_date(compact[-12:]) == dates[-1]:
+            ending = Found(Parsed(dates[-1]), conf * _F_PATTERN, (1,))
+    return ending
 
 
 # ====================================================================== extract
