@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ocr.engines import Piece, clip_box, merge_rows, shrink_to
+from ocr.preprocess import to_bgr
 from schemas.errors import EngineError, EngineUnavailable
 from schemas.models import OcrPage, PageImage
 
@@ -103,31 +104,29 @@ class RapidOcrEngine:
     def detect_orientation(self, image: np.ndarray) -> int:
         """Clockwise rotation that makes the image upright.
 
-        Text lines are detected on a small copy. When most elongated boxes are
-        tall the page lies on its side (90 or 270), otherwise it is 0 or 180.
-        The angle classifier then votes, on the longest lines turned level, on
+        Text lines are detected on a small copy. When most elongated boxes run
+        vertically the page lies on its side (90 or 270), otherwise it is 0 or
+        180. The longest lines are then cut out level (after turning a sideways
+        page a quarter-turn clockwise) and the angle classifier votes on
         whether they read upright or upside down. Returns 0 when no text line
         is found.
         """
-        bgr = to_bgr(image)
-        small, _ = shrink_to(bgr, self.orientation_side)
+        small = to_bgr(shrink_to(image, self.orientation_side)[0])
         with self._lock:
-            quads = self._detect(small)
-            voters, sideways = _orientation_voters(quads)
+            voters, sideways = _orientation_voters(self._detect(small))
             if not voters:
                 return 0
-            source, _ = shrink_to(bgr, 2 * self.orientation_side)
-            factor = np.array(
-                [source.shape[1] / small.shape[1], source.shape[0] / small.shape[0]], np.float32
-            )
-            crops = self._crops(source, [q * factor for q in voters])
-            labels = self._classify(crops)
-        upside_down = sum(s for label, s in labels if label == "180")
-        upright = sum(s for label, s in labels if label == "0")
-        # RapidOCR turns a tall crop a quarter-turn counter-clockwise to level it,
-        # i.e. it tests the hypothesis "the page needs 270 degrees clockwise".
+            source = to_bgr(shrink_to(image, 2 * self.orientation_side)[0])
+            factor = source.shape[1] / small.shape[1]
+            rects = [r * factor for r in voters]
+            if sideways:
+                rects = [_turn_points_clockwise(r, source.shape[0]) for r in rects]
+                source = cv2.rotate(source, cv2.ROTATE_90_CLOCKWISE)
+            labels = self._classify([_level_crop(source, r) for r in rects])
+        upside_down = sum(score for label, score in labels if label == "180")
+        upright = sum(score for label, score in labels if label == "0")
         if sideways:
-            return 90 if upside_down > upright else 270
+            return 270 if upside_down > upright else 90
         return 180 if upside_down > upright else 0
 
     # --- sub-engines ---
@@ -163,36 +162,52 @@ class RapidOcrEngine:
         return [(str(label), float(score)) for label, score in labels]
 
 
-def to_bgr(image: np.ndarray) -> np.ndarray:
-    """3-channel 8-bit BGR view of a gray, BGR or BGRA image."""
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.shape[2] == 1:
-        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
-    return image
-
-
 def _quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:
     xs, ys = quad[:, 0], quad[:, 1]
     return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
-def _sides(quad: np.ndarray) -> tuple[float, float]:
-    """Width and height of a detector quad (corners clockwise from top-left)."""
-    return float(np.linalg.norm(quad[0] - quad[1])), float(np.linalg.norm(quad[0] - quad[3]))
+def _long_edge(rect: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Direction vector of the long side of a rectangle, and the long and short side lengths."""
+    first, second = rect[1] - rect[0], rect[2] - rect[1]
+    a, b = float(np.linalg.norm(first)), float(np.linalg.norm(second))
+    return (first, a, b) if a >= b else (second, b, a)
 
 
 def _orientation_voters(quads: np.ndarray) -> tuple[list[np.ndarray], bool]:
-    """Pick the longest elongated boxes of the majority direction; also say whether it is tall."""
-    tall, wide = [], []
+    """Rectangles of the longest elongated boxes of the majority direction, and whether they run vertically.
+
+    Each detector quad is replaced by its minimum-area rectangle: the detector's
+    corner order is not reliable for tall, tilted boxes.
+    """
+    vertical, horizontal = [], []
     for quad in quads:
-        w, h = _sides(quad)
-        if h > ELONGATED * w:
-            tall.append((h, quad))
-        elif w > ELONGATED * h:
-            wide.append((w, quad))
-    sideways = len(tall) > len(wide)
-    chosen = sorted(tall if sideways else wide, key=lambda item: -item[0])[:ORIENTATION_VOTERS]
-    return [quad for _, quad in chosen], sideways
+        rect = cv2.boxPoints(cv2.minAreaRect(np.asarray(quad, np.float32)))
+        direction, long, short = _long_edge(rect)
+        if long <= ELONGATED * short:
+            continue  # a square-ish box tells nothing about the direction of the text
+        (vertical if abs(direction[1]) > abs(direction[0]) else horizontal).append((long, rect))
+    sideways = len(vertical) > len(horizontal)
+    chosen = sorted(vertical if sideways else horizontal, key=lambda item: -item[0])[:ORIENTATION_VOTERS]
+    return [rect for _, rect in chosen], sideways
+
+
+def _turn_points_clockwise(points: np.ndarray, height: int) -> np.ndarray:
+    """Where points land when their image (``height`` rows) is turned 90 degrees clockwise."""
+    return np.stack([height - 1 - points[:, 1], points[:, 0]], axis=1).astype(np.float32)
+
+
+def _level_crop(bgr: np.ndarray, rect: np.ndarray) -> np.ndarray:
+    """Cut out a roughly horizontal rectangle as a level strip, left end first."""
+    corners = rect[np.argsort(rect[:, 0])]
+    left = corners[:2][np.argsort(corners[:2, 1])]
+    right = corners[2:][np.argsort(corners[2:, 1])]
+    top_left, bottom_left, top_right, bottom_right = left[0], left[1], right[0], right[1]
+    width = max(1, round(float(np.linalg.norm(top_right - top_left))))
+    height = max(1, round(float(np.linalg.norm(bottom_left - top_left))))
+    src = np.array([top_left, top_right, bottom_right, bottom_left], np.float32)
+    dst = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(
+        bgr, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )

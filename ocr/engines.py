@@ -22,12 +22,14 @@ per process with :func:`make_engine` and reuse it for every page.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from statistics import median
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from schemas.models import OcrLine, OcrPage, PageImage
@@ -86,8 +88,6 @@ def make_engine(name: OcrEngineName, settings: Settings) -> OcrEngine:
 
 def threads_per_worker(workers: int, cpus: int | None = None) -> int:
     """CPU threads one engine may use when ``workers`` pages are OCR'd in parallel."""
-    import os
-
     total = cpus or os.cpu_count() or 1
     return max(1, total // max(1, workers))
 
@@ -201,8 +201,6 @@ def clip_box(box: Sequence[float], width: int, height: int) -> Box:
 
 def shrink_to(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Downscale so the longer side is at most ``max_side``; returns the image and the scale used."""
-    import cv2
-
     height, width = image.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     if scale >= 1.0:

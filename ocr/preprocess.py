@@ -75,6 +75,15 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, code)
 
 
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    """3-channel 8-bit BGR version of a gray, BGR or BGRA image (8-bit BGR comes back as is)."""
+    if image.ndim == 3 and image.dtype == np.uint8 and image.shape[2] == 3:
+        return image
+    if image.ndim == 3 and image.dtype == np.uint8 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2BGR)
+
+
 def background(gray: np.ndarray, *, kernel: int) -> np.ndarray:
     """Estimate the paper background: a max filter wider than any character, then smoothed."""
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
