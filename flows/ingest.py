@@ -28,7 +28,7 @@ from flows.services import Services, open_services
 from flows.summary import FileOutcome, IngestSummary
 from ocr.load import preflight
 from ocr.pipeline import read_document, understand
-from schemas.errors import DanganError, InputRejected
+from schemas.errors import DanganError, EngineError, EngineUnavailable, InputRejected, UnexpectedError
 from schemas.models import Extraction, OcrPage, SourceFile
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
 
@@ -51,31 +51,41 @@ def store_and_index(
 
 @task(name="ingest-file", **_NO_PERSIST)
 def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinations) -> FileOutcome:
-    """Take one file from the drop folder to stored-and-indexed or quarantined."""
+    """Take one file from the drop folder to stored-and-indexed, or quarantined, or left for the next run."""
     try:
-        source = preflight(item.path, services.settings)
-        existing = services.vault.find_by_sha256(source.sha256)
-        if existing is None:
-            with services.locks.hold(source.sha256), tempfile.TemporaryDirectory(prefix="dangan-") as tmp:
-                existing = services.vault.find_by_sha256(source.sha256)
-                if existing is None:
-                    pages = read_pages(source, services, Path(tmp))
-                    extraction = understand(pages)
-                    doc_id = store_and_index(source, pages, extraction, services, run_id)
-                    settle_done(item, dest)
-                    return FileOutcome.stored(item, doc_id, source, pages, extraction)
-        settle_done(item, dest)
-        return FileOutcome.duplicate(item, existing, source)
-    except InputRejected as e:
-        quarantine(item, f"{e.code}: {e.message}", dest)
-        return FileOutcome.quarantined(item, e)
+        return _archive_file(item, services, run_id, dest)
     except DanganError as e:
-        if e.retryable:  # outside system down: leave the file for the next run
+        if not is_fault_of_file(e):  # an outside system or a setting: the file waits for the next run
             return FileOutcome.failed(item, e)
         quarantine(item, f"{e.code}: {e.message}", dest)
         return FileOutcome.quarantined(item, e)
+    except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
+        error = UnexpectedError.record(e, services.settings.home)
+        quarantine(item, f"{error.code}: {error.message}", dest)
+        return FileOutcome.quarantined(item, error)
     finally:
         current_reporter().advance(item.path.name)
+
+
+def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destinations) -> FileOutcome:
+    source = preflight(item.path, services.settings)
+    with services.locks.hold(source.sha256):
+        existing = services.vault.find_by_sha256(source.sha256)
+        if existing is not None:
+            settle_done(item, dest)
+            return FileOutcome.duplicate(item, existing, source)
+        with tempfile.TemporaryDirectory(prefix="dangan-") as tmp:
+            pages = read_pages(source, services, Path(tmp))
+        extraction = understand(pages)
+        doc_id = store_and_index(source, pages, extraction, services, run_id)
+    settle_done(item, dest)
+    return FileOutcome.stored(item, doc_id, source, pages, extraction)
+
+
+def is_fault_of_file(error: DanganError) -> bool:
+    """Bad input, or an OCR program that failed or hung on this file: quarantine it."""
+    return isinstance(error, InputRejected) or (
+        isinstance(error, EngineError) and not isinstance(error, EngineUnavailable))
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False, log_prints=False)

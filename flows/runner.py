@@ -33,8 +33,12 @@ def quiet_prefect(settings: Settings) -> Iterator[None]:
         "logging.to_api.enabled": False,
     }
     # Levels stay raised after the block: the temporary server logs its shutdown at process exit.
+    # Failures reach the user through the batch summary and the CLI's one-line errors, not as
+    # Prefect's run-failure tracebacks.
     for name in ("prefect", "httpx", "uvicorn", "docket"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     with temporary_settings(set_defaults=defaults), warnings.catch_warnings():  # type: ignore[arg-type]
         warnings.simplefilter("ignore", DeprecationWarning)
         yield

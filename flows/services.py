@@ -45,9 +45,14 @@ class Services:
 
 @contextmanager
 def open_services(settings: Settings) -> Iterator[Services]:
-    """Open the vault (index + object store + keys) for one run and close it afterwards."""
+    """Open the vault (index + object store + keys) for one run and close it afterwards.
+
+    The object store is checked first, so a batch fails at once, not file by
+    file, when storage is down.
+    """
     vault = Vault.open(settings)
     try:
+        vault.store.ready()
         services = Services(settings=settings, vault=vault)
         _ = services.engine  # load models before the threads start, not twice in parallel
         yield services

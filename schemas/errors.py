@@ -8,6 +8,8 @@ classifies an error by matching its message text.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class DanganError(Exception):
     """Base of all dangan errors."""
@@ -146,3 +148,23 @@ class SourceChanged(DanganError):
 
     code = "source_changed"
     retryable = True
+
+
+class UnexpectedError(DanganError):
+    """A bug met while handling one file; the file is set aside and the batch goes on."""
+
+    code = "internal_error"
+
+    @classmethod
+    def record(cls, error: BaseException, home: Path) -> UnexpectedError:
+        """Append the traceback to ``home/logs/errors.log`` and return a user-facing error."""
+        import traceback
+        from datetime import UTC, datetime
+
+        log = home / "logs" / "errors.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"--- {datetime.now(UTC).isoformat()} {type(error).__name__}\n")
+            f.write("".join(traceback.format_exception(error)))
+        return cls(f"unexpected {type(error).__name__} while reading the file; it was set aside. "
+                   f"Please report it with {log}.")

@@ -103,6 +103,10 @@ class ObjectStore(Protocol):
         """Keys starting with ``prefix``, in no guaranteed order."""
         ...
 
+    def ready(self) -> None:
+        """Check the store can be written now (StorageError / ConfigError when not)."""
+        ...
+
 
 # --------------------------------------------------------------------------- local
 
@@ -124,6 +128,11 @@ class LocalObjectStore:
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
+
+    def ready(self) -> None:
+        """Check the folder is writable."""
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"The object store folder {self.root} is not writable; check DANGAN_HOME.")
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*_check_key(key).split("/"))
@@ -244,6 +253,10 @@ class S3ObjectStore:
     def _failed(self, op: str, key: str, code: str) -> StorageError:
         return StorageError(f"S3 {op} {key} failed ({code}) at {self.endpoint}: check that the server is up "
                             f"and reachable (DANGAN_S3_ENDPOINT) and that bucket {self.bucket!r} exists.")
+
+    def ready(self) -> None:
+        """Reach the server and make sure the bucket exists."""
+        self.ensure_bucket()
 
     def ensure_bucket(self) -> None:
         """Create the bucket when it does not exist yet (checked once per store)."""
