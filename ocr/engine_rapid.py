@@ -180,7 +180,8 @@ def _orientation_voters(quads: np.ndarray) -> tuple[list[np.ndarray], bool]:
     Each detector quad is replaced by its minimum-area rectangle: the detector's
     corner order is not reliable for tall, tilted boxes.
     """
-    vertical, horizontal = [], []
+    vertical: list[tuple[float, np.ndarray]] = []
+    horizontal: list[tuple[float, np.ndarray]] = []
     for quad in quads:
         rect = cv2.boxPoints(cv2.minAreaRect(np.asarray(quad, np.float32)))
         direction, long, short = _long_edge(rect)

@@ -51,7 +51,9 @@ class OcrEngine(Protocol):
     inside the page (page pixels of the image it was given) and confidences in
     0..1. It MUST raise only :class:`~schemas.errors.EngineError` subclasses:
     ``EngineTimeout`` when it ran out of time, ``EngineUnavailable`` when it is
-    not installed, ``EngineError`` for any other failure.
+    not installed, ``EngineError`` for any other failure. An engine MAY be
+    shared by threads (Tesseract runs them in parallel, RapidOCR one at a time);
+    for parallel pages give each worker process its own engine.
     """
 
     name: str

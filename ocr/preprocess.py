@@ -66,7 +66,8 @@ def preprocess(page: PageImage, *, engine: OcrEngine) -> PageImage:
 def to_gray(image: np.ndarray) -> np.ndarray:
     """8-bit single-channel copy of a gray, BGR or BGRA image."""
     if image.dtype != np.uint8:
-        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        low, high = float(image.min()), float(image.max())
+        image = ((image - low) * (255.0 / max(high - low, 1e-9))).astype(np.uint8)
     if image.ndim == 2:
         return image
     if image.shape[2] == 1:
@@ -230,7 +231,7 @@ def remove_rule_lines(gray: np.ndarray) -> np.ndarray:
     length = max(30, min(gray.shape[:2]) // 25)
     horizontal = cv2.morphologyEx(bw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
     vertical = cv2.morphologyEx(bw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length)))
-    rules = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
+    rules = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
     out = gray.copy()
     out[rules > 0] = 255
     return out

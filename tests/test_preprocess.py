@@ -100,6 +100,9 @@ def test_to_gray_accepts_gray_bgr_and_bgra() -> None:
     assert pp.to_gray(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)).shape == (10, 12)
     assert pp.to_gray(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGRA)).shape == (10, 12)
     assert pp.to_gray(gray[:, :, None]).shape == (10, 12)
+    deep = pp.to_gray(np.array([[0, 1000], [2000, 4000]], np.uint16))
+    assert deep.dtype == np.uint8 and deep.max() == 255 and deep.min() == 0
+    assert pp.to_bgr(gray).shape == (10, 12, 3)
 
 
 # --- blank pages ---
