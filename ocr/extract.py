@@ -121,7 +121,7 @@ LABELS: dict[str, Label] = {
              "收楼时间"),
     **_group("start_date", "开工日期", "计划开工日期", "开工时间", "装修开始日期", "施工开始日期"),
     **_group("end_date", "完工日期", "竣工日期", "预计完工日期", "计划完工日期", "完工时间", "竣工时间",
-             "预计竣工日期"),
+             "预计竣工日期", "峻工日期", "俊工日期"),
     **_group("renovation_period", "装修期限", "施工期限", "装修期间", "装修工期", "施工工期"),
     **_group("lease_period", "租赁期限", "租赁期", "租期", "租赁时间"),
     **_group("lease_start", "起租日期", "租赁起始日期", "租期开始", "起始日期", "租赁开始日期"),
@@ -405,7 +405,23 @@ def _label_regex(texts: Sequence[str]) -> re.Pattern[str]:
     return re.compile("|".join(r"\s*".join(re.escape(ch) for ch in t) for t in ordered))
 
 
+_FUZZY_MIN = 3
+
+
+def _fuzzy_label_regex(texts: Sequence[str]) -> re.Pattern[str]:
+    """Labels with one character misread, followed by a colon (3+ characters) or a space (4+)."""
+    alts: dict[str, None] = {}
+    for t in sorted(texts, key=len, reverse=True):
+        if len(t) < _FUZZY_MIN:
+            continue
+        chars = [re.escape(ch) for ch in t]
+        for i in range(len(chars)):
+            alts[r"\s*".join([*chars[:i], r"[^\s:;.\d]", *chars[i + 1:]])] = None
+    return re.compile(f"(?:{'|'.join(alts)})" + r"(?=\s*(?:\([^()]{1,12}\))?\s*[:;]|[ \t])")
+
+
 _LABEL_RE = _label_regex(list(LABELS))
+_FUZZY_LABEL_RE = _fuzzy_label_regex(list(LABELS))
 _AFTER_LABEL = re.compile(r"\s*(?:\(([^()]{1,12})\))?\s*([:;.])?\s*")
 
 
@@ -459,7 +475,7 @@ def _row_hits(index: int, row: Row, prefix: str = "") -> list[Hit]:
     while True:
         m = _LABEL_RE.search(text, pos)
         if not m:
-            return hits
+            return _with_fuzzy_hits(index, row.text, hits)
         hit = _accept(index, text, m, len(prefix)) if m.end() > len(prefix) else None
         if hit is None:
             pos = m.start() + 1
@@ -470,9 +486,44 @@ def _row_hits(index: int, row: Row, prefix: str = "") -> list[Hit]:
         pos = hit.value_start if hit.value_start > m.start() else m.end()
 
 
-def _accept(index: int, text: str, m: re.Match[str], floor: int = 0) -> Hit | None:
+def _with_fuzzy_hits(index: int, text: str, exact: list[Hit]) -> list[Hit]:
+    """Add labels with one misread character ("业主娃名："); they replace exact labels inside them."""
+    hits = list(exact)
+    for m in _FUZZY_LABEL_RE.finditer(text):
+        # an exact label glued to the text before it ("联大电话") may be part of a misread longer one
+        inside = [h for h in hits
+                  if m.start() < h.start and h.end <= m.end() and _CJK.match(text[h.start - 1])]
+        if any(h.start < m.end() and m.start() < h.value_start for h in hits if h not in inside):
+            continue
+        seen = re.sub(r"\s+", "", m.group(0))
+        if seen in LABELS:
+            continue
+        labels = [t for t in _BY_LENGTH.get(len(seen), ()) if _one_off(t, seen)]
+        if len({LABELS[t].key for t in labels}) != 1:
+            continue  # "承X人" could be 承租人 or 承诺人: leave it
+        hit = _accept(index, text, m, label_text=labels[0])
+        if hit is not None and not hit.colon and (len(seen) < 4 or LABELS[labels[0]].weak):
+            continue
+        if hit is not None and (hit.start == 0 or not _CJK.match(text[hit.start - 1])):
+            hits = [h for h in hits if h not in inside] + [hit]
+    return sorted(hits, key=lambda h: h.start)
+
+
+def _one_off(a: str, b: str) -> bool:
+    """Whether two strings of equal length differ in exactly one character."""
+    return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+
+
+_BY_LENGTH: dict[int, tuple[str, ...]] = {
+    n: tuple(t for t in sorted(LABELS) if len(t) == n) for n in range(_FUZZY_MIN, 12)
+}
+
+
+def _accept(
+    index: int, text: str, m: re.Match[str], floor: int = 0, label_text: str | None = None
+) -> Hit | None:
     """Turn a label match into a hit when it really is a label where it stands."""
-    label_text = re.sub(r"\s+", "", m.group(0))
+    label_text = label_text or re.sub(r"\s+", "", m.group(0))
     label = LABELS[label_text]
     after = _AFTER_LABEL.match(text, m.end())
     assert after is not None  # the pattern matches the empty string

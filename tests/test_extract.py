@@ -118,6 +118,23 @@ def test_owner_registration_noisy_ocr() -> None:
     assert got == REGISTRATION_FIELDS
 
 
+def test_labels_with_one_misread_character() -> None:
+    text = f"""
+业主入住登记表
+业主娃名：王伟 | 性别：男
+身份正号码：{OWNER_ID}
+联系电舌：13812345678 | 紧急联系入：李娜
+"""
+    assert values(DocType.OWNER_REGISTRATION, text) == {
+        "owner_name": "王伟", "id_number": OWNER_ID, "phone": "13812345678", "emergency_contact": "李娜",
+    }
+
+
+def test_ambiguous_misread_label_is_ignored() -> None:
+    # "承X人" could be 承租人 (tenant) or 承诺人 (the owner of a commitment letter)
+    assert "tenant_name" not in values(DocType.LEASE_CONTRACT, "房屋租赁合同\n承乙人：刘强")
+
+
 def test_label_and_value_in_separate_boxes_with_value_on_next_line() -> None:
     text = """
 业主入住登记表
@@ -343,6 +360,16 @@ def test_move_in_notice() -> None:
     assert values(DocType.MOVE_IN_NOTICE, text) == {
         "owner_name": "王伟", "building": "3", "unit": "2", "room": "1201", "notice_date": "2019-10-18",
     }
+
+
+def test_move_in_notice_date_after_the_company_name() -> None:
+    text = """
+入住通知书
+尊敬的王伟女士：
+您所购买的翠湖花园3栋2单元1201室已具备交付使用条件，请于2019年11月1日前办理入住手续。
+深圳市万和物业服务有限公司    2019年10月18日
+"""
+    assert values(DocType.MOVE_IN_NOTICE, text)["notice_date"] == "2019-10-18"
 
 
 def test_handover_form_meter_table() -> None:
