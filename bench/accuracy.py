@@ -58,7 +58,8 @@ def score(truth: Iterable[Mapping], results: Mapping[str, Mapping]) -> Score:
             s.by_type[doc_type].add(ok)
             s.by_field[key].add(ok)
             if not ok and len(s.errors) < 40:
-                s.errors.append(f"{name} {doc_type}.{key}: want {_redact(key, value)!r} got {_redact(key, have.get(key))!r}")
+                want_text, got_text = _redact(key, value), _redact(key, have.get(key))
+                s.errors.append(f"{name} {doc_type}.{key}: want {want_text!r} got {got_text!r}")
         s.extra_fields += sum(1 for k in have if k not in want)
     return s
 

@@ -35,13 +35,13 @@ class NullReporter:
         """Ignore progress."""
 
 
-_reporter: ContextVar[Reporter] = ContextVar("dangan_reporter", default=NullReporter())
+_reporter: ContextVar[Reporter | None] = ContextVar("dangan_reporter", default=None)
 _settings: ContextVar[Settings | None] = ContextVar("dangan_settings", default=None)
 
 
 def current_reporter() -> Reporter:
     """The reporter of the running batch."""
-    return _reporter.get()
+    return _reporter.get() or NullReporter()
 
 
 def current_settings() -> Settings:

@@ -1,0 +1,1 @@
+"""Loading, preprocessing, OCR engines, classification and field extraction."""

@@ -1,0 +1,1 @@
+"""Object stores, envelope encryption, SQL index, audit log and drop folders."""

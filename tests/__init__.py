@@ -1,0 +1,1 @@
+"""Tests, fixtures and the synthetic scan generator (tests/synth)."""

@@ -126,7 +126,8 @@ def test_sqlite_embedded_store_end_to_end(tmp_path: Path, corpus: list[CorpusIte
     assert r.code == 0 and f"{len(corpus)} already archived" in r.stdout, r.stdout
     settings = Settings(home=tmp_path / "home")
     dump = _table_dump(settings.database_url)
-    objects = [p for p in (tmp_path / "home" / "objects").rglob("*") if p.is_file() and not p.name.endswith(".meta.json")]
+    objects = [p for p in (tmp_path / "home" / "objects").rglob("*")
+               if p.is_file() and not p.name.endswith(".meta.json")]
     assert len(objects) == 2 * len(corpus)
 
     # no stored object and no index table holds plaintext

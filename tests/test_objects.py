@@ -20,7 +20,6 @@ from storage.objects import (
     LocalObjectStore,
     ObjectStore,
     PlaintextRefused,
-    S3ObjectStore,
     StorageAuthError,
     load_sealed,
     make_object_store,
@@ -28,6 +27,7 @@ from storage.objects import (
     original_key,
     store_sealed,
 )
+from storage.s3 import S3ObjectStore
 from tests.s3server import SeaweedServer, free_ports
 
 SHA_A = "ab" + "0" * 62
