@@ -53,8 +53,9 @@ TITLES: dict[DocType, tuple[str, ...]] = {
 #: Words typical of each type's body, with weights; each counts once per document.
 BODY_WORDS: dict[DocType, tuple[tuple[str, float], ...]] = {
     DocType.OWNER_REGISTRATION: (
-        ("业主姓名", 1.5), ("入住日期", 2.0), ("紧急联系人", 2.0), ("工作单位", 1.0), ("家庭成员", 1.0),
-        ("与业主关系", 1.0), ("车牌号", 1.0), ("入住人数", 1.0), ("登记", 0.5),
+        ("业主姓名", 1.5), ("入住日期", 2.0), ("入住时间", 2.0), ("紧急联系人", 2.0), ("紧急联络人", 2.0),
+        ("工作单位", 1.0), ("家庭成员", 1.0), ("与业主关系", 1.0), ("车牌号", 1.0), ("入住人数", 1.0),
+        ("登记", 0.5),
     ),
     DocType.ID_CARD: (
         ("公民身份号码", 4.0), ("签发机关", 4.0), ("有效期限", 3.0), ("民族", 1.5), ("住址", 1.5),
@@ -77,18 +78,22 @@ BODY_WORDS: dict[DocType, tuple[tuple[str, float], ...]] = {
         ("验收", 1.0), ("钥匙", 1.0), ("收楼", 1.0),
     ),
     DocType.RENOVATION_APPLICATION: (
-        ("装修", 2.5), ("施工单位", 2.0), ("装修公司", 1.5), ("开工日期", 1.5), ("竣工", 1.5),
-        ("施工", 1.0), ("装修押金", 1.0), ("承重墙", 1.0),
+        ("装修", 2.5), ("施工单位", 2.0), ("装修单位", 2.0), ("装修公司", 1.5), ("开工日期", 1.5),
+        ("竣工", 1.5), ("施工", 1.0), ("装修押金", 1.0), ("承重", 1.0), ("装修期限", 1.5), ("垃圾清运", 1.0),
     ),
     DocType.FIRE_SAFETY_AGREEMENT: (
-        ("消防", 3.0), ("防火", 1.5), ("灭火器", 1.5), ("消防通道", 1.0), ("易燃易爆", 1.0), ("火灾", 1.0),
+        ("消防", 3.0), ("消防安全", 2.0), ("防火", 1.5), ("灭火器", 1.5), ("消防通道", 1.0), ("易燃易爆", 1.0),
+        ("火灾", 1.0), ("火情", 1.0), ("消防设施", 1.5), ("消防法", 1.5), ("疏散通道", 1.0), ("安全出口", 1.0),
+        ("私拉乱接", 1.0), ("119", 1.0),
     ),
     DocType.COMMITMENT_LETTER: (
-        ("承诺", 2.0), ("本人承诺", 2.0), ("郑重承诺", 2.0), ("遵守", 1.0), ("公约", 1.0), ("规约", 1.0),
+        ("承诺", 2.0), ("本人承诺", 2.0), ("郑重承诺", 2.0), ("承诺人", 2.0), ("遵守", 1.0), ("公约", 1.0),
+        ("规约", 1.0), ("本公约", 2.0), ("物业服务费", 0.5), ("违章搭建", 1.0), ("高空抛物", 1.0),
+        ("物业管理条例", 1.0), ("饲养宠物", 1.0), ("公共部位", 1.0),
     ),
     DocType.POWER_OF_ATTORNEY: (
         ("委托人", 3.0), ("受托人", 3.0), ("代为办理", 2.0), ("委托事项", 2.0), ("委托期限", 1.5),
-        ("授权", 1.0), ("代理人", 1.0),
+        ("授权", 1.0), ("代理人", 1.0), ("全权代表", 2.0), ("转委托", 1.0),
     ),
 }
 
@@ -131,8 +136,8 @@ _EXACT_TITLES = tuple((t, w, re.compile(re.escape(w))) for t, ws in TITLES.items
 _FUZZY_TITLES = tuple((t, w, fuzzy_pattern(w)) for t, ws in TITLES.items() for w in ws if len(w) >= 4)
 
 
-def title_lines(page: OcrPage) -> list[OcrLine]:
-    """Lines where a title is printed: the first few, and large text in the top quarter."""
+def title_rows(page: OcrPage) -> list[str]:
+    """Normalised text of the rows where a title is printed: the first few, and large text near the top."""
     lines = list(page.lines)
     if not lines:
         return []
@@ -142,13 +147,31 @@ def title_lines(page: OcrPage) -> list[OcrLine]:
     picked = lines[:TITLE_LINES]
     picked += [ln for ln, h in zip(lines[TITLE_LINES:], heights[TITLE_LINES:], strict=True)
                if ln.box[1] < top and h >= 1.25 * median]
-    return picked
+    rows: list[list[OcrLine]] = []
+    for line in picked:
+        if rows and _same_band(rows[-1][-1], line):
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [normalize_text("".join(ln.text for ln in sorted(row, key=lambda ln: ln.box[0]))) for row in rows]
 
 
-def _title_hits(text: str) -> list[_TitleHit]:
-    """Title matches in ``text``: exact before fuzzy, longer before shorter, no overlaps."""
-    hits = [_TitleHit(t, m.start(), m.end(), False) for t, _, p in _EXACT_TITLES for m in p.finditer(text)]
-    hits += [_TitleHit(t, m.start(), m.end(), True) for t, _, p in _FUZZY_TITLES for m in p.finditer(text)]
+def _same_band(a: OcrLine, b: OcrLine) -> bool:
+    """Whether two boxes sit on the same printed row (a title split into two boxes)."""
+    height = min(a.box[3] - a.box[1], b.box[3] - b.box[1])
+    return abs((a.box[1] + a.box[3]) - (b.box[1] + b.box[3])) / 2 <= max(1, height) / 2
+
+
+def _title_hits(row: str) -> list[_TitleHit]:
+    """Title matches in one title row: exact before fuzzy, longer before shorter, no overlaps.
+
+    A title stands nearly alone on its row: a title word inside a long row
+    is a sentence mentioning it, and a fuzzy match needs an even shorter row.
+    """
+    hits = [_TitleHit(t, m.start(), m.end(), False) for t, w, p in _EXACT_TITLES
+            if len(row) <= 3 * len(w) + 10 for m in p.finditer(row)]
+    hits += [_TitleHit(t, m.start(), m.end(), True) for t, w, p in _FUZZY_TITLES
+             if len(row) <= len(w) + 6 for m in p.finditer(row)]
     hits.sort(key=lambda h: (h.fuzzy, h.start - h.end))
     kept: list[_TitleHit] = []
     for hit in hits:
@@ -160,10 +183,10 @@ def _title_hits(text: str) -> list[_TitleHit]:
 def score_types(pages: Sequence[OcrPage]) -> dict[DocType, float]:
     """Keyword score of every document type (higher: more likely)."""
     scores = dict.fromkeys(BODY_WORDS, 0.0)
-    head = normalize_text("".join(ln.text for ln in title_lines(pages[0]))) if pages else ""
-    for hit in _title_hits(head):
-        weight = FUZZY_TITLE_WEIGHT if hit.fuzzy else TITLE_WEIGHT
-        scores[hit.doc_type] = max(scores[hit.doc_type], weight)
+    for row in title_rows(pages[0]) if pages else []:
+        for hit in _title_hits(row):
+            weight = FUZZY_TITLE_WEIGHT if hit.fuzzy else TITLE_WEIGHT
+            scores[hit.doc_type] = max(scores[hit.doc_type], weight)
     titled = {t for t, s in scores.items() if s > 0}
     body = normalize_text("".join(p.text for p in pages))
     for doc_type, words in BODY_WORDS.items():
