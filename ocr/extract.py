@@ -650,7 +650,8 @@ class Doc:
         i = hit.row
         for _ in range(3):
             nxt = self.next_row(i)
-            if nxt is None or (i + 1) in self.by_row or nxt.cells[0].x0 < x_value - 2 * nxt.height:
+            stop = nxt is None or (i + 1) in self.by_row or bool(id_tokens(nxt.text))
+            if stop or nxt.cells[0].x0 < x_value - 2 * nxt.height:
                 break
             text += nxt.text
             conf = min(conf, nxt.conf(0, len(nxt.text)))
@@ -674,15 +675,17 @@ class Parsed:
 
     value: str
     issue: str | None = None
-    extra: str | None = None
 
 
+# Chinese names; minority names with a middle dot; Latin names only as two or more real words
+# ("John Smith", "JOHN SMITH"), since OCR turns smudges into short Latin strings.
 _NAME = re.compile(
-    r"[\u3400-\u9fff]{2,4}|[\u3400-\u9fff]{1,6}[·•.][\u3400-\u9fff]{1,8}|[A-Za-z][A-Za-z .'-]{1,40}"
+    r"[\u3400-\u9fff]{2,4}|[\u3400-\u9fff]{1,6}[·•.][\u3400-\u9fff]{1,8}"
+    r"|[A-Z][a-z]+(?: [A-Z][a-z]+)+|[A-Z]{3,}(?: [A-Z]{3,})+"
 )
 _ORG_SUFFIX = re.compile(r"(公司|中心|局|所|厂|店|部|院|会|社|行|处|队|集团|工作室|事务所|委员会)$")
 _HONORIFIC = re.compile(r"(先生/女士|先生|女士|小姐|同志|老师|业主|阁下)$")
-_EDGE_PUNCT = " \t\n_:;.,，。；：、!！?？\"'“”‘’《》<>|/-—"
+_EDGE_PUNCT = " \t\n_:;.,，。；：、!！?？\"'“”‘’《》<>|/\\-—"
 
 
 def _squeeze(text: str) -> str:

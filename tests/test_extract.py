@@ -160,6 +160,15 @@ def test_blank_fill_in_fields_give_no_phantom_values() -> None:
     assert values(DocType.OWNER_REGISTRATION, text) == {}
 
 
+@pytest.mark.parametrize(("printed", "expected"), [
+    ("John Smith", "John Smith"), ("JOHN SMITH", "JOHN SMITH"), ("阿依古丽·买买提", "阿依古丽·买买提"),
+    ("王伟（签字）", "王伟"), ("欧阳娜娜", "欧阳娜娜"),
+    ("WE", None), ("Ar 5", None), ("业主", None), ("请用正楷填写本表内容", None), ("王", None),
+])
+def test_name_values(printed: str, expected: str | None) -> None:
+    assert values(DocType.OWNER_REGISTRATION, f"业主入住登记表\n业主姓名：{printed}").get("owner_name") == expected
+
+
 def test_invalid_id_number_is_kept_and_flagged() -> None:
     wrong = OWNER_ID[:17] + ("0" if OWNER_ID[17] != "0" else "1")
     ex = extract(DocType.OWNER_REGISTRATION, [page(REGISTRATION.replace(OWNER_ID, wrong))])
@@ -230,6 +239,13 @@ def test_id_card_engine_style_rows() -> None:
     text = (ID_FRONT + ID_BACK).replace(" | ", " ").replace("     12栋", "    12栋")
     got = values(DocType.ID_CARD, text.replace("性别 男 民族 汉", "性别男 民族汉"))
     assert got == ID_FIELDS
+
+
+def test_id_card_address_stops_at_an_unlabelled_id_row() -> None:
+    text = ID_FRONT.replace("公民身份号码 |", "公民喘份Sm |").replace(" | 12栋3单元1502号", " | 12栋3单元1502号| \\")
+    got = values(DocType.ID_CARD, text)
+    assert got["address"] == ID_FIELDS["address"]
+    assert got["id_number"] == OWNER_ID
 
 
 def test_id_card_sex_and_birth_mismatch_flagged() -> None:
