@@ -29,8 +29,10 @@ ANALYSIS_SIDE = 1000
 MAX_SKEW = 15.0
 #: Skews smaller than this are left alone (rotating blurs the page for nothing).
 MIN_SKEW = 0.1
-#: Ink darker than this share of the local background counts as ink.
-INK_RATIO = 0.6
+#: Least darkening below the paper (8-bit levels) that counts as ink on an analysis copy.
+MIN_INK_CONTRAST = 40
+#: ... and in units of the paper's noise, for grainy scans.
+INK_NOISE_FACTOR = 5.0
 #: Pages below this resolution are not median-filtered.
 MIN_DENOISE_DPI = 200
 
@@ -86,10 +88,16 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
 
 
 def background(gray: np.ndarray, *, kernel: int) -> np.ndarray:
-    """Estimate the paper background: a max filter wider than any character, then smoothed."""
+    """Estimate the paper background: a gray closing wider than any character, lightly smoothed.
+
+    Closing (max then min filter) wipes out text but keeps the edges of large
+    areas, so a shaded sheet next to a white border does not leave a dark band
+    along the border (which would look like a text line to the skew search).
+    """
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel, kernel))
-    bg = cv2.dilate(gray, k)
-    return cv2.blur(bg, (kernel, kernel))
+    bg = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, k)
+    small = _odd(kernel // 4)
+    return cv2.blur(bg, (small, small))
 
 
 def flatten(gray: np.ndarray, *, kernel: int) -> np.ndarray:
@@ -109,8 +117,17 @@ def analysis_copy(gray: np.ndarray, side: int = ANALYSIS_SIDE) -> np.ndarray:
 
 
 def ink_mask(flat: np.ndarray) -> np.ndarray:
-    """Binary mask (255 = ink) of a flattened page."""
-    return np.where(flat < int(255 * INK_RATIO), 255, 0).astype(np.uint8)
+    """Binary mask (255 = ink) of a flattened page.
+
+    Ink is what lies clearly below the paper level: by ``MIN_INK_CONTRAST``
+    levels, or by ``INK_NOISE_FACTOR`` times the paper's noise when that is
+    more. Faded and photocopied text stays ink; grain and shading do not.
+    """
+    sample = flat[:: max(1, flat.shape[0] // 200), :: max(1, flat.shape[1] // 200)]
+    paper = float(np.median(sample))
+    noise = 1.4826 * float(np.median(np.abs(sample - paper)))
+    threshold = paper - max(MIN_INK_CONTRAST, INK_NOISE_FACTOR * noise)
+    return np.where(flat < threshold, 255, 0).astype(np.uint8)
 
 
 def is_blank(gray: np.ndarray, *, min_row_marks: int = 5) -> bool:

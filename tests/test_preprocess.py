@@ -146,6 +146,8 @@ def test_sparse_text_pages_are_not_blank(lines: list[str]) -> None:
     page = render_lines(lines, dpi=300, pt=10, top_in=6)
     assert not pp.is_blank(noise(shade(page)))
     assert not pp.is_blank(specks(page))
+    faded = (150 + page / 255 * 85).astype(np.uint8)  # gray ink 150 on paper 235
+    assert not pp.is_blank(noise(faded, 8))
 
 
 def test_preprocess_marks_blank_page_and_skips_the_rest(rapid: RapidOcrEngine) -> None:
