@@ -650,8 +650,9 @@ class Doc:
         i = hit.row
         for _ in range(3):
             nxt = self.next_row(i)
-            stop = nxt is None or (i + 1) in self.by_row or bool(id_tokens(nxt.text))
-            if stop or nxt.cells[0].x0 < x_value - 2 * nxt.height:
+            if nxt is None or (i + 1) in self.by_row or id_tokens(nxt.text):
+                break
+            if nxt.cells[0].x0 < x_value - 2 * nxt.height:
                 break
             text += nxt.text
             conf = min(conf, nxt.conf(0, len(nxt.text)))
@@ -998,37 +999,45 @@ def _bare_unit_token(text: str) -> str | None:
     return str(number) if number is not None else None
 
 
-def _unit_fields(doc: Doc) -> dict[str, tuple[str, float, float]]:
+UnitPart = tuple[str, float, float]
+
+
+def _unit_fields(doc: Doc) -> dict[str, UnitPart]:
     """Find building / unit / room as (value, OCR confidence, factor), from labels then prose."""
-    full: dict[str, tuple[str, float, float]] = {}
-    single: dict[str, tuple[str, float, float]] = {}
+    full, single = _labelled_unit(doc)
+    result = dict(full)
+    for name, part in single.items():
+        result.setdefault(name, part)
+    if len(result) < 3:
+        for name, part in _unit_prose(doc).items():
+            result.setdefault(name, part)
+    return result
+
+
+def _labelled_unit(doc: Doc) -> tuple[dict[str, UnitPart], dict[str, UnitPart]]:
+    """The first complete unit reference after a label, and single parts from labels."""
+    full: dict[str, UnitPart] = {}
+    single: dict[str, UnitPart] = {}
     for hit in doc.hits:
         if hit.key not in {"location", "building", "unit", "room"}:
             continue
         for piece in doc.pieces(hit):
             conf, factor = piece.conf, piece.factor
             parts = parse_unit_parts(piece.text) if hit.key == "location" else {}
-            if len(parts) == 3 and not full:
-                full = {k: (v, conf, factor) for k, v in parts.items()}
+            if len(parts) == 3:
+                full = full or {name: (value, conf, factor) for name, value in parts.items()}
                 break
             bare = _bare_unit_token(piece.text)
             key = hit.key if hit.key != "location" else ("room" if hit.text in _ROOM_LABELS else "")
             if bare and key:
                 single.setdefault(key, (bare, conf, factor))
                 break
-            for k, v in parts.items():
-                single.setdefault(k, (v, conf, factor * 0.9))
-    result = full or {}
-    for k, v in single.items():
-        result.setdefault(k, v)
-    if len(result) < 3:
-        prose = _unit_prose(doc)
-        for k, v in prose.items():
-            result.setdefault(k, v)
-    return result
+            for name, value in parts.items():
+                single.setdefault(name, (value, conf, factor * 0.9))
+    return full, single
 
 
-def _unit_prose(doc: Doc) -> dict[str, tuple[str, float, float]]:
+def _unit_prose(doc: Doc) -> dict[str, UnitPart]:
     """Find a complete unit reference in running text (not in addresses); cue words first."""
     best: tuple[int, int, dict[str, str], float] | None = None
     for i, row in enumerate(doc.rows):
