@@ -334,7 +334,7 @@ def build_rows(pages: Sequence[OcrPage]) -> list[Row]:
     """Group every page's OCR lines into rows (same vertical band), top to bottom."""
     rows: list[Row] = []
     for page in pages:
-        lines = sorted((ln for ln in page.lines if ln.text.strip()), key=_y_center)
+        lines = sorted((ln for ln in page.lines if clean_text(ln.text)), key=_y_center)
         band: list[OcrLine] = []
         for line in lines:
             if band and not _same_row(band, line):
@@ -408,20 +408,20 @@ def _label_regex(texts: Sequence[str]) -> re.Pattern[str]:
 _FUZZY_MIN = 3
 
 
-def _fuzzy_label_regex(texts: Sequence[str]) -> re.Pattern[str]:
-    """Labels with one character misread, followed by a colon (3+ characters) or a space (4+)."""
-    alts: dict[str, None] = {}
-    for t in sorted(texts, key=len, reverse=True):
-        if len(t) < _FUZZY_MIN:
-            continue
-        chars = [re.escape(ch) for ch in t]
-        for i in range(len(chars)):
-            alts[r"\s*".join([*chars[:i], r"[^\s:;.\d]", *chars[i + 1:]])] = None
-    return re.compile(f"(?:{'|'.join(alts)})" + r"(?=\s*(?:\([^()]{1,12}\))?\s*[:;]|[ \t])")
+def _wildcard_keys(texts: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Each label of 3+ characters under every key with one character blanked ("业主?名")."""
+    keys: dict[str, list[str]] = {}
+    for t in sorted(texts):
+        for i in range(len(t) if len(t) >= _FUZZY_MIN else 0):
+            keys.setdefault(t[:i] + "\0" + t[i + 1:], []).append(t)
+    return {k: tuple(v) for k, v in keys.items()}
 
 
 _LABEL_RE = _label_regex(list(LABELS))
-_FUZZY_LABEL_RE = _fuzzy_label_regex(list(LABELS))
+_WILDCARD_KEYS = _wildcard_keys(list(LABELS))
+_FUZZY_MAX = max(len(t) for t in LABELS)
+#: Where a misread label may end: before a colon, a bracket or a gap.
+_LABEL_END = re.compile(r"(?<=\S)(?=\s*[:;(]|[ \t])")
 _AFTER_LABEL = re.compile(r"\s*(?:\(([^()]{1,12})\))?\s*([:;.])?\s*")
 
 
@@ -476,7 +476,8 @@ def _row_hits(index: int, row: Row, prefix: str = "") -> list[Hit]:
         m = _LABEL_RE.search(text, pos)
         if not m:
             return _with_fuzzy_hits(index, row.text, hits)
-        hit = _accept(index, text, m, len(prefix)) if m.end() > len(prefix) else None
+        label_text = re.sub(r"\s+", "", m.group(0))
+        hit = _accept(index, text, m.span(), label_text, len(prefix)) if m.end() > len(prefix) else None
         if hit is None:
             pos = m.start() + 1
             continue
@@ -489,56 +490,65 @@ def _row_hits(index: int, row: Row, prefix: str = "") -> list[Hit]:
 def _with_fuzzy_hits(index: int, text: str, exact: list[Hit]) -> list[Hit]:
     """Add labels with one misread character ("业主娃名："); they replace exact labels inside them."""
     hits = list(exact)
-    for m in _FUZZY_LABEL_RE.finditer(text):
+    for m in _LABEL_END.finditer(text):
+        found = _misread_label(text, m.start())
+        if found is None:
+            continue
+        start, label_text = found
+        end = m.start()
         # an exact label glued to the text before it ("联大电话") may be part of a misread longer one
-        inside = [h for h in hits
-                  if m.start() < h.start and h.end <= m.end() and _CJK.match(text[h.start - 1])]
-        if any(h.start < m.end() and m.start() < h.value_start for h in hits if h not in inside):
+        inside = [h for h in hits if start < h.start and h.end <= end and _CJK.match(text[h.start - 1])]
+        if any(h.start < end and start < h.value_start for h in hits if h not in inside):
             continue
-        seen = re.sub(r"\s+", "", m.group(0))
-        if seen in LABELS:
+        hit = _accept(index, text, (start, end), label_text)
+        if hit is None or (start and _CJK.match(text[start - 1])):
             continue
-        labels = [t for t in _BY_LENGTH.get(len(seen), ()) if _one_off(t, seen)]
-        if len({LABELS[t].key for t in labels}) != 1:
-            continue  # "承X人" could be 承租人 or 承诺人: leave it
-        hit = _accept(index, text, m, label_text=labels[0])
-        if hit is not None and not hit.colon and (len(seen) < 4 or LABELS[labels[0]].weak):
+        if not hit.colon and (len(label_text) < 4 or LABELS[label_text].weak):
             continue
-        if hit is not None and (hit.start == 0 or not _CJK.match(text[hit.start - 1])):
-            hits = [h for h in hits if h not in inside] + [hit]
+        hits = [h for h in hits if h not in inside] + [hit]
     return sorted(hits, key=lambda h: h.start)
 
 
-def _one_off(a: str, b: str) -> bool:
-    """Whether two strings of equal length differ in exactly one character."""
-    return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+_NOT_IN_LABEL = re.compile(r"[\d:;.,，。、()]")
 
 
-_BY_LENGTH: dict[int, tuple[str, ...]] = {
-    n: tuple(t for t in sorted(LABELS) if len(t) == n) for n in range(_FUZZY_MIN, 12)
-}
+def _misread_label(text: str, end: int) -> tuple[int, str] | None:
+    """The longest label ending at ``end`` with exactly one character misread: (start, label)."""
+    positions = [i for i in range(max(0, end - 2 * _FUZZY_MAX), end) if not text[i].isspace()]
+    positions = [i for i in positions if "\t" not in text[i:end]][-_FUZZY_MAX:]
+    seen = "".join(text[i] for i in positions)
+    for n in range(len(seen), _FUZZY_MIN - 1, -1):
+        window = seen[-n:]
+        if window in LABELS or _NOT_IN_LABEL.search(window):
+            return None
+        labels = {t for i in range(n) for t in _WILDCARD_KEYS.get(window[:i] + "\0" + window[i + 1:], ())}
+        if len({LABELS[t].key for t in labels}) == 1:
+            return positions[-n], min(labels)
+        if labels:
+            return None  # "承X人" could be 承租人 or 承诺人: leave it
+    return None
 
 
-def _accept(
-    index: int, text: str, m: re.Match[str], floor: int = 0, label_text: str | None = None
-) -> Hit | None:
-    """Turn a label match into a hit when it really is a label where it stands."""
-    label_text = label_text or re.sub(r"\s+", "", m.group(0))
+
+
+def _accept(index: int, text: str, span: tuple[int, int], label_text: str, floor: int = 0) -> Hit | None:
+    """Turn a label found at ``span`` into a hit when it really is a label where it stands."""
+    start, end = span
     label = LABELS[label_text]
-    after = _AFTER_LABEL.match(text, m.end())
+    after = _AFTER_LABEL.match(text, end)
     assert after is not None  # the pattern matches the empty string
     paren, colon = after.group(1), after.group(2)
-    if label.not_before and re.match(label.not_before, text[m.end():]):
+    if label.not_before and re.match(label.not_before, text[end:]):
         return None
-    before = text[m.start() - 1] if m.start() and m.start() != floor else ""
+    before = text[start - 1] if start and start != floor else ""
     boundary_before = not before or not (before.isalnum() or _CJK.match(before))
     if label.weak and not colon:
-        sep_after = after.end() == len(text) or text[m.end():m.end() + 1] in " \t(" or paren is not None
+        sep_after = after.end() == len(text) or text[end:end + 1] in " \t(" or paren is not None
         if not (boundary_before and sep_after):
             return None
     key = _paren_key(label.key, paren)
     signature = bool(_SIGNATURE_LABEL.search(label_text) or (paren and _SIGNATURE_NOTE.search(paren)))
-    return Hit(index, m.start(), m.end(), after.end(), key, label_text, bool(colon), signature)
+    return Hit(index, start, end, after.end(), key, label_text, bool(colon), signature)
 
 
 def _paren_key(key: str, paren: str | None) -> str:

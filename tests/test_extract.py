@@ -488,6 +488,23 @@ def test_other_documents_have_no_fields() -> None:
     assert ex.fields == {} and ex.doc_type is DocType.OTHER
 
 
+def test_garbage_input_never_crashes() -> None:
+    rng = random.Random(7)
+    alphabet = "业主姓名身份证号码：:0123456789X栋单元室-一 年月日|_()（）￥,.\t\u3000\u200b"
+    for _ in range(30):
+        lines = []
+        for _ in range(rng.randint(0, 12)):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+            x0, y0 = rng.randint(0, 500), rng.randint(0, 500)
+            box = (x0, y0, x0 + rng.randint(0, 300), y0 + rng.randint(0, 40))
+            lines.append(OcrLine(text=text, box=box, confidence=rng.random()))
+        pages = [OcrPage(index=0, engine="t", width=800, height=600, lines=tuple(lines))]
+        classify(pages)
+        for doc_type in DocType:
+            for f in extract(doc_type, pages).fields.values():
+                assert f.value and 0 <= f.confidence <= 1
+
+
 def test_rows_group_boxes_on_the_same_line() -> None:
     lines = (
         OcrLine(text="联系电话：13812345678", box=(900, 102, 1300, 128), confidence=0.9),
