@@ -395,7 +395,6 @@ class Hit:
     last: bool = False
 
 
-_COLON = ":;."
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
