@@ -1052,7 +1052,7 @@ def _unit_prose(doc: Doc) -> dict[str, UnitPart]:
     for i, row in enumerate(doc.rows):
         for start, end in _free_spans(doc, i):
             text = row.text[start:end]
-            parts = parse_unit_parts(text)
+            parts = parse_unit_parts(text, dashed=False)
             if len(parts) != 3:
                 continue
             rank = 0 if _UNIT_CUES.search(text) else 1

@@ -255,8 +255,10 @@ _BUILDING = re.compile(
 )
 _UNIT = re.compile(rf"(?:第\s*)?({_NUM}|[A-Za-z])\s*(?:单元|單元|単元|单无)")
 _ROOM = re.compile(r"(?<![0-9A-Za-z])([A-Za-z]?\d{1,5}[A-Za-z]?)(?![0-9A-Za-z]|\s*(?:层|楼|F\b))")
+# "3-2-1201"; OCR also reads the dashes as dots ("7.3-503").
+_UNIT_SEP = rf"[{_DASHES}.·]"
 _DASHED = re.compile(
-    rf"(?<![0-9A-Za-z])([0-9]+|[A-Za-z])\s*[{_DASHES}]\s*(\d{{1,2}})\s*[{_DASHES}]\s*(\d{{3,5}})(?!\d)"
+    rf"(?<![0-9A-Za-z.])([0-9]+|[A-Za-z])\s*{_UNIT_SEP}\s*(\d{{1,2}})\s*{_UNIT_SEP}\s*(\d{{3,5}})(?![\d.])"
 )
 
 
@@ -295,12 +297,16 @@ def _clean_unit_text(raw: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def parse_unit_parts(raw: str | None) -> dict[str, str]:
-    """Whatever of building / unit / room ``raw`` names (possibly only some of them)."""
+def parse_unit_parts(raw: str | None, *, dashed: bool = True) -> dict[str, str]:
+    """Read whatever of building / unit / room ``raw`` names (possibly only some of them).
+
+    ``dashed=False`` ignores the short form ``3-2-1201``, which in running text
+    is more often a date or a time (``10-08-06 11:23``) than a unit.
+    """
     if not raw:
         return {}
     text = _clean_unit_text(raw)
-    m = _DASHED.search(text)
+    m = _DASHED.search(text) if dashed else None
     if m:
         return {"building": _unit_number(m.group(1)), "unit": m.group(2), "room": m.group(3)}
     parts: dict[str, str] = {}

@@ -208,7 +208,7 @@ def test_normalize_phone_rejects(raw: str | None) -> None:
 @pytest.mark.parametrize(
     "raw",
     ["3栋2单元1201室", "3号楼2单元1201", "3幢2单元1201", "3-2-1201", "3 栋 2 单元 1201 室",
-     "第3栋2单元1201室", "三栋二单元1201室", "3栋2单元1201房", "3一2一1201", "3－2－1201",
+     "第3栋2单元1201室", "三栋二单元1201室", "3栋2单元1201房", "3一2一1201", "3－2－1201", "3.2-1201",
      "翠湖花园3栋2单元1201号房", "阳光新城二期3号楼2单元12层1201室",
      "3栋第2单元1201", "3栋2单元l2O1室", "3#2单元1201"],
 )
@@ -231,6 +231,8 @@ def test_parse_unit_ref_incomplete() -> None:
     assert parse_unit_ref("2019-10-18") is None
     assert parse_unit_ref("") is None
     assert parse_unit_parts("人民路123号") == {}
+    assert parse_unit_parts("报告时间：10-08-06 11:23", dashed=False) == {}
+    assert parse_unit_parts("翠湖花园3栋2单元1201室", dashed=False) == {"building": "3", "unit": "2", "room": "1201"}
 
 
 @pytest.mark.parametrize(("raw", "value"), [("三", 3), ("十", 10), ("十二", 12), ("二十", 20), ("二十一", 21),
