@@ -197,11 +197,18 @@ def normalize_date(raw: str | None) -> str | None:
 # --- sex and ethnicity -------------------------------------------------------------
 
 
+#: A ticked box before one of the options: "☑男 □女", "√女".
+_TICKED_SEX = re.compile(r"[☑✓✔√■☒●▣]\s*([男女])")
+
+
 def normalize_sex(raw: str | None) -> str | None:
-    """``男`` or ``女`` from text such as ``性别：男`` or ``M``/``F``; None otherwise."""
+    """Return ``男`` or ``女`` from ``性别：男``, ``☑男 □女`` or ``M``/``F``; None otherwise."""
     if not raw:
         return None
     text = to_halfwidth(raw).strip()
+    ticked = _TICKED_SEX.search(text)
+    if ticked:
+        return ticked.group(1)
     has_m, has_f = "男" in text, "女" in text
     if has_m != has_f:
         return "男" if has_m else "女"

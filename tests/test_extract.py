@@ -255,6 +255,11 @@ def test_id_card_sex_and_birth_mismatch_flagged() -> None:
     assert "sex" in (field.issue or "") and "birth date" in (field.issue or "")
 
 
+def test_ticked_sex_box() -> None:
+    got = values(DocType.ID_CARD, f"性别：□男 ☑女\n公民身份号码：{AGENT_ID}")
+    assert got["sex"] == "女"
+
+
 def test_id_card_birth_and_sex_filled_from_id_when_unreadable() -> None:
     text = ID_FRONT.replace("出生 | 1990 年 3 月 7 日", "出生 | 199O 牛 ? 丹").replace("| 男 |", "| |")
     ex = extract(DocType.ID_CARD, [page(text)])

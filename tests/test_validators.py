@@ -166,6 +166,8 @@ def test_normalize_sex() -> None:
     assert normalize_sex(" 女 ") == "女"
     assert normalize_sex("F") == "女"
     assert normalize_sex("男女") is None
+    assert normalize_sex("□男 ☑女") == "女"
+    assert normalize_sex("√男 □女") == "男"
     assert normalize_sex("") is None
 
 
