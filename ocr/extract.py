@@ -825,7 +825,7 @@ def parse_meter(text: str) -> Parsed | None:
 
 
 def parse_sex(text: str) -> Parsed | None:
-    """男 or 女."""
+    """Read 男 or 女 (a ticked box counts)."""
     value = normalize_sex(_squeeze(text)[:8])
     return Parsed(value) if value else None
 
