@@ -38,7 +38,8 @@ _NO_PERSIST = {"cache_policy": NO_CACHE, "persist_result": False}
 @task(name="read-pages", **_NO_PERSIST)
 def read_pages(source: SourceFile, services: Services, workdir: Path) -> list[OcrPage]:
     """Rasterise, preprocess and OCR one document."""
-    return read_document(source, engine=services.engine, settings=services.settings, workdir=workdir)
+    with services.engines.engine() as engine:
+        return read_document(source, engine=engine, settings=services.settings, workdir=workdir)
 
 
 @task(name="store-and-index", retries=3, retry_delay_seconds=[1, 4, 10], **_NO_PERSIST)

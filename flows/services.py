@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from ocr.engines import OcrEngine, make_engine
 from schemas.settings import Settings
@@ -29,18 +29,32 @@ class ShaLocks:
             yield
 
 
+class EnginePool:
+    """One OCR engine per worker: an engine serves one page at a time, workers never wait on each other."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._free: queue.Queue[OcrEngine] = queue.Queue()
+        for _ in range(max(1, settings.workers)):
+            self._free.put(make_engine(settings.ocr_engine, settings))
+
+    @contextmanager
+    def engine(self) -> Iterator[OcrEngine]:
+        """Borrow an engine for the block."""
+        engine = self._free.get()
+        try:
+            yield engine
+        finally:
+            self._free.put(engine)
+
+
 @dataclass
 class Services:
-    """Engine, vault and locks of one run. The engine is loaded on first use."""
+    """Engines, vault and locks of one run."""
 
     settings: Settings
     vault: Vault
+    engines: EnginePool
     locks: ShaLocks = field(default_factory=ShaLocks)
-
-    @cached_property
-    def engine(self) -> OcrEngine:
-        """The configured OCR engine (model loading is expensive: once per run)."""
-        return make_engine(self.settings.ocr_engine, self.settings)
 
 
 @contextmanager
@@ -53,8 +67,6 @@ def open_services(settings: Settings) -> Iterator[Services]:
     vault = Vault.open(settings)
     try:
         vault.store.ready()
-        services = Services(settings=settings, vault=vault)
-        _ = services.engine  # load models before the threads start, not twice in parallel
-        yield services
+        yield Services(settings=settings, vault=vault, engines=EnginePool(settings))
     finally:
         vault.close()
