@@ -838,8 +838,12 @@ def parse_ethnicity(text: str) -> Parsed | None:
 
 
 def parse_address(text: str) -> Parsed | None:
-    """Read free text of at least five characters holding Chinese text (an address)."""
+    """Read free text of at least five characters holding Chinese text (an address).
+
+    A few stray marks after the final 号 / 室 / 房 (a table rule read as ``|``) are dropped.
+    """
     value = fix_digit_runs(_squeeze(text.replace("\t", "")))
+    value = re.sub(r"(?<=[号室房])[^\u3400-\u9fff]{1,5}$", "", value)
     return Parsed(value) if len(value) >= 5 and _CJK.search(value) else None
 
 
