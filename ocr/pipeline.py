@@ -28,8 +28,8 @@ def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, 
 
 def understand(pages: Sequence[OcrPage]) -> Extraction:
     """Classify the document and extract the fields of its type."""
-    doc_type, _confidence = classify(pages)
-    return extract(doc_type, pages)
+    doc_type, confidence = classify(pages)
+    return extract(doc_type, pages, doc_type_confidence=confidence)
 
 
 def _blank_page(index: int, engine_name: str, page: PageImage) -> OcrPage:
