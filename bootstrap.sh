@@ -38,16 +38,26 @@ install_python() {
 
 run_demo() {
   export DANGAN_HOME="${DANGAN_HOME:-$PWD/demo/home}"
-  rm -rf demo/inbox demo/done demo/quarantine
-  .venv/bin/python -m tests.synth demo/inbox --count 12 --seed 7
+  rm -rf demo/samples demo/inbox demo/done demo/quarantine demo/home
+  .venv/bin/python -m tests.synth demo/samples --count 12 --seed 7
+  mkdir -p demo/inbox
+  find demo/samples -maxdepth 1 -type f ! -name truth.jsonl -exec cp {} demo/inbox/ \;
   .venv/bin/dangan ingest demo/inbox
   local name
-  name=$(.venv/bin/python -c 'import json; print(next(json.loads(l)["fields"].get("owner_name") for l in open("demo/inbox.truth.jsonl") if "owner_name" in json.loads(l)["fields"]))' 2>/dev/null || echo "")
+  name=$(.venv/bin/python - <<'PY'
+import json
+for line in open("demo/samples/truth.jsonl", encoding="utf-8"):
+    fields = json.loads(line)["fields"]
+    if "owner_name" in fields:
+        print(fields["owner_name"])
+        break
+PY
+)
   echo
-  echo "\$ dangan search ${name:-业主}"
-  .venv/bin/dangan search "${name:-业主}"
+  echo "\$ dangan search ${name}"
+  .venv/bin/dangan search "${name}"
   echo
-  echo "Archive state is in $DANGAN_HOME; try: .venv/bin/dangan search --help"
+  echo "The archive is in $DANGAN_HOME; sources moved to demo/done. More: .venv/bin/dangan --help"
 }
 
 run_tests() {

@@ -193,3 +193,20 @@ def test_storage_down_leaves_files_in_place(tmp_path: Path, corpus: list[CorpusI
     assert r.code in (3, 7), r.stdout + r.stderr
     assert (inbox / corpus[0].file).exists()
     assert not (tmp_path / "done").exists() and not (tmp_path / "quarantine").exists()
+
+
+def test_tesseract_engine_end_to_end(tmp_path: Path, corpus: list[CorpusItem]) -> None:
+    """The second engine stays working through the whole command."""
+    items = corpus[:2]
+    inbox = tmp_path / "inbox"
+    copy_scans(items, inbox)
+    env = {"DANGAN_HOME": str(tmp_path / "home")}
+    r = run_dangan(["ingest", str(inbox), "--engine", "tesseract"], env)
+    assert r.code == 0, r.stderr
+    assert f"{len(items)} stored" in r.stdout
+    export_file = tmp_path / "export.jsonl"
+    assert run_dangan(["export", "--jsonl", str(export_file)], env).code == 0
+    export = read_export(export_file)
+    for item in items:
+        assert export[item.file]["doc_type"] == item.doc_type.value
+        assert export[item.file]["pages"] == item.pages
