@@ -48,9 +48,10 @@ class RapidOcrEngine:
         *,
         threads: int = 1,
         max_side_px: int = 4000,
-        det_dpi: int = 110,
+        det_dpi: int = 85,
         det_max_side: int = 1600,
-        orientation_side: int = 800,
+        det_min_side: int = 960,
+        orientation_side: int = 640,
         text_score: float = 0.5,
     ) -> None:
         try:
@@ -72,6 +73,7 @@ class RapidOcrEngine:
         self.max_side_px = max_side_px
         self.det_dpi = det_dpi
         self.det_max_side = det_max_side
+        self.det_min_side = det_min_side
         self.orientation_side = orientation_side
         self.text_score = text_score
         self._lock = threading.Lock()
@@ -82,8 +84,10 @@ class RapidOcrEngine:
         """Recognise an upright page; one line per text row (see :mod:`ocr.engines`)."""
         height, width = page.image.shape[:2]
         work, work_scale = shrink_to(to_bgr(page.image), self.max_side_px)
-        det_scale = min(1.0, self.det_dpi / max(1.0, page.dpi * work_scale),
-                        self.det_max_side / max(work.shape[:2]))
+        longest = max(work.shape[:2])
+        det_scale = min(1.0, self.det_dpi / max(1.0, page.dpi * work_scale), self.det_max_side / longest)
+        # Small photos with a guessed DPI must not shrink below what the detector needs to see text.
+        det_scale = max(det_scale, min(1.0, self.det_min_side / longest))
         det_image, _ = shrink_to(work, round(max(work.shape[:2]) * det_scale))
         with self._lock:
             quads = self._detect(det_image)

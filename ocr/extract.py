@@ -622,6 +622,8 @@ class Doc:
         row = self.rows[hit.row]
         factor = _F_SIGNATURE if hit.signature else (_F_COLON if hit.colon else _F_PLAIN)
         same = row.text[hit.value_start:hit.value_end]
+        if hit.colon and _UNKNOWN_LABEL.match(same):  # "姓名：  班别：": blank value, then another label
+            same = ""
         out = [Piece(same, row.conf(hit.value_start, hit.value_end), factor)] if _blank_free(same) else []
         nxt = self.next_row(hit.row)
         if nxt is None:
@@ -667,6 +669,10 @@ class Doc:
             conf = min(conf, nxt.conf(0, len(nxt.text)))
             i += 1
         return Piece(text, conf, first.factor)
+
+
+#: A label this module does not know, at the start of a value: "班别：".
+_UNKNOWN_LABEL = re.compile(r"\s*[\u3400-\u9fff]{2,6}\s*[：:]")
 
 
 def _blank_free(text: str) -> bool:
