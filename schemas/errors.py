@@ -106,6 +106,20 @@ class StorageError(DanganError):
     retryable = True
 
 
+class StorageAuthError(StorageError):
+    """The object store refused the credentials or the bucket policy (not retried)."""
+
+    code = "storage_auth"
+    retryable = False
+
+
+class PlaintextRefused(StorageError):
+    """A caller tried to store bytes that are not a sealed blob (a bug, never retried)."""
+
+    code = "plaintext_refused"
+    retryable = False
+
+
 class IndexUnavailable(DanganError):
     """The SQL index could not be reached or written."""
 

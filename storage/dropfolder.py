@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.files import atomic_write, fsync_path
+
 #: Folder names the drop-folder walk never enters.
 SETTLED_DIRS = frozenset({"done", "quarantine"})
 #: Files that scanners and operating systems leave beside scans.
@@ -121,7 +123,7 @@ def quarantine(item: DropItem, reason: str, dest: Destinations) -> Path:
     target = _free_name(dest.quarantine_path(item))
     target.parent.mkdir(parents=True, exist_ok=True)
     reason_file = target.with_name(target.name + REASON_SUFFIX)
-    _write_atomic(reason_file, " ".join(reason.split()) + "\n")
+    atomic_write(reason_file, (" ".join(reason.split()) + "\n").encode("utf-8"))
     if dest.keep:
         shutil.copy2(item.path, target)
         return target
@@ -137,7 +139,7 @@ def _move(source: Path, target: Path) -> Path:
             raise
         tmp = target.with_name(f".{target.name}.moving")
         shutil.copy2(source, tmp)
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, target)
         source.unlink()
     return target
@@ -153,18 +155,3 @@ def _free_name(target: Path) -> Path:
         if not candidate.exists():
             return candidate
         n += 1
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    _fsync(tmp)
-    os.replace(tmp, path)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

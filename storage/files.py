@@ -32,12 +32,12 @@ def atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    fsync_path(path.parent)
     return True
 
 
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry change (rename, unlink) to disk."""
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a directory's entry changes (rename, unlink), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

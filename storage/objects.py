@@ -14,31 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from schemas.errors import ConfigError, NotFound, StorageError
+from schemas.errors import ConfigError, NotFound, PlaintextRefused, StorageError
 from schemas.models import StoredObject
 from schemas.settings import Settings
 from storage.crypto import ALGORITHM, MAGIC, DataKey, open_sealed, seal
-from storage.files import atomic_write, fsync_dir
+from storage.files import atomic_write, fsync_path
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
 _META_SUFFIX = ".meta.json"
-#: S3 error codes that mean "fix the credentials or policy", not "try again".
-
-
-class PlaintextRefused(StorageError):
-    """A caller tried to store bytes that are not a sealed blob (a bug, never retried)."""
-
-    code = "plaintext_refused"
-    retryable = False
-
-
-class StorageAuthError(StorageError):
-    """The object store refused the credentials or the bucket policy (not retried)."""
-
-    code = "storage_auth"
-    retryable = False
-
 
 def original_key(sha256: str) -> str:
     """Object key of an original: ``originals/ab/<sha256>``."""
@@ -56,13 +40,15 @@ def _check_sha(sha256: str) -> str:
     return sha256
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
+    """Return ``key`` when it is a safe object key (no ``..``, no sidecar suffix), else ValueError."""
     if not _KEY_RE.match(key) or ".." in key or key.endswith(_META_SUFFIX):
         raise ValueError(f"invalid object key {key!r}")
     return key
 
 
-def _check_sealed(key: str, data: bytes) -> None:
+def check_sealed(key: str, data: bytes) -> None:
+    """Refuse ``data`` that is not a sealed blob (PlaintextRefused)."""
     if data[:4] != MAGIC:
         raise PlaintextRefused(f"Refusing to store {key}: the data is not sealed. Seal it with "
                                "storage.crypto.seal before handing it to an object store.")
@@ -124,12 +110,12 @@ class LocalObjectStore:
             raise StorageError(f"The object store folder {self.root} is not writable; check DANGAN_HOME.")
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*_check_key(key).split("/"))
+        return self.root.joinpath(*check_key(key).split("/"))
 
     def put(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
         """Atomically store ``data`` (metadata sidecar first, then the blob)."""
         path = self._path(key)
-        _check_sealed(key, data)
+        check_sealed(key, data)
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             meta = json.dumps(metadata, ensure_ascii=False, sort_keys=True).encode()
@@ -168,7 +154,7 @@ class LocalObjectStore:
         try:
             path.unlink(missing_ok=True)
             path.with_name(path.name + _META_SUFFIX).unlink(missing_ok=True)
-            fsync_dir(path.parent)
+            fsync_path(path.parent)
         except FileNotFoundError:
             return
         except OSError as e:

@@ -15,8 +15,8 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from schemas.errors import ConfigError, NotFound, StorageError
-from storage.objects import StorageAuthError, _check_key, _check_sealed
+from schemas.errors import ConfigError, NotFound, StorageAuthError, StorageError
+from storage.objects import check_key, check_sealed
 
 _AUTH_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
                          "InvalidToken", "ExpiredToken"})
@@ -101,7 +101,7 @@ class S3ObjectStore:
 
     def put(self, key: str, data: bytes, *, metadata: dict[str, str]) -> None:
         """Upload ``data`` (multipart above 16 MiB), overwriting any previous object."""
-        _check_sealed(_check_key(key), data)
+        check_sealed(check_key(key), data)
         self.ensure_bucket()
         with self._errors("put", key):
             self._client.put_object(self.bucket, key, io.BytesIO(data), len(data),
@@ -111,7 +111,7 @@ class S3ObjectStore:
     def get(self, key: str) -> bytes:
         """Download the object."""
         self.ensure_bucket()
-        with self._errors("get", _check_key(key)):
+        with self._errors("get", check_key(key)):
             response = self._client.get_object(self.bucket, key)
             try:
                 return response.read()
@@ -122,7 +122,7 @@ class S3ObjectStore:
     def metadata(self, key: str) -> dict[str, str]:
         """Return the user metadata stored with ``key``."""
         self.ensure_bucket()
-        with self._errors("stat", _check_key(key)):
+        with self._errors("stat", check_key(key)):
             stat = self._client.stat_object(self.bucket, key)
         prefix = "x-amz-meta-"
         return {k[len(prefix):].lower(): v for k, v in (stat.metadata or {}).items()
@@ -139,7 +139,7 @@ class S3ObjectStore:
     def delete(self, key: str) -> None:
         """Remove the object (S3 delete is idempotent)."""
         self.ensure_bucket()
-        with self._errors("delete", _check_key(key)):
+        with self._errors("delete", check_key(key)):
             self._client.remove_object(self.bucket, key)
 
     def list(self, prefix: str) -> Iterator[str]:

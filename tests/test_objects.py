@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from schemas.errors import NotFound, StorageError
+from schemas.errors import NotFound, PlaintextRefused, StorageAuthError, StorageError
 from schemas.settings import Settings
 from storage.crypto import DataKey, read_header
 from storage.keys import MasterKey
 from storage.objects import (
     LocalObjectStore,
     ObjectStore,
-    PlaintextRefused,
-    StorageAuthError,
     load_sealed,
     make_object_store,
     ocr_key,
