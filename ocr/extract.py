@@ -701,7 +701,7 @@ _NAME = re.compile(
 )
 _ORG_SUFFIX = re.compile(r"(公司|中心|局|所|厂|店|部|院|会|社|行|处|队|集团|工作室|事务所|委员会)$")
 _HONORIFIC = re.compile(r"(先生/女士|先生|女士|小姐|同志|老师|业主|阁下)$")
-_EDGE_PUNCT = " \t\n_:;.,，。；：、!！?？\"'“”‘’《》<>|/\\-—"
+_EDGE_PUNCT = " \t\n_:;.,，。；：、·•!！?？\"'“”‘’《》<>|/\\-—"
 
 
 def _squeeze(text: str) -> str:
