@@ -32,17 +32,15 @@ from schemas.errors import DanganError, EngineError, EngineUnavailable, InputRej
 from schemas.models import Extraction, OcrPage, SourceFile
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
 
-_NO_PERSIST = {"cache_policy": NO_CACHE, "persist_result": False}
 
-
-@task(name="read-pages", **_NO_PERSIST)
+@task(name="read-pages", cache_policy=NO_CACHE, persist_result=False)
 def read_pages(source: SourceFile, services: Services, workdir: Path) -> list[OcrPage]:
     """Rasterise, preprocess and OCR one document."""
     with services.engines.engine() as engine:
         return read_document(source, engine=engine, settings=services.settings, workdir=workdir)
 
 
-@task(name="store-and-index", retries=3, retry_delay_seconds=[1, 4, 10], **_NO_PERSIST)
+@task(name="store-and-index", retries=3, retry_delay_seconds=[1, 4, 10], cache_policy=NO_CACHE, persist_result=False)
 def store_and_index(
     source: SourceFile, pages: list[OcrPage], extraction: Extraction, services: Services, run_id: str
 ) -> str:
@@ -50,7 +48,7 @@ def store_and_index(
     return services.vault.store_document(source=source, pages=pages, extraction=extraction, run_id=run_id)
 
 
-@task(name="ingest-file", **_NO_PERSIST)
+@task(name="ingest-file", cache_policy=NO_CACHE, persist_result=False)
 def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinations) -> FileOutcome:
     """Take one file from the drop folder to stored-and-indexed, or quarantined, or left for the next run."""
     try:
@@ -89,7 +87,8 @@ def is_fault_of_file(error: DanganError) -> bool:
         isinstance(error, EngineError) and not isinstance(error, EngineUnavailable))
 
 
-@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2), persist_result=False, log_prints=False)
+@flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]  # Prefect's generic
+      persist_result=False, log_prints=False)
 def ingest(paths: list[str], keep: bool = False) -> IngestSummary:
     """Ingest files and folders (recursive) into the archive; returns the batch summary.
 

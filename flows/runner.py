@@ -11,6 +11,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flows.context import Reporter, flow_context
 from flows.summary import IngestSummary
@@ -39,7 +40,7 @@ def quiet_prefect(settings: Settings) -> Iterator[None]:
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    with temporary_settings(set_defaults=defaults), warnings.catch_warnings():  # type: ignore[arg-type]
+    with temporary_settings(set_defaults=defaults), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         yield
 
@@ -51,6 +52,7 @@ def run_ingest(paths: list[str], *, settings: Settings, keep: bool, reporter: Re
     from flows.ingest import ingest
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    flow = ingest.with_options(task_runner=ThreadPoolTaskRunner(max_workers=max(1, settings.workers)))
+    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, settings.workers))
+    flow = ingest.with_options(task_runner=runner)  # type: ignore[arg-type]  # Prefect's generic
     with quiet_prefect(settings), flow_context(settings, reporter):
         return flow(paths=paths, keep=keep)
