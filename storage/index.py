@@ -122,12 +122,16 @@ class DocumentDetail(BaseModel):
     created_at: dt.datetime
 
     def export_record(self, revealed: dict[str, str] | None = None) -> dict[str, Any]:
-        """Return the DESIGN.md export line; ``revealed`` replaces masked values (audited by the caller)."""
+        """Return the DESIGN.md export line; ``revealed`` replaces masked values (audited by the caller).
+
+        ``issues`` (beyond the DESIGN.md keys) names each field a validator flagged, with the reason,
+        so an invalid value is never exported as if it were valid.
+        """
         unit = self.unit.model_dump() if self.unit else None
         return {"id": self.id, "source_name": self.source_name, "sha256": self.sha256,
                 "doc_type": self.doc_type, "unit": unit, "pages": self.pages,
                 "fields": {**self.fields, **(revealed or {})}, "confidence": dict(self.confidence),
-                "status": self.status}
+                "status": self.status, "issues": dict(self.issues)}
 
 
 # --------------------------------------------------------------------------- engine

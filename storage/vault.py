@@ -102,7 +102,6 @@ class Vault:
         self._check_reveal(reveal)
         detail = self.index.get_document(doc_id)
         record = detail.export_record(self.index.reveal_fields(doc_id) if reveal else None)
-        record["issues"] = dict(detail.issues)
         self._audit("reveal" if reveal else "view", document_id=doc_id)
         return record
 

@@ -172,7 +172,8 @@ def test_record_and_read_back(index: Index, master: MasterKey) -> None:
     assert index.reveal_fields(doc_id) == {"id_number": doc.id_number, "phone": doc.phone}
     record = detail.export_record(index.reveal_fields(doc_id))
     assert set(record) == {"id", "source_name", "sha256", "doc_type", "unit", "pages", "fields",
-                           "confidence", "status"}
+                           "confidence", "status", "issues"}
+    assert record["issues"] == detail.issues
     assert record["unit"] == {"building": "3", "unit": "2", "room": "1201"}
     assert record["fields"]["id_number"] == doc.id_number
 
@@ -451,3 +452,16 @@ def test_search_latency(index: Index, master: MasterKey, n: int) -> None:
           f"({fill_s / n * 1000:.1f} ms each); search mean {latency * 1000:.1f} ms")
     assert [h.exact_match for h in index.search(probe.id_number)] == [True]
     assert latency < 0.5
+
+
+def test_flagged_field_is_exported_with_its_issue(index: Index, master: MasterKey) -> None:
+    doc = make_doc(77, owner="李娜")
+    bad_id = doc.id_number[:-1] + ("0" if doc.id_number[-1] != "0" else "1")
+    fields = {**doc.extraction.fields, "id_number": FieldValue(
+        name="id_number", value=bad_id, confidence=0.9, valid=False, issue="ID number checksum fails")}
+    flagged = Doc(**{**doc.__dict__, "extraction": doc.extraction.model_copy(update={"fields": fields})})
+    doc_id = flagged.record(index, master, index.begin_run(), status="needs_review")
+    record = index.get_document(doc_id).export_record()
+    assert record["status"] == "needs_review"
+    assert record["issues"] == {"id_number": "ID number checksum fails"}
+    assert bad_id not in str(record)
