@@ -19,7 +19,6 @@ import csv
 import io
 import logging
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from ocr.engines import Piece, clip_box, join_words, merge_rows, shrink_to, union_box
 from ocr.preprocess import remove_rule_lines, to_gray
+from ocr.programs import run_program
 from schemas.errors import EngineError, EngineTimeout, EngineUnavailable
 from schemas.models import OcrPage, PageImage
 
@@ -114,20 +114,9 @@ class TesseractEngine:
         return self._call(["stdin", "stdout", *self._tessdata, *args], png.tobytes())
 
     def _call(self, args: Sequence[str], stdin: bytes = b"") -> str:
-        try:
-            done = subprocess.run(
-                [self._executable, *args], input=stdin, capture_output=True,
-                timeout=self.timeout, env=self._env, check=False,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise EngineTimeout(
-                f"tesseract did not finish within {self.timeout:g} s; raise program_timeout or check the page"
-            ) from e
-        except OSError as e:
-            raise EngineUnavailable(
-                f"cannot run {self._executable!r} ({e.strerror}); install tesseract-ocr"
-            ) from e
-        if done.returncode != 0:
+        done = run_program([self._executable, *args], timeout=self.timeout, purpose="reading the page with tesseract",
+                           stdin=stdin, env=self._env)
+        if not done.ok:
             detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
             raise EngineError(f"tesseract failed with exit status {done.returncode}: {detail[0][:200]}")
         return done.stdout.decode("utf-8", "replace")

@@ -8,7 +8,7 @@ codes (pdftoppm: 1 = cannot open, 3 = permissions ...).
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from schemas.errors import EngineTimeout, EngineUnavailable
@@ -28,16 +28,19 @@ class ProgramResult:
         return self.returncode == 0
 
 
-def run_program(args: Sequence[str], *, timeout: float, purpose: str) -> ProgramResult:
+def run_program(args: Sequence[str], *, timeout: float, purpose: str, stdin: bytes | None = None,
+                env: Mapping[str, str] | None = None) -> ProgramResult:
     """Run ``args`` without a shell, capture its output, stop it after ``timeout`` seconds.
 
     ``purpose`` names the work in plain words ("rendering page 3") for error messages.
-    Raises EngineUnavailable when the program is not installed and EngineTimeout
+    ``stdin`` is fed to the program; ``env`` replaces the inherited environment.
+    Raises EngineUnavailable when the program cannot be started and EngineTimeout
     when it does not finish in time (the process is killed first).
     """
     try:
-        done = subprocess.run(list(args), capture_output=True, timeout=timeout, check=False)
-    except FileNotFoundError as e:
+        done = subprocess.run(list(args), input=stdin, capture_output=True, timeout=timeout,
+                              env=dict(env) if env is not None else None, check=False)
+    except OSError as e:
         raise EngineUnavailable(
             f"{args[0]} is not installed, so {purpose} is impossible; ask IT to install it"
         ) from e
