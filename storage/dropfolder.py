@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,18 +72,6 @@ def _is_input_name(name: str) -> bool:
         or name in IGNORED_NAMES
         or name.endswith((REASON_SUFFIX, ".part", ".tmp", ".crdownload"))
     )
-
-
-def is_stable(path: Path, *, seconds: float) -> bool:
-    """True when size and mtime did not change for ``seconds`` (the scanner finished writing)."""
-    if seconds <= 0:
-        return True
-    before = path.stat()
-    if time.time() - before.st_mtime >= seconds:
-        return True
-    time.sleep(seconds)
-    after = path.stat()
-    return (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns)
 
 
 @dataclass(frozen=True)
