@@ -178,7 +178,7 @@ def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
           f"   pages: {record['pages']}   status: {record['status']}")
     for name, value in record["fields"].items():
         conf = record["confidence"].get(name)
-        flag = f"  !! {record['issues'][name]}" if name in record.get("issues", {}) else ""
+        flag = f"  !! {record['issues'][name]}" if name in record["issues"] else ""
         print(f"  {name:<20} {value:<28} {conf if conf is not None else ''}{flag}")
     return ExitCode.OK
 
