@@ -28,7 +28,7 @@ import numpy as np
 from ocr.engines import Piece, clip_box, merge_rows, shrink_to
 from ocr.preprocess import to_bgr
 from schemas.errors import EngineError, EngineUnavailable
-from schemas.models import OcrPage, PageImage
+from schemas.models import OcrPage, OcrWord, PageImage
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,19 @@ class RapidOcrEngine:
         if sideways:
             return 270 if upside_down > upright else 90
         return 180 if upside_down > upright else 0
+
+    def recognize_crops(self, crops: Sequence[np.ndarray]) -> list[OcrWord]:
+        """Read each levelled crop as one text line."""
+        if not crops:
+            return []
+        bgr = [to_bgr(c) for c in crops]
+        with self._lock:
+            try:
+                results, _ = self._ocr.text_rec(bgr)
+            except self._failures as e:
+                raise EngineError("RapidOCR text recognition failed") from e
+        return [OcrWord(text=str(r[0]).strip(), box=(0, 0, c.shape[1], c.shape[0]), confidence=float(r[1]))
+                for r, c in zip(results, bgr, strict=True)]
 
     # --- sub-engines ---
 

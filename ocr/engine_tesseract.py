@@ -29,7 +29,7 @@ from ocr.engines import Piece, clip_box, join_words, merge_rows, shrink_to, unio
 from ocr.preprocess import remove_rule_lines, to_gray
 from ocr.programs import run_program
 from schemas.errors import EngineError, EngineTimeout, EngineUnavailable
-from schemas.models import OcrPage, PageImage
+from schemas.models import OcrPage, OcrWord, PageImage
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,18 @@ class TesseractEngine:
             return 0
         rotate, confidence = _parse_osd(out)
         return rotate if confidence >= self.min_osd_confidence else 0
+
+    def recognize_crops(self, crops: Sequence[np.ndarray]) -> list[OcrWord]:
+        """Read each crop as one text line (``--psm 7``)."""
+        words = []
+        for crop in crops:
+            gray = to_gray(crop)
+            tsv = self._run(gray, ["-l", self.lang, "--psm", "7", "tsv"])
+            pieces = _tsv_lines(tsv)
+            text = " ".join(p.text for p in pieces)
+            conf = min((p.confidence for p in pieces), default=0.0)
+            words.append(OcrWord(text=text, box=(0, 0, gray.shape[1], gray.shape[0]), confidence=conf))
+        return words
 
     # --- the program ---
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from schemas.models import OcrLine, OcrPage, PageImage
+from schemas.models import OcrLine, OcrPage, OcrWord, PageImage
 
 if TYPE_CHECKING:
     from schemas.settings import OcrEngineName, Settings
@@ -64,6 +64,14 @@ class OcrEngine(Protocol):
 
     def detect_orientation(self, image: np.ndarray) -> int:
         """Clockwise degrees (0, 90, 180, 270) the image must be rotated to be upright."""
+        ...
+
+    def recognize_crops(self, crops: Sequence[np.ndarray]) -> list[OcrWord]:
+        """Read single text lines already cut out and levelled (seal text, a field re-read).
+
+        Returns one word per crop, in order; its box is the whole crop. An
+        empty text means nothing was read.
+        """
         ...
 
 
@@ -104,6 +112,13 @@ class Piece:
     text: str
     box: Box
     confidence: float
+    #: Per-character confidences, when the engine gives them.
+    chars: tuple[float, ...] = ()
+
+    def word(self) -> OcrWord:
+        """This piece as an OCR result word."""
+        return OcrWord(text=self.text.strip(), box=self.box, confidence=min(1.0, max(0.0, self.confidence)),
+                       chars=self.chars if len(self.chars) == len(self.text.strip()) else ())
 
 
 def is_cjk(char: str) -> bool:
@@ -188,6 +203,7 @@ def merge_rows(pieces: Iterable[Piece]) -> tuple[OcrLine, ...]:
                 text=" ".join(p.text.strip() for p in row),
                 box=union_box(p.box for p in row),
                 confidence=min(1.0, max(0.0, confidence)),
+                words=tuple(p.word() for p in row),
             )
         )
     return tuple(lines)

@@ -60,13 +60,65 @@ class PageImage:
     #: Skew angle in degrees that was corrected.
     skew: float = 0.0
     blank: bool = False
+    #: Cells of bordered tables, found before the ruled lines were removed for OCR.
+    cells: tuple[TableCell, ...] = ()
+    #: Seals separated from the page by colour: each a level strip of the seal's text (BGR or gray)
+    #: and the seal's box on the page, to be read by the engine.
+    seal_strips: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    seal_boxes: tuple[Box, ...] = ()
+
+
+Box = tuple[int, int, int, int]
+"""A box (x0, y0, x1, y1) in page pixels."""
+
+
+class OcrWord(Frozen):
+    """One recognised piece of text (a detector box) with its box and confidences.
+
+    ``chars`` holds one confidence per character of ``text`` when the engine
+    gives them (the lowest one tells more about a misread than the mean).
+    """
+
+    text: str
+    box: Box
+    confidence: float
+    chars: tuple[float, ...] = ()
+
+    @property
+    def min_char_confidence(self) -> float:
+        """Lowest character confidence (the word confidence when none are known)."""
+        return min(self.chars) if self.chars else self.confidence
 
 
 class OcrLine(Frozen):
-    """One line of recognised text with its box (x0, y0, x1, y1) in page pixels."""
+    """One text row with its box (x0, y0, x1, y1) in page pixels; ``words`` left to right."""
 
     text: str
-    box: tuple[int, int, int, int]
+    box: Box
+    confidence: float
+    words: tuple[OcrWord, ...] = ()
+
+
+class TableCell(Frozen):
+    """One cell of a bordered table (grid form) found on the page by its ruled lines.
+
+    ``row``/``col`` index the table's grid; a merged cell spans ``row_span`` x
+    ``col_span`` grid positions. ``table`` numbers the tables of a page.
+    """
+
+    box: Box
+    table: int
+    row: int
+    col: int
+    row_span: int = 1
+    col_span: int = 1
+
+
+class SealText(Frozen):
+    """The text read along a seal (印章), usually the issuing company's name."""
+
+    text: str
+    box: Box
     confidence: float
 
 
@@ -81,6 +133,15 @@ class OcrPage(Frozen):
     rotation: int = 0
     skew: float = 0.0
     blank: bool = False
+    #: Resolution of the page image the boxes refer to (0: unknown).
+    dpi: int = 0
+    #: Cells of bordered tables on the page.
+    cells: tuple[TableCell, ...] = ()
+    #: Seals found on the page and the text read along them.
+    seals: tuple[SealText, ...] = ()
+    #: Printed or stamped page number ("第 2 页 共 8 页": 2 and 8), when one was found.
+    page_number: int | None = None
+    page_total: int | None = None
 
     @property
     def text(self) -> str:
