@@ -11,6 +11,7 @@ APT_PACKAGES=(
   tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng tesseract-ocr-osd
   poppler-utils qpdf ghostscript
   fonts-noto-cjk fonts-wqy-zenhei fonts-wqy-microhei
+  fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-gkai00mp fonts-seto fonts-dkg-handwriting fonts-bwht fonts-humor-sans
   libgl1 libglib2.0-0
 )
 

@@ -107,8 +107,7 @@ def _printed(doc: SynthDoc, key: str, value: str) -> bool:
     if key in UNIT_FIELDS:
         ref = doc.truth
         whole = any(
-            (p := V.parse_unit_ref(t))
-            and (p.building, p.unit, p.room) == (ref["building"], ref["unit"], ref["room"])
+            (p := V.parse_unit_ref(t)) and (p.building, p.unit, p.room) == (ref["building"], ref["unit"], ref["room"])
             for t in lines
         )
         return whole or value in lines
@@ -248,7 +247,6 @@ def test_cli_prints_one_line_summary(tmp_path, capsys):
     assert (tmp_path / "out" / TRUTH_FILE).is_file()
 
 
-
 #: sha256 of every file of ``generate_corpus(tmp, 6, seed=3)``, PDF time stamps blanked (the
 #: single-document corpus must not drift; Pillow writes the wall-clock time into each PDF).
 PINNED_SEED3 = {
@@ -275,3 +273,38 @@ def _stable_digest(folder: Path) -> dict[str, str]:
 def test_single_document_corpus_is_pinned(tmp_path):
     generate_corpus(tmp_path, 6, seed=3)
     assert _stable_digest(tmp_path) == PINNED_SEED3
+
+
+# ---------------------------------------------------------------- handwriting
+
+
+def test_handwriting_is_deterministic_ink_on_white():
+    from tests.synth.handwriting import PEN_BLUE, render_handwriting
+
+    a = render_handwriting("张伟 2020年8月6日 44030519870512341X", height_px=40, seed=11)
+    b = render_handwriting("张伟 2020年8月6日 44030519870512341X", height_px=40, seed=11)
+    c = render_handwriting("张伟 2020年8月6日 44030519870512341X", height_px=40, seed=12)
+    assert a.mode == "RGB" and np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c)) or a.size != c.size
+    px = np.asarray(a).reshape(-1, 3).astype(int)
+    inked = px[px.sum(axis=1) < 500]
+    assert len(inked) > 500 and (inked[:, 2] > inked[:, 0]).mean() > 0.9  # blue ballpoint
+    assert 30 < a.height < 140 and a.width > 20 * 25
+    assert PEN_BLUE[2] > PEN_BLUE[0]
+
+
+def test_every_hand_has_its_fonts_and_holdout_hands_are_separate():
+    from tests.synth.handwriting import CJK_FONTS, HANDS, HOLDOUT_FONTS, LATIN_FONTS, hand_names, render_handwriting
+
+    ordinary, held = hand_names(), hand_names(holdout=True)
+    assert ordinary and held and not set(ordinary) & set(held)
+    for name in ordinary:
+        assert HANDS[name].cjk not in HOLDOUT_FONTS and HANDS[name].latin not in HOLDOUT_FONTS
+    assert {HANDS[n].cjk for n in held} <= HOLDOUT_FONTS and {HANDS[n].latin for n in held} <= HOLDOUT_FONTS
+    assert set(CJK_FONTS) - HOLDOUT_FONTS and set(LATIN_FONTS) - HOLDOUT_FONTS
+    for name in HANDS:
+        img = render_handwriting("李2", height_px=32, seed=1, font=name)
+        assert (np.asarray(img.convert("L")) < 128).sum() > 30, name
+    for seed in range(20):
+        img = render_handwriting("8", height_px=30, seed=seed, holdout=True)
+        assert img.size == render_handwriting("8", height_px=30, seed=seed, font=held[0]).size
