@@ -164,7 +164,7 @@ def run_ocrmypdf(corpus: Path, work: Path, truth: list[dict]) -> Run:
             failures += 1
             continue
         extraction = understand(sidecar_pages(side.read_text(encoding="utf-8")))
-        results[name] = {"doc_type": extraction.doc_type.value,
+        results[name] = {"doc_type": extraction.doc_type,
                          "fields": {k: v.value for k, v in extraction.fields.items()}}
     pages = sum(t["pages"] for t in truth)
     return Run("OCRmyPDF baseline", total, pages, peak, score(truth, results), failures=failures)

@@ -16,7 +16,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from schemas.documents import DOC_LABELS, DocType
+from schemas.documents import DOC_LABELS, DOC_TYPES
 from schemas.errors import (
     AccessDenied,
     ConfigError,
@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="find documents by name, ID number, phone, text or unit")
     search.add_argument("query", nargs="?", default="")
-    search.add_argument("--type", dest="doc_type", choices=[t.value for t in DocType])
+    search.add_argument("--type", dest="doc_type", choices=list(DOC_TYPES))
     search.add_argument("--unit", help="building-unit-room, e.g. 3-2-1201")
     search.add_argument("--limit", type=int, default=50)
     search.add_argument("--json", action="store_true")
@@ -158,7 +158,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
         print("no documents found")
         return ExitCode.OK
     for h in hits:
-        label = DOC_LABELS.get(DocType(h.doc_type), h.doc_type)
+        label = DOC_LABELS.get(h.doc_type, h.doc_type)
         unit_text = str(h.unit) if h.unit else "-"
         print(f"{h.id}  {label:<10}  {unit_text:<12}  {h.status:<12}  {h.source_name}")
     print(f"{len(hits)} document(s)")
@@ -171,7 +171,7 @@ def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
     if args.json:
         _dump_json(record, sys.stdout)
         return ExitCode.OK
-    label = DOC_LABELS.get(DocType(record["doc_type"]), record["doc_type"])
+    label = DOC_LABELS.get(record["doc_type"], record["doc_type"])
     print(f"{record['id']}  {label} ({record['doc_type']})  {record['source_name']}")
     unit = record.get("unit") or {}
     print(f"  unit: {'-'.join(unit.get(k, '?') for k in ('building', 'unit', 'room')) if unit else '-'}"

@@ -37,7 +37,7 @@ class FileOutcome(BaseModel):
         """A new document was stored and indexed."""
         flagged = tuple(sorted(n for n, f in extraction.fields.items() if not f.valid))
         return cls(path=str(item.path), name=item.path.name, outcome="stored", document_id=doc_id,
-                   doc_type=extraction.doc_type.value, pages=len(pages), flagged_fields=flagged)
+                   doc_type=extraction.doc_type, pages=len(pages), flagged_fields=flagged)
 
     @classmethod
     def duplicate(cls, item: DropItem, doc_id: str, source: SourceFile) -> FileOutcome:

@@ -10,7 +10,7 @@ How it reads a page:
    is looked for at the start of the next row and in the cell below (tables).
 3. Parties (出卖人 / 买受人 / 甲方 / 乙方 / 紧急联系人 ...) set a *context*, so a
    generic "身份证号码" after "买受人" is the buyer's ID number.
-4. :data:`RULES` say, per document type, which keys in which contexts feed a
+4. The document type's spec (schemas/doctypes/) says which keys in which contexts feed a
    field and how the value is parsed (schemas/validators.py). Pattern
    fallbacks find ID numbers and unit references anywhere.
 
@@ -22,20 +22,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from ocr.classify import TITLES
-from schemas.documents import DOC_FIELDS, DocType
+from schemas.doctypes import CONTEXT_OF_KEY, LEXICON, DocSpec, FieldSpec, Label, spec_of
 from schemas.models import Extraction, FieldValue, OcrLine, OcrPage
 from schemas.validators import (
     DIGIT_CONFUSIONS,
+    amount_in_words,
     check_id_number,
     cn_numeral_to_int,
     find_dates,
     fix_digit_runs,
-    id_number_birth_date,
-    id_number_sex,
     normalize_date,
     normalize_decimal,
     normalize_id_number,
@@ -46,122 +44,10 @@ from schemas.validators import (
 
 # ================================================================== label lexicon
 
-
-@dataclass(frozen=True)
-class Label:
-    """A printed label: its semantic key and how strictly it must look like a label.
-
-    A *weak* label (short words that also occur inside values and prose) counts
-    only when followed by a colon, or when it starts a cell/phrase and is
-    followed by a space, a cell break or the end of the row.
-    """
-
-    key: str
-    weak: bool = False
-    #: Regex the text right after the label must not match (``民族`` in ``民族路``).
-    not_before: str = ""
-
-
-def _group(key: str, *texts: str, weak: bool = False, not_before: str = "") -> dict[str, Label]:
-    """Synonyms sharing one key."""
-    return {t: Label(key, weak, not_before) for t in texts}
-
-
-_PLACE_SUFFIX = r"(?:路|街|大道|大街|村|乡|镇|小区|花园|中学|小学|学院|大学|医院|宾馆|饭店|广场|东|西|南|北)"
-
-#: Label synonyms -> semantic key. Extend freely; longer synonyms win over shorter ones.
-LABELS: dict[str, Label] = {
-    # --- people
-    **_group("owner_name", "业主姓名", "业主名称", "业主名字", "户主姓名", "房主姓名", "产权人姓名",
-             "产权人", "申请人姓名", "申请人", "承诺人", "业主签名", "业主签字", "申请人签字",
-             "申请人签名", "承诺人签字"),
-    **_group("owner_name", "业主", weak=True),
-    **_group("greeting", "尊敬的"),
-    **_group("name", "姓名", "名字"),
-    **_group("id_number", "身份证号码", "身份证号", "公民身份号码", "公民身份证号码", "身份证件号码",
-             "证件号码", "证件号", "身份号码", "身份证件号"),
-    **_group("id_number", "身份证", weak=True),
-    **_group("phone", "联系电话", "手机号码", "手机号", "电话号码", "移动电话", "联系方式", "联系手机",
-             "手机"),
-    **_group("phone", "电话", weak=True),
-    **_group("emergency_contact", "紧急联系人姓名", "紧急联系人", "紧急联络人", "紧急联系人名称"),
-    **_group("emergency_phone", "紧急联系人电话", "紧急联系电话", "紧急电话", "紧急联络电话",
-             "紧急联络人电话", "联系人电话", "紧急联系人手机", "紧急联系人联系电话"),
-    **_group("sex", "性别"),
-    **_group("ethnicity", "民族", not_before=_PLACE_SUFFIX),
-    **_group("birth_date", "出生日期", "出生"),
-    **_group("address", "住址", "家庭住址", "户籍地址", "通讯地址", "联系地址", "现住址", "居住地址",
-             "户籍所在地"),
-    **_group("address", "地址", weak=True),
-    **_group("issuing_authority", "签发机关", "发证机关"),
-    **_group("valid_period", "有效期限", "有效期"),
-    # --- parties of contracts
-    **_group("party:seller", "出卖人", "卖方", "出售方", "售房方", weak=True),
-    **_group("party:buyer", "买受人", "买方", "购买方", "购房方", "购房人", weak=True),
-    **_group("party:landlord", "出租方", "出租人", weak=True),
-    **_group("party:tenant", "承租方", "承租人", "租户", weak=True),
-    **_group("party:tenant", "租户姓名", "承租人姓名"),
-    **_group("party:principal", "委托人", "委托方", weak=True),
-    **_group("party:agent", "受托人", "受托方", "被委托人", "代理人", weak=True),
-    **_group("party:a", "甲方", weak=True),
-    **_group("party:b", "乙方", weak=True),
-    **_group("party:c", "丙方", weak=True),
-    # --- the unit (楼栋 / 单元 / 房号)
-    **_group("location", "房屋编号", "单元房号", "房屋地址", "房屋坐落", "房屋座落", "房屋位置",
-             "物业地址", "房产地址", "房屋门牌号", "门牌号", "所购房屋", "房屋所在地", "装修地址",
-             "装修房号", "坐落", "座落", "房号", "住房地址", "租赁房屋地址", "房屋坐落地址"),
-    **_group("building", "楼栋号", "楼栋", "栋号", "楼号", "幢号", "楼宇号", weak=True),
-    **_group("unit", "单元号", "单元", weak=True),
-    **_group("room", "室号", "房间号", "房间", weak=True),
-    # --- dates
-    **_group("move_in_date", "入住日期", "入住时间", "入伙日期", "入伙时间"),
-    **_group("signing_date", "签订日期", "签约日期", "签署日期", "签订时间", "签约时间", "签字日期",
-             "签署时间"),
-    **_group("handover_date", "交接日期", "收楼日期", "交房日期", "验收日期", "交付日期", "交接时间",
-             "收楼时间"),
-    **_group("start_date", "开工日期", "计划开工日期", "开工时间", "装修开始日期", "施工开始日期"),
-    **_group("end_date", "完工日期", "竣工日期", "预计完工日期", "计划完工日期", "完工时间", "竣工时间",
-             "预计竣工日期", "峻工日期", "俊工日期"),
-    **_group("renovation_period", "装修期限", "施工期限", "装修期间", "装修工期", "施工工期"),
-    **_group("lease_period", "租赁期限", "租赁期", "租期", "租赁时间"),
-    **_group("lease_start", "起租日期", "租赁起始日期", "租期开始", "起始日期", "租赁开始日期"),
-    **_group("lease_end", "终止日期", "租赁终止日期", "到期日期", "租期结束", "租赁结束日期"),
-    **_group("date", "日期", weak=True),
-    # --- contract facts
-    **_group("contract_number", "合同编号", "合同号", "合同编码"),
-    **_group("contract_number", "编号", weak=True),
-    **_group("floor_area", "建筑面积", "房屋面积", "房屋建筑面积", "产权面积"),
-    **_group("floor_area", "面积", weak=True),
-    **_group("total_price", "总价款", "总价", "房屋总价", "合同总价", "总金额", "成交价", "总房款", "购房款"),
-    **_group("monthly_rent", "月租金", "每月租金", "租金标准", "月租"),
-    **_group("monthly_rent", "租金", weak=True),
-    **_group("water_meter", "水表底数", "水表读数", "水表示数", "水表起数"),
-    **_group("water_meter", "水表", weak=True),
-    **_group("electricity_meter", "电表底数", "电表读数", "电表示数", "电表起数"),
-    **_group("electricity_meter", "电表", weak=True),
-    **_group("contractor", "施工单位", "装修单位", "装修公司", "施工方", "施工队", "装饰公司",
-             "装修施工单位", "施工企业"),
-    # --- labels that only end the value before them
-    **_group("section", "家庭成员情况", "家庭成员"),
-    **_group("stop", "国籍", "证件类型", "统一社会信用代码", "法定代表人", "委托代理人", "签订地点",
-             "工作单位", "车牌号码", "车牌号", "备注", "经办人", "物业经办人", "填表日期", "登记日期",
-             "申请日期", "小区名称", "项目名称", "与业主关系", "出生年月", "业主电话", "居住人数",
-             "入住人数", "施工负责人", "负责人电话", "装修押金", "垃圾清运费", "押金", "燃气表底数",
-             "燃气表", "钥匙", "表具名称", "表号", "验收项目", "验收情况", "审批意见", "装修内容",
-             "套内建筑面积", "分摊共有建筑面积", "单价", "用途", "所在楼层", "楼层", "盖章", "签章",
-             "申请人承诺", "本人签字", "租户签字", "收款人", "交款单位", "收款事由", "收款日期",
-             "收款单位", "年龄", "职业", "籍贯", "学历", "婚姻状况", "邮编", "邮政编码", "电子邮箱",
-             "户型", "房屋类型", "房屋用途", "产权证号", "房产证号", "车位号", "受托人联系电话",
-             "委托期限", "委托事项", "物业服务中心", "付款方式", "签发日期", "出租方联系电话"),
-    **_group("stop", "签字", "签名", "单位", "底数", "读数", "时间", weak=True),
-    **{t: Label("stop") for titles in TITLES.values() for t in titles if len(t) >= 4},
-}
-
+#: Every label any document type prints -> its meaning (built from schemas/doctypes/).
+LABELS: Mapping[str, Label] = LEXICON
 #: Keys that set the context (whose section of the document we are in).
-_CONTEXT_OF_KEY = {
-    "owner_name": "owner", "greeting": "owner", "emergency_contact": "emergency",
-    "emergency_phone": "emergency", "section": None,
-}
+_CONTEXT_OF_KEY = CONTEXT_OF_KEY
 #: A signature line: in the label itself (业主签字), or in brackets after it (乙方（签章）).
 _SIGNATURE_LABEL = re.compile(r"签字|签名|签章|盖章|签收")
 _SIGNATURE_NOTE = re.compile(r"签|章|印")
@@ -170,112 +56,6 @@ _NOT_NAMES = frozenset({
     "姓名", "无", "男", "女", "甲方", "乙方", "丙方", "双方", "各位", "全体", "物业", "承诺", "申请",
     "小姐", "待定", "暂无", "不详", "同上", "见附件", "本人签字",
 })
-
-
-# ==================================================================== field rules
-
-
-@dataclass(frozen=True)
-class Source:
-    """Values of label ``key`` (in one of ``contexts``; None: any) parsed as ``kind``."""
-
-    key: str
-    kind: str
-    contexts: frozenset[str | None] | None = None
-
-
-@dataclass(frozen=True)
-class FieldRule:
-    """Where a field's value comes from, best source first."""
-
-    field: str
-    sources: tuple[Source, ...]
-
-
-def _src(key: str, kind: str, *contexts: str | None) -> Source:
-    """Shorthand: a source restricted to ``contexts`` when any are given."""
-    return Source(key, kind, frozenset(contexts) if contexts else None)
-
-
-_OWNER_CTX = (None, "owner")
-_OWNER_NAME = FieldRule("owner_name", (
-    _src("owner_name", "name"), _src("party:b", "name"), _src("greeting", "name"),
-    _src("name", "name", *_OWNER_CTX),
-))
-
-#: Per document type: the rules of its fields (unit fields are handled for every type).
-RULES: dict[DocType, tuple[FieldRule, ...]] = {
-    DocType.OWNER_REGISTRATION: (
-        FieldRule("owner_name", (_src("owner_name", "name"), _src("name", "name", *_OWNER_CTX))),
-        FieldRule("id_number", (_src("id_number", "id", *_OWNER_CTX),)),
-        FieldRule("phone", (_src("phone", "phone", *_OWNER_CTX),)),
-        FieldRule("move_in_date", (_src("move_in_date", "date"),)),
-        FieldRule("emergency_contact", (
-            _src("emergency_contact", "name"), _src("name", "name", "emergency"),
-        )),
-        FieldRule("emergency_phone", (_src("emergency_phone", "phone"), _src("phone", "phone", "emergency"))),
-    ),
-    DocType.ID_CARD: (
-        FieldRule("name", (_src("name", "name"), _src("owner_name", "name"))),
-        FieldRule("sex", (_src("sex", "sex"),)),
-        FieldRule("ethnicity", (_src("ethnicity", "ethnicity"),)),
-        FieldRule("birth_date", (_src("birth_date", "date"),)),
-        FieldRule("address", (_src("address", "address"),)),
-        FieldRule("id_number", (_src("id_number", "id"),)),
-        FieldRule("issuing_authority", (_src("issuing_authority", "text"),)),
-        FieldRule("valid_from", (_src("valid_period", "range_start"),)),
-        FieldRule("valid_to", (_src("valid_period", "range_end"),)),
-    ),
-    DocType.PURCHASE_CONTRACT: (
-        FieldRule("contract_number", (_src("contract_number", "code"),)),
-        FieldRule("buyer_name", (_src("party:buyer", "party"), _src("party:b", "party"))),
-        FieldRule("buyer_id_number", (_src("id_number", "id", "buyer", "b"),)),
-        FieldRule("seller_name", (_src("party:seller", "party"), _src("party:a", "party"))),
-        FieldRule("floor_area", (_src("floor_area", "decimal"),)),
-        FieldRule("total_price", (_src("total_price", "decimal"),)),
-        FieldRule("signing_date", (_src("signing_date", "date"), _src("date", "date"))),
-    ),
-    DocType.LEASE_CONTRACT: (
-        FieldRule("tenant_name", (_src("party:tenant", "party"), _src("party:b", "party"))),
-        FieldRule("tenant_id_number", (_src("id_number", "id", "tenant", "b"),)),
-        FieldRule("landlord_name", (
-            _src("party:landlord", "party"), _src("party:a", "party"), _src("owner_name", "party"),
-        )),
-        FieldRule("lease_start", (_src("lease_start", "date"), _src("lease_period", "range_start"))),
-        FieldRule("lease_end", (_src("lease_end", "date"), _src("lease_period", "range_end"))),
-        FieldRule("monthly_rent", (_src("monthly_rent", "decimal"),)),
-    ),
-    DocType.MOVE_IN_NOTICE: (
-        _OWNER_NAME,
-        FieldRule("notice_date", (_src("date", "date"),)),
-    ),
-    DocType.HANDOVER_FORM: (
-        _OWNER_NAME,
-        FieldRule("handover_date", (_src("handover_date", "date"), _src("date", "date"))),
-        FieldRule("water_meter", (_src("water_meter", "meter"),)),
-        FieldRule("electricity_meter", (_src("electricity_meter", "meter"),)),
-    ),
-    DocType.RENOVATION_APPLICATION: (
-        _OWNER_NAME,
-        FieldRule("contractor", (_src("contractor", "party"), _src("party:c", "party"))),
-        FieldRule("start_date", (_src("start_date", "date"), _src("renovation_period", "range_start"))),
-        FieldRule("end_date", (_src("end_date", "date"), _src("renovation_period", "range_end"))),
-    ),
-    DocType.FIRE_SAFETY_AGREEMENT: (
-        _OWNER_NAME,
-        FieldRule("signing_date", (_src("signing_date", "date"), _src("date", "date"))),
-    ),
-    DocType.COMMITMENT_LETTER: (
-        _OWNER_NAME,
-        FieldRule("signing_date", (_src("signing_date", "date"), _src("date", "date"))),
-    ),
-    DocType.POWER_OF_ATTORNEY: (
-        FieldRule("principal_name", (_src("party:principal", "party"), _src("party:a", "party"))),
-        FieldRule("agent_name", (_src("party:agent", "party"), _src("party:b", "party"))),
-        FieldRule("agent_id_number", (_src("id_number", "id", "agent", "b"),)),
-    ),
-    DocType.OTHER: (),
-}
 
 # Confidence factors: how the value was found.
 _F_COLON, _F_PLAIN, _F_NEAR, _F_SIGNATURE, _F_PATTERN, _F_INVALID = 1.0, 0.95, 0.85, 0.75, 0.6, 0.5
@@ -872,11 +652,17 @@ def parse_code(text: str) -> Parsed | None:
     return Parsed(m.group(0)) if m and any(ch.isdigit() for ch in m.group(0)) else None
 
 
+def parse_amount_words(text: str) -> Parsed | None:
+    """Read the amount in financial capitals (大写) printed with a sum of money."""
+    value = amount_in_words(text)
+    return Parsed(value) if value else None
+
+
 PARSERS: dict[str, Callable[[str], Parsed | None]] = {
     "name": parse_name, "party": parse_party, "id": parse_id, "phone": parse_phone, "date": parse_date,
     "range_start": parse_range_start, "range_end": parse_range_end, "decimal": parse_decimal,
     "meter": parse_meter, "sex": parse_sex, "ethnicity": parse_ethnicity, "address": parse_address,
-    "text": parse_text, "code": parse_code,
+    "text": parse_text, "code": parse_code, "amount_words": parse_amount_words,
 }
 _CONTINUED_KINDS = frozenset({"address", "text"})
 #: Kinds whose value may start at the end of the label's row and go on in the next row.
@@ -938,7 +724,7 @@ def _meter_column(doc: Doc, hit: Hit) -> str | None:
     return None
 
 
-def _resolve(doc: Doc, rule: FieldRule) -> Found | None:
+def _resolve(doc: Doc, rule: FieldSpec) -> Found | None:
     """Pick the best value for ``rule``.
 
     Valid before invalid, then values on the label's row before values below
@@ -950,7 +736,7 @@ def _resolve(doc: Doc, rule: FieldRule) -> Found | None:
         for order, hit in enumerate(doc.hits):
             if hit.key != source.key or (source.contexts is not None and hit.context not in source.contexts):
                 continue
-            got = _hit_value(doc, hit, source.kind)
+            got = _hit_value(doc, hit, source.parse)
             if got:
                 parsed, piece = got
                 loose = LABELS[hit.text].weak and not hit.colon
@@ -981,7 +767,7 @@ def _context_at(doc: Doc, row: int) -> str | None:
     return context
 
 
-def _id_fallback(doc: Doc, rule: FieldRule) -> Found | None:
+def _id_fallback(doc: Doc, rule: FieldSpec) -> Found | None:
     """Find an ID-like token anywhere, in an allowed context; valid ones first."""
     contexts = rule.sources[0].contexts
     found: list[Found] = []
@@ -1105,52 +891,46 @@ def _standalone_date(doc: Doc) -> Found | None:
 # ====================================================================== extract
 
 
-def extract(doc_type: DocType, pages: Sequence[OcrPage], *, doc_type_confidence: float = 1.0) -> Extraction:
-    """Extract the DESIGN.md fields of ``doc_type`` from OCR ``pages``."""
+def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: float = 1.0) -> Extraction:
+    """Extract the fields of ``doc_type`` (see its spec in schemas/doctypes/) from OCR ``pages``."""
+    spec = spec_of(doc_type)
     rows = build_rows(pages)
     doc = Doc(rows, find_hits(rows))
-    wanted = DOC_FIELDS[doc_type]
     fields: dict[str, FieldValue] = {}
-    for rule in RULES[doc_type]:
-        found = _resolve(doc, rule) or _fallback(doc, doc_type, rule)
+    for fspec in spec.fields:
+        if fspec.kind == "unit_part" or not fspec.sources:
+            continue
+        found = _resolve(doc, fspec) or _fallback(doc, fspec)
         if found:
-            fields[rule.field] = _field_value(rule.field, found)
-    if "building" in wanted:
+            fields[fspec.name] = _field_value(fspec.name, found)
+    if spec.field_spec("building") is not None:
         for name, (value, conf, factor) in _unit_fields(doc).items():
             fields[name] = FieldValue(name=name, value=value, confidence=round(conf * factor, 3))
-    if doc_type is DocType.ID_CARD:
-        fields = _cross_check_id_card(fields)
-    ordered = {name: fields[name] for name in wanted if name in fields}
-    return Extraction(doc_type=doc_type, doc_type_confidence=doc_type_confidence, fields=ordered)
+    fields = apply_rules(spec, fields)
+    ordered = {f.name: fields[f.name] for f in spec.fields if f.export and f.name in fields}
+    return Extraction(doc_type=spec.name, doc_type_confidence=doc_type_confidence, fields=ordered)
 
 
-def _fallback(doc: Doc, doc_type: DocType, rule: FieldRule) -> Found | None:
+def _fallback(doc: Doc, fspec: FieldSpec) -> Found | None:
     """Pattern fallbacks when no label gave a value."""
-    kind = rule.sources[0].kind
-    if kind == "id":
-        return _id_fallback(doc, rule)
-    dated = rule.field == "notice_date" or (
-        rule.field == "signing_date" and doc_type is not DocType.PURCHASE_CONTRACT
-    )
-    if dated:
+    if fspec.fallback == "id_anywhere":
+        return _id_fallback(doc, fspec)
+    if fspec.fallback == "standalone_date":
         return _standalone_date(doc)
     return None
 
 
-def _cross_check_id_card(fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
-    """Check the ID number against the printed birth date and sex; fill them from it if missing."""
-    id_field = fields.get("id_number")
-    if id_field is None or len(id_field.value) != 18:
-        return fields
+def apply_rules(spec: DocSpec, fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    """Run the type's checks (flagging the fields they name) and fill fields derivable from others."""
     out = dict(fields)
-    birth, sex = fields.get("birth_date"), fields.get("sex")
-    issues = check_id_number(id_field.value, birth_date=birth.value if birth else None,
-                             sex=sex.value if sex else None)
-    if issues:
-        out["id_number"] = id_field.model_copy(update={"valid": False, "issue": "; ".join(issues)})
-    elif id_field.valid:
-        derived = {"birth_date": id_number_birth_date(id_field.value), "sex": id_number_sex(id_field.value)}
-        for name, value in derived.items():
-            if name not in out and value:
-                out[name] = FieldValue(name=name, value=value, confidence=round(id_field.confidence * 0.5, 3))
+    values = {name: f.value for name, f in fields.items() if f.valid}
+    for check in spec.checks:
+        for name, reason in check(values).items():
+            if name in out:
+                out[name] = out[name].model_copy(update={"valid": False, "issue": reason})
+    for derive in spec.derive:
+        for name, value in derive(values).items():
+            source = out.get("id_number")
+            if name not in out and source is not None and source.valid:
+                out[name] = FieldValue(name=name, value=value, confidence=source.confidence)
     return out

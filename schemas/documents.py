@@ -1,15 +1,19 @@
 """Document types of an owner archive (业主档案) and their fields.
 
-The table follows DESIGN.md; export keys are the field names listed here.
+The table follows DESIGN.md. Everything here is derived from the per-type
+specs in :mod:`schemas.doctypes` (one module per type); ``DocType`` names the
+types the design fixes, so code and tests can refer to them.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from schemas.doctypes import SPECS, fields_of_kind
+
 
 class DocType(StrEnum):
-    """The kinds of document an owner archive holds."""
+    """The kinds of document an owner archive holds (DESIGN.md); each has a spec in schemas/doctypes/."""
 
     OWNER_REGISTRATION = "owner_registration"
     ID_CARD = "id_card"
@@ -24,70 +28,31 @@ class DocType(StrEnum):
     OTHER = "other"
 
 
-#: Chinese label printed on the paper form (used in reports for clerks).
-DOC_LABELS: dict[DocType, str] = {
-    DocType.OWNER_REGISTRATION: "业主入住登记表",
-    DocType.ID_CARD: "居民身份证复印件",
-    DocType.PURCHASE_CONTRACT: "商品房买卖合同",
-    DocType.LEASE_CONTRACT: "房屋租赁合同",
-    DocType.MOVE_IN_NOTICE: "入住通知书",
-    DocType.HANDOVER_FORM: "房屋交接验收表",
-    DocType.RENOVATION_APPLICATION: "装修申请表",
-    DocType.FIRE_SAFETY_AGREEMENT: "消防安全协议书",
-    DocType.COMMITMENT_LETTER: "承诺书",
-    DocType.POWER_OF_ATTORNEY: "委托书",
-    DocType.OTHER: "其他",
-}
+_missing = [t.value for t in DocType if t.value not in SPECS]
+if _missing:  # pragma: no cover - a packaging error
+    raise ImportError(f"no spec in schemas/doctypes/ for {_missing}")
 
-#: Export keys per document type (DESIGN.md). A field not found is absent.
-DOC_FIELDS: dict[DocType, tuple[str, ...]] = {
-    DocType.OWNER_REGISTRATION: (
-        "owner_name", "id_number", "phone", "building", "unit", "room",
-        "move_in_date", "emergency_contact", "emergency_phone",
-    ),
-    DocType.ID_CARD: (
-        "name", "sex", "ethnicity", "birth_date", "address", "id_number",
-        "issuing_authority", "valid_from", "valid_to",
-    ),
-    DocType.PURCHASE_CONTRACT: (
-        "contract_number", "buyer_name", "buyer_id_number", "seller_name",
-        "building", "unit", "room", "floor_area", "total_price", "signing_date",
-    ),
-    DocType.LEASE_CONTRACT: (
-        "tenant_name", "tenant_id_number", "landlord_name", "building", "unit",
-        "room", "lease_start", "lease_end", "monthly_rent",
-    ),
-    DocType.MOVE_IN_NOTICE: ("owner_name", "building", "unit", "room", "notice_date"),
-    DocType.HANDOVER_FORM: (
-        "owner_name", "building", "unit", "room", "handover_date",
-        "water_meter", "electricity_meter",
-    ),
-    DocType.RENOVATION_APPLICATION: (
-        "owner_name", "building", "unit", "room", "contractor", "start_date", "end_date",
-    ),
-    DocType.FIRE_SAFETY_AGREEMENT: ("owner_name", "building", "unit", "room", "signing_date"),
-    DocType.COMMITMENT_LETTER: ("owner_name", "building", "unit", "room", "signing_date"),
-    DocType.POWER_OF_ATTORNEY: (
-        "principal_name", "agent_name", "agent_id_number", "building", "unit", "room",
-    ),
-    DocType.OTHER: (),
-}
+#: Every document type name, specs included that the design does not list.
+DOC_TYPES: tuple[str, ...] = tuple(SPECS)
+#: Chinese label printed on the paper form (used in reports for clerks).
+DOC_LABELS: dict[str, str] = {name: spec.label for name, spec in SPECS.items()}
+#: Export keys per document type (DESIGN.md, plus a few more). A field not found is absent.
+DOC_FIELDS: dict[str, tuple[str, ...]] = {name: spec.export_keys for name, spec in SPECS.items()}
+#: Read on every type when present: the text of the document's seal (印章).
+SEAL_FIELD = "seal_text"
 
 #: Fields holding a resident ID number (居民身份证号码).
-ID_NUMBER_FIELDS = frozenset({"id_number", "buyer_id_number", "tenant_id_number", "agent_id_number"})
+ID_NUMBER_FIELDS = fields_of_kind("id")
 #: Fields holding a phone number.
-PHONE_FIELDS = frozenset({"phone", "emergency_phone"})
+PHONE_FIELDS = fields_of_kind("phone")
 #: Fields holding a home address.
-ADDRESS_FIELDS = frozenset({"address"})
+ADDRESS_FIELDS = fields_of_kind("address")
 #: Fields never stored or shown in plain text: HMAC + masked + encrypted.
 SENSITIVE_FIELDS = ID_NUMBER_FIELDS | PHONE_FIELDS | ADDRESS_FIELDS
 #: Fields holding a date (YYYY-MM-DD in every export).
-DATE_FIELDS = frozenset({
-    "move_in_date", "birth_date", "valid_from", "valid_to", "signing_date",
-    "lease_start", "lease_end", "notice_date", "handover_date", "start_date", "end_date",
-})
+DATE_FIELDS = fields_of_kind("date")
 #: Fields holding money or an area (plain decimal strings, no units).
-DECIMAL_FIELDS = frozenset({"floor_area", "total_price", "monthly_rent", "water_meter", "electricity_meter"})
+DECIMAL_FIELDS = fields_of_kind("decimal", "meter")
 #: The unit reference (building / unit / room) of an archive.
 UNIT_FIELDS = ("building", "unit", "room")
 

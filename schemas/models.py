@@ -15,8 +15,6 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from schemas.documents import DocType
-
 
 class FileKind(StrEnum):
     """Real file type sniffed from magic bytes."""
@@ -180,7 +178,8 @@ class UnitRef(Frozen):
 class Extraction(Frozen):
     """Classification and fields of one document."""
 
-    doc_type: DocType
+    #: A document type name (see schemas.doctypes).
+    doc_type: str
     doc_type_confidence: float
     fields: dict[str, FieldValue] = {}
 

@@ -397,6 +397,22 @@ def normalize_decimal(raw: str | None) -> str | None:
     return _cn_amount(text)
 
 
+_UPPER_AMOUNT = re.compile(r"[零壹贰贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正]{3,}")
+
+
+def amount_in_words(raw: str | None) -> str | None:
+    """Read an amount written in financial capitals (大写: ``陆佰捌拾叁万贰仟元整``) as a plain decimal.
+
+    Only the capital digits count (壹贰叁...), so ordinary numerals in prose are not taken for an amount.
+    """
+    if not raw:
+        return None
+    m = _UPPER_AMOUNT.search(re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)))
+    if not m or not re.search(r"[壹贰叁肆伍陆柒捌玖]", m.group(0)):
+        return None
+    return _cn_amount(m.group(0))
+
+
 def _cn_amount(text: str) -> str | None:
     """Read a Chinese upper-case money amount (``陆佰捌拾叁万贰仟元整``)."""
     m = _CN_AMOUNT.search(text)
