@@ -1,37 +1,39 @@
-"""RapidOCR adapter: PP-OCRv4 detection and recognition through ``rapidocr_onnxruntime``.
+"""PP-OCR engine: PaddleOCR's PP-OCR models on ONNX Runtime, driven by :mod:`ocr.ppocr_onnx`.
 
-The models ship inside the wheel; nothing is downloaded. Instead of calling
-``RapidOCR()(image)`` (which detects *and* crops on one image capped at 2000
-px and upscales small pages to 736 px) the adapter drives the three
-sub-engines itself:
+The models ship inside registry wheels (:mod:`ocr.ppocr_models`); nothing is
+downloaded. The generation is chosen with ``models`` (``"ppocr-v4"``,
+``"ppocr-v5"``, ``"ppocr-v6-small"``, ``"ppocr-v6-tiny"`` or a
+``"DET+REC"`` mix). A page is read in three steps:
 
-* detection on a copy of about ``det_dpi`` (110 dpi: fast, and large enough
+* detection on a copy of about ``det_dpi`` (85 dpi: fast, and large enough
   for 8-pt text),
-* recognition on crops cut from the full-resolution page,
+* recognition on crops cut from the full-resolution page, decoded with a
+  probability per character,
 * the 0/180 angle classifier only for page orientation (pages reach
   :meth:`RapidOcrEngine.recognize` upright, after preprocessing).
 
-Thread safety: ONNX Runtime sessions are thread-safe but RapidOCR's detector
-keeps per-call state on the instance, so calls on one engine are serialised by
-a lock. For parallel pages use one engine per worker process.
+Thread safety: the driver keeps no per-call state and ONNX Runtime sessions
+may run in parallel, so one engine may be shared by threads. For parallel
+pages on several cores, still give each worker process its own engine with
+one thread (that is how ingest runs).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from ocr.engines import Piece, clip_box, merge_rows, shrink_to
+from ocr.ppocr_models import ANGLE_CLASSIFIER, model_set
+from ocr.ppocr_onnx import AngleClassifier, LineReading, TextDetector, TextRecognizer, crop_quad
 from ocr.preprocess import to_bgr
-from schemas.errors import EngineError, EngineUnavailable
+from schemas.errors import EngineError
 from schemas.models import OcrPage, OcrWord, PageImage
 
-log = logging.getLogger(__name__)
-
+#: The model set used when none is named.
+DEFAULT_MODELS = "ppocr-v4"
 #: A detected box is "tall" or "wide" when one side exceeds the other by this factor.
 ELONGATED = 1.5
 #: Boxes (the longest first) whose orientation the classifier votes on.
@@ -39,13 +41,14 @@ ORIENTATION_VOTERS = 24
 
 
 class RapidOcrEngine:
-    """OCR with PP-OCRv4 (RapidOCR, ONNX Runtime on the CPU)."""
+    """OCR with PP-OCR models (ONNX Runtime on the CPU)."""
 
     name = "rapidocr"
 
     def __init__(
         self,
         *,
+        models: str = DEFAULT_MODELS,
         threads: int = 1,
         max_side_px: int = 4000,
         det_dpi: int = 85,
@@ -54,29 +57,16 @@ class RapidOcrEngine:
         orientation_side: int = 640,
         text_score: float = 0.5,
     ) -> None:
-        try:
-            from rapidocr_onnxruntime import RapidOCR
-            from rapidocr_onnxruntime.utils.infer_engine import ONNXRuntimeError
-        except ImportError as e:
-            raise EngineUnavailable("rapidocr_onnxruntime is not installed; install the project again") from e
-        self._failures: tuple[type[BaseException], ...] = (
-            ONNXRuntimeError, cv2.error, ValueError, RuntimeError, IndexError,
-        )
-        try:
-            self._ocr = RapidOCR(
-                intra_op_num_threads=max(1, threads), inter_op_num_threads=1, det_limit_type="max",
-            )
-        except (OSError, ValueError, RuntimeError) as e:
-            raise EngineUnavailable(
-                "RapidOCR models could not be loaded; reinstall rapidocr-onnxruntime"
-            ) from e
+        self.models = model_set(models)
+        self._detector = TextDetector(self.models.det, threads=threads)
+        self._recognizer = TextRecognizer(self.models.rec, threads=threads)
+        self._classifier = AngleClassifier(ANGLE_CLASSIFIER, threads=threads)
         self.max_side_px = max_side_px
         self.det_dpi = det_dpi
         self.det_max_side = det_max_side
         self.det_min_side = det_min_side
         self.orientation_side = orientation_side
         self.text_score = text_score
-        self._lock = threading.Lock()
 
     # --- OcrEngine ---
 
@@ -88,20 +78,19 @@ class RapidOcrEngine:
         det_scale = min(1.0, self.det_dpi / max(1.0, page.dpi * work_scale), self.det_max_side / longest)
         # Small photos with a guessed DPI must not shrink below what the detector needs to see text.
         det_scale = max(det_scale, min(1.0, self.det_min_side / longest))
-        det_image, _ = shrink_to(work, round(max(work.shape[:2]) * det_scale))
-        with self._lock:
-            quads = self._detect(det_image)
-            quads = quads * np.array(
-                [work.shape[1] / det_image.shape[1], work.shape[0] / det_image.shape[0]], np.float32
-            )
-            texts = self._read(work, quads) if len(quads) else []
+        det_image, _ = shrink_to(work, round(longest * det_scale))
+        quads = self._detector(det_image)
+        quads = quads * np.array(
+            [work.shape[1] / det_image.shape[1], work.shape[0] / det_image.shape[0]], np.float32
+        )
+        readings = self._read_quads(work, quads)
         pieces = [
-            Piece(text, clip_box(_quad_box(quad / work_scale), width, height), float(score))
-            for quad, (text, score) in zip(quads, texts, strict=True)
-            if score >= self.text_score and text.strip()
+            Piece(r.text, clip_box(_quad_box(quad / work_scale), width, height), r.confidence, r.chars)
+            for quad, r in zip(quads, readings, strict=True)
+            if r.confidence >= self.text_score and r.text
         ]
         return OcrPage(
-            index=page.index, engine=self.name, width=width, height=height,
+            index=page.index, engine=self.name, width=width, height=height, dpi=page.dpi,
             lines=merge_rows(pieces), rotation=page.rotation, skew=page.skew, blank=page.blank,
         )
 
@@ -116,17 +105,16 @@ class RapidOcrEngine:
         is found.
         """
         small = to_bgr(shrink_to(image, self.orientation_side)[0])
-        with self._lock:
-            voters, sideways = _orientation_voters(self._detect(small))
-            if not voters:
-                return 0
-            source = to_bgr(shrink_to(image, 2 * self.orientation_side)[0])
-            factor = source.shape[1] / small.shape[1]
-            rects = [r * factor for r in voters]
-            if sideways:
-                rects = [_turn_points_clockwise(r, source.shape[0]) for r in rects]
-                source = cv2.rotate(source, cv2.ROTATE_90_CLOCKWISE)
-            labels = self._classify([_level_crop(source, r) for r in rects])
+        voters, sideways = _orientation_voters(self._detector(small))
+        if not voters:
+            return 0
+        source = to_bgr(shrink_to(image, 2 * self.orientation_side)[0])
+        factor = source.shape[1] / small.shape[1]
+        rects = [r * factor for r in voters]
+        if sideways:
+            rects = [_turn_points_clockwise(r, source.shape[0]) for r in rects]
+            source = cv2.rotate(source, cv2.ROTATE_90_CLOCKWISE)
+        labels = self._classifier([_level_crop(source, r) for r in rects])
         upside_down = sum(score for label, score in labels if label == "180")
         upright = sum(score for label, score in labels if label == "0")
         if sideways:
@@ -134,49 +122,41 @@ class RapidOcrEngine:
         return 180 if upside_down > upright else 0
 
     def recognize_crops(self, crops: Sequence[np.ndarray]) -> list[OcrWord]:
-        """Read each levelled crop as one text line."""
-        if not crops:
+        """Read each levelled crop as one text line, with a confidence per character."""
+        return [
+            OcrWord(text=r.text, box=(0, 0, c.shape[1], c.shape[0]), confidence=r.confidence, chars=r.chars)
+            for r, c in zip(self.read_crops(crops), crops, strict=True)
+        ]
+
+    # --- beyond the protocol ---
+
+    def read_crops(self, crops: Sequence[np.ndarray]) -> list[LineReading]:
+        """Read levelled single-line crops, keeping the two best characters at each position.
+
+        For re-reads that vote: ``reading.alternatives[i]`` holds the character
+        read at position ``i`` and its runner-up, each with its probability.
+        An empty crop reads as empty text.
+        """
+        readings = [LineReading("", (), ())] * len(crops)
+        usable = [i for i, c in enumerate(crops) if c.size and min(c.shape[:2]) > 0]
+        if usable:
+            for i, reading in zip(usable, self._recognize([to_bgr(crops[i]) for i in usable]), strict=True):
+                readings[i] = reading
+        return readings
+
+    # --- steps ---
+
+    def _read_quads(self, bgr: np.ndarray, quads: np.ndarray) -> list[LineReading]:
+        if not len(quads):
             return []
-        bgr = [to_bgr(c) for c in crops]
-        with self._lock:
-            try:
-                results, _ = self._ocr.text_rec(bgr)
-            except self._failures as e:
-                raise EngineError("RapidOCR text recognition failed") from e
-        return [OcrWord(text=str(r[0]).strip(), box=(0, 0, c.shape[1], c.shape[0]), confidence=float(r[1]))
-                for r, c in zip(results, bgr, strict=True)]
-
-    # --- sub-engines ---
-
-    def _detect(self, bgr: np.ndarray) -> np.ndarray:
         try:
-            quads, _ = self._ocr.text_det(bgr)
-        except self._failures as e:
-            raise EngineError("RapidOCR text detection failed") from e
-        if quads is None or len(quads) == 0:
-            return np.zeros((0, 4, 2), np.float32)
-        return np.asarray(quads, np.float32)
+            crops = [crop_quad(bgr, q) for q in quads]
+        except (cv2.error, ValueError) as e:
+            raise EngineError("PP-OCR could not cut out the text lines") from e
+        return self._recognize(crops)
 
-    def _crops(self, bgr: np.ndarray, quads: Sequence[np.ndarray]) -> list[np.ndarray]:
-        try:
-            return self._ocr.get_crop_img_list(bgr, [np.asarray(q, np.float32) for q in quads])
-        except self._failures as e:
-            raise EngineError("RapidOCR could not cut out the text lines") from e
-
-    def _read(self, bgr: np.ndarray, quads: np.ndarray) -> list[tuple[str, float]]:
-        crops = self._crops(bgr, list(quads))
-        try:
-            results, _ = self._ocr.text_rec(crops)
-        except self._failures as e:
-            raise EngineError("RapidOCR text recognition failed") from e
-        return [(str(r[0]), float(r[1])) for r in results]
-
-    def _classify(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        try:
-            _, labels, _ = self._ocr.text_cls(crops)
-        except self._failures as e:
-            raise EngineError("RapidOCR angle classification failed") from e
-        return [(str(label), float(score)) for label, score in labels]
+    def _recognize(self, crops: list[np.ndarray]) -> list[LineReading]:
+        return self._recognizer(crops)
 
 
 def _quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:

