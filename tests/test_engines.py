@@ -182,7 +182,8 @@ def test_orientation_of_empty_page_is_zero(engine: OcrEngine) -> None:
 
 
 def test_tesseract_timeout_raises_engine_timeout() -> None:
-    engine = TesseractEngine(timeout=0.05)
+    engine = TesseractEngine()
+    engine.timeout = 0.05  # after start-up: checking the languages may itself take longer on a busy machine
     page = PageImage(index=0, image=render_lines(FORM * 8, dpi=300, pt=10, spacing=1.5), dpi=300)
     with pytest.raises(EngineTimeout) as info:
         engine.recognize(page)
