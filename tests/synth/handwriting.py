@@ -55,6 +55,8 @@ LATIN_FONTS = {
     "bwht-mentor": "BecauseWeMentor-Regular.otf",
     "humor": "Humor-Sans.ttf",
 }
+#: Chinese font for characters a hand's own font lacks (setofont has few simplified forms).
+FALLBACK_CJK = "wenkai"
 #: Fonts used only by held-out hands.
 HOLDOUT_FONTS = frozenset({"gkai", "humor"})
 
@@ -135,11 +137,12 @@ def _font(file_name: str, px: int) -> ImageFont.FreeTypeFont:
 
 @functools.cache
 def _has_glyph(file_name: str, ch: str) -> bool:
-    """Whether the font draws ``ch`` as something other than its missing-glyph box."""
+    """Whether the font draws ``ch`` with ink, and not as its missing-glyph box."""
     font = _font(file_name, 40)
     missing = font.getmask("\U0010fffd")
     mask = font.getmask(ch)
-    return mask.size != missing.size or bytes(mask) != bytes(missing)
+    inked = any(bytes(mask))  # some fonts map characters they lack to empty glyphs
+    return inked and (mask.size != missing.size or bytes(mask) != bytes(missing))
 
 
 def _pick_hand(rng: random.Random, font: str | None, holdout: bool) -> Hand:
@@ -191,6 +194,8 @@ def _pen_glyph(
     """A distorted, pen-inked glyph: (alpha, pen-start column, baseline row, advance)."""
     use_latin = not is_wide(ch) and _has_glyph(LATIN_FONTS[hand.latin], ch)
     file_name = LATIN_FONTS[hand.latin] if use_latin else CJK_FONTS[hand.cjk]
+    if not use_latin and not _has_glyph(file_name, ch):
+        file_name = CJK_FONTS[FALLBACK_CJK]
     scale = hand.latin_scale * _digit_scale(file_name) if use_latin else 1.0
     size = px * scale * float(rng.uniform(0.9, 1.1))
     mask, ox, base, adv = _glyph_mask(ch, file_name, max(6, round(size)))
@@ -305,10 +310,10 @@ def render_handwriting(
     if len(xs):
         m = max(2, height_px // 8)
         alpha = alpha[max(0, ys.min() - m) : ys.max() + m + 1, max(0, xs.min() - m) : xs.max() + m + 1]
-    return Image.fromarray(_ink_on(np.full((*alpha.shape, 3), 255, np.uint8), alpha, color))
+    return Image.fromarray(ink_on(np.full((*alpha.shape, 3), 255, np.uint8), alpha, color))
 
 
-def _ink_on(rgb: np.ndarray, alpha: np.ndarray, color: Color) -> np.ndarray:
+def ink_on(rgb: np.ndarray, alpha: np.ndarray, color: Color) -> np.ndarray:
     """Multiply ink of ``color`` with coverage ``alpha`` onto an RGB uint8 region."""
     a = alpha[..., None]
     ink = np.asarray(color, np.float32)[None, None, :] / 255.0
@@ -331,6 +336,8 @@ class Handwriting:
     hand: str
     color: Color = PEN_BLUE
     align: str = "left"
+    #: Degrees counter-clockwise about the middle of the written line.
+    angle: float = 0.0
 
 
 def draw_handwriting(rgb: np.ndarray, item: Handwriting, dpi: int) -> None:
@@ -340,14 +347,34 @@ def draw_handwriting(rgb: np.ndarray, item: Handwriting, dpi: int) -> None:
         item.text, height_px=max(6, round(item.size * px_per_mm)), seed=item.seed, font=item.hand
     )
     h, w = alpha.shape
-    ox = round(item.x * px_per_mm) - (w // 2 if item.align == "center" else round(h * 0.12))
+    if item.align == "center":
+        cols = np.nonzero(alpha.max(axis=0) > 0.05)[0]
+        mid = (cols[0] + cols[-1]) / 2 if len(cols) else w / 2
+        ox = round(item.x * px_per_mm - mid)
+    else:
+        ox = round(item.x * px_per_mm) - round(h * 0.12)
     oy = round(item.y * px_per_mm) - base
+    if item.angle:
+        alpha, (ox, oy) = _rotated(alpha, item.angle, ox, oy)
+        h, w = alpha.shape
     H, W = rgb.shape[:2]
     x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, W), min(oy + h, H)
     if x0 >= x1 or y0 >= y1:
         return
     a = alpha[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-    rgb[y0:y1, x0:x1] = _ink_on(rgb[y0:y1, x0:x1], a, item.color)
+    rgb[y0:y1, x0:x1] = ink_on(rgb[y0:y1, x0:x1], a, item.color)
+
+
+def _rotated(alpha: np.ndarray, angle: float, ox: int, oy: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Rotate a mask about its centre on an enlarged canvas; the new top-left keeps the centre in place."""
+    h, w = alpha.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos) + 2, int(h * cos + w * sin) + 2
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    out = cv2.warpAffine(alpha, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0)
+    return out, (round(ox + w / 2 - nw / 2), round(oy + h / 2 - nh / 2))
 
 
 def text_extent(text: str, size: float, hand: str) -> float:
