@@ -2,11 +2,14 @@
 
 :func:`preprocess` runs the steps in order::
 
-    to_gray -> is_blank -> orientation (engine) -> estimate_skew / deskew -> normalize_background
+    separate_red_ink -> is_blank -> orientation (engine) -> estimate_skew / deskew
+      -> normalize_background -> punch holes, staples, creases -> table cells -> seal strips
 
-Analysis (blank, skew) runs on small copies, so a 300-dpi A4 page takes well
-under a quarter of a second here, OCR calls excluded. Pages are never hard
-binarised: PP-OCRv4 reads the gray page better than a thresholded one.
+Red seals and thumbprints come off colour pages before anything turns gray
+(:mod:`ocr.marks`); table cells are found on the straightened page
+(:mod:`ocr.grid`). Analysis runs on small copies, so a 300-dpi A4 page takes
+well under a quarter of a second here, OCR calls excluded. Pages are never
+hard binarised: PP-OCRv4 reads the gray page better than a thresholded one.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from schemas.models import PageImage
+from ocr.grid import find_cells
+from ocr.marks import RedInk, Seal, find_seals, paint_out_margin_marks, separate_red_ink, suppress_creases, unwrap_seal
+from schemas.models import Box, PageImage
 
 if TYPE_CHECKING:
     from ocr.engines import OcrEngine
@@ -44,22 +49,94 @@ _ROTATE_CODES = {
 
 
 def preprocess(page: PageImage, *, engine: OcrEngine) -> PageImage:
-    """Make a page ready for OCR: gray, upright, straight, even background.
+    """Make a page ready for OCR: gray, upright, straight, even background, marks off; find tables and seals.
 
     Returns a new page with ``rotation`` (clockwise degrees applied), ``skew``
-    (degrees corrected, counter-clockwise positive) and ``blank`` set. A blank
-    page is returned in gray, otherwise untouched.
+    (degrees corrected, counter-clockwise positive), ``blank``, ``cells``
+    (bordered tables) and ``seal_strips`` / ``seal_boxes`` (red seals, each
+    cut out as a level strip of its rim text) set. A blank page is returned in
+    gray, otherwise untouched.
     """
-    gray = to_gray(page.image)
+    image = page.image if page.image.dtype == np.uint8 else to_gray(page.image)
+    gray, red = separate_red_ink(image, page.dpi)
     if is_blank(gray):
         return replace(page, image=gray, blank=True)
     rotation = engine.detect_orientation(gray)
+    source_shape = gray.shape[:2]
     gray = rotate(gray, rotation)
     skew = estimate_skew(gray)
     gray = deskew(gray, skew)
     # A 3x3 median thins strokes of low-resolution pages more than it helps.
     gray = normalize_background(gray, denoise=page.dpi >= MIN_DENOISE_DPI)
-    return replace(page, image=gray, rotation=(page.rotation + rotation) % 360, skew=skew, blank=False)
+    gray = suppress_creases(paint_out_margin_marks(gray, page.dpi), page.dpi)
+    strips, boxes = seal_strips(red, source_shape, rotation=rotation, skew=skew, dpi=page.dpi)
+    return replace(
+        page, image=gray, rotation=(page.rotation + rotation) % 360, skew=skew, blank=False,
+        cells=find_cells(gray, page.dpi), seal_strips=strips, seal_boxes=boxes,
+    )
+
+
+def seal_strips(
+    red: RedInk | None, shape: tuple[int, ...], *, rotation: int, skew: float, dpi: int
+) -> tuple[tuple[np.ndarray, ...], tuple[Box, ...]]:
+    """Level strips of the seals' rim text and the seals' boxes on the upright, deskewed page.
+
+    Seals are found on the red-ink layer as it came off the page; only a small
+    square around each is turned upright (rotation, then skew), so the whole
+    layer is never rotated.
+    """
+    if red is None:
+        return (), ()
+    layer_dpi = dpi * red.scale
+    strips, boxes = [], []
+    for seal in find_seals(red.layer, dpi=layer_dpi):
+        square = _square_around(red.layer, seal)
+        square = deskew(rotate(square, rotation), skew)
+        upright = min(find_seals(square, dpi=layer_dpi), default=None, key=lambda s: _distance_to_centre(s, square))
+        if upright is None:
+            continue
+        strips.append(unwrap_seal(square, upright))
+        cx, cy = seal.centre[0] / red.scale, seal.centre[1] / red.scale
+        px, py = transform_point((cx, cy), shape, rotation=rotation, skew=skew)
+        x0, y0, x1, y1 = upright.box()
+        half_w, half_h = (x1 - x0) / 2 / red.scale, (y1 - y0) / 2 / red.scale
+        boxes.append((round(px - half_w), round(py - half_h), round(px + half_w), round(py + half_h)))
+    return tuple(strips), tuple(boxes)
+
+
+def _square_around(layer: np.ndarray, seal: Seal) -> np.ndarray:
+    """A white-padded square of the layer centred on the seal, with room to turn it."""
+    half = int(1.2 * max(seal.axes)) + 4
+    cx, cy = round(seal.centre[0]), round(seal.centre[1])
+    square = np.full((2 * half + 1, 2 * half + 1), 255, np.uint8)
+    x0, y0 = max(0, cx - half), max(0, cy - half)
+    x1, y1 = min(layer.shape[1], cx + half + 1), min(layer.shape[0], cy + half + 1)
+    square[y0 - (cy - half) : y1 - (cy - half), x0 - (cx - half) : x1 - (cx - half)] = layer[y0:y1, x0:x1]
+    return square
+
+
+def _distance_to_centre(seal: Seal, square: np.ndarray) -> float:
+    return math.hypot(seal.centre[0] - square.shape[1] / 2, seal.centre[1] - square.shape[0] / 2)
+
+
+def transform_point(
+    point: tuple[float, float], shape: tuple[int, ...], *, rotation: int, skew: float
+) -> tuple[float, float]:
+    """Where a point of the page as it came in lands after :func:`rotate` and :func:`deskew`."""
+    x, y = point
+    height, width = shape[:2]
+    rotation %= 360
+    if rotation == 90:
+        x, y, height, width = height - 1 - y, x, width, height
+    elif rotation == 180:
+        x, y = width - 1 - x, height - 1 - y
+    elif rotation == 270:
+        x, y, height, width = y, width - 1 - x, width, height
+    if abs(skew) < MIN_SKEW:
+        return x, y
+    matrix, _ = deskew_matrix((height, width), skew)
+    new_x, new_y = matrix @ np.array([x, y, 1.0])
+    return float(new_x), float(new_y)
 
 
 # --- steps ---
@@ -204,16 +281,21 @@ def deskew(gray: np.ndarray, skew: float) -> np.ndarray:
     """Rotate by ``-skew`` degrees about the centre, growing the canvas; new corners are white."""
     if abs(skew) < MIN_SKEW:
         return gray
-    height, width = gray.shape[:2]
+    matrix, size = deskew_matrix(gray.shape, skew)
+    return cv2.warpAffine(
+        gray, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255,
+    )
+
+
+def deskew_matrix(shape: tuple[int, ...], skew: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine matrix :func:`deskew` applies to an image of ``shape``, and the (width, height) it makes."""
+    height, width = shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), -skew, 1.0)
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
     new_w, new_h = math.ceil(height * sin + width * cos), math.ceil(height * cos + width * sin)
     matrix[0, 2] += (new_w - width) / 2
     matrix[1, 2] += (new_h - height) / 2
-    return cv2.warpAffine(
-        gray, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=255,
-    )
+    return matrix, (new_w, new_h)
 
 
 def normalize_background(gray: np.ndarray, *, denoise: bool = True) -> np.ndarray:
