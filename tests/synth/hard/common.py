@@ -253,14 +253,17 @@ def sign(
     *,
     writer: Writer | None = None,
     thumb: bool = False,
+    primary: bool = False,
 ) -> Box:
-    """``label：`` followed by a handwritten name (the signature); optional thumbprint over it."""
+    """``label：`` followed by a handwritten name (the signature); optional thumbprint over it.
+
+    The signature is a second place of ``fields`` unless ``primary`` (the name is printed nowhere else).
+    """
     s.text(x, s.y, label if label.endswith(("：", ":")) else label + "：")
     vx = x + text_width(label + "：", s.size) + 2
     w = writer or ctx.owner_hand
-    box = s.value(
-        fields, vx, s.y + ctx.rng.uniform(-0.8, 0.5), name, writer=w, size=w.size * ctx.rng.uniform(1.0, 1.25)
-    )
+    box = s.write(w, vx, s.y + ctx.rng.uniform(-0.8, 0.5), name, size=w.size * ctx.rng.uniform(1.0, 1.25))
+    s.spot(fields, box, {"handwritten"}, primary=primary)
     if thumb:
         s.add(thumbprint_over(ctx, box))
     return box

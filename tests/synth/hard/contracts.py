@@ -10,6 +10,7 @@ differs from the total); its truth ``flags`` name the field and the reason.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from schemas.documents import DocType
@@ -92,6 +93,17 @@ LEASE_POOL = (
     "本合同在履行中发生争议，由甲乙双方协商解决；协商不成的，任何一方均可向房屋所在地人民法院起诉。",
     "本合同未尽事宜，甲乙双方可另行签订补充协议，补充协议与本合同具有同等法律效力。",
     "本合同一式两份，甲乙双方各执一份，自双方签字之日起生效。",
+    "甲方应保证房屋及其附属设施处于正常可使用和安全的状态，对房屋进行检查、养护时应提前通知乙方。",
+    "房屋及附属设施出现妨碍安全、正常使用的损坏或故障时，乙方应及时通知甲方，甲方应在接到通知后3日内进行维修。",
+    "乙方应爱护房屋及附属设施，不得擅自拆改、扩建或增加用途，确需改变的应取得甲方书面同意。",
+    "租赁期间，乙方可以在不影响房屋结构安全的前提下对房屋进行简单装饰，但退租时应恢复原状。",
+    "租赁期间，乙方应遵守国家和本市有关居住房屋使用和管理的规定，不得从事群租、违法经营等活动。",
+    "乙方有下列情形之一的，甲方有权单方解除合同，收回房屋：擅自转租的；利用房屋从事违法活动的；拖欠租金累计达一个月以上的。",
+    "甲方有下列情形之一的，乙方有权单方解除合同：未按时交付房屋的；交付的房屋不符合合同约定严重影响乙方使用的。",
+    "租赁期满或合同解除后，乙方应在3日内搬离并返还房屋，逾期不返还的，每逾期一日按日租金的两倍支付房屋占用费。",
+    "乙方返还房屋时，应结清其应当承担的各项费用，并与甲方共同对房屋及设施进行验收。",
+    "甲乙双方确认本合同首部载明的通讯地址为有效送达地址，一方变更地址的，应在变更后3日内书面通知对方。",
+    "租赁期间如遇政府征收、拆迁等情形，本合同自然终止，补偿款按国家有关规定办理，双方互不承担违约责任。",
 )
 
 
@@ -157,7 +169,7 @@ def _signature_page(
         s.text(s.left + 90, s.y, f"{buyer_label}（签章）：")
         s.gap(11)
         nbox = s.text(s.left, s.y, seller, s.size - 0.5)
-        sign(ctx, s, s.left + 90, buyer_label, o.name, writer=ctx.owner_hand, thumb=ctx.chance(0.6))
+        sign(ctx, s, s.left + 90, buyer_label, o.name, "buyer_name", writer=ctx.owner_hand, thumb=ctx.chance(0.6))
         s.gap(11)
         s.text(s.left, s.y, f"法定代表人：{ctx.hhh.purchase.legal_rep}")
         s.text(s.left + 90, s.y, "委托代理人：")
@@ -471,7 +483,8 @@ def _payment(ctx: Ctx, flow: Flow, arts: Articles, total: int) -> None:
     flow.para(
         [
             arts.lead() + f"付款方式及期限。买受人采取银行按揭方式付款，首期房价款人民币{down}元"
-            f"（大写：{upper_rmb(down)}）应于本合同签订当日支付，余款人民币{total - down}元由买受人向贷款机构申请按揭贷款支付。"
+            f"（大写：{upper_rmb(down)}）应于本合同签订当日支付，"
+            f"余款人民币{total - down}元由买受人向贷款机构申请按揭贷款支付。"
         ],
         indent=0,
     )
@@ -482,17 +495,17 @@ def _delivery(ctx: Ctx, flow: Flow, arts: Articles) -> None:
     d = ctx.hh.move_in - timedelta(days=ctx.rng.randint(0, 60))
     flow.para(
         [
-            arts.lead()
-            + f"交付期限。出卖人应当在{d.year}年{d.month}月{d.day}日前向买受人交付该商品房，交付时应当符合本合同约定的交付条件。"
+            arts.lead() + f"交付期限。出卖人应当在{d.year}年{d.month}月{d.day}日前向买受人交付该商品房，"
+            "交付时应当符合本合同约定的交付条件。"
         ],
         indent=0,
     )
 
 
-def _fill(flow: Flow, arts: Articles, target_pages: int, reserve: float) -> None:
-    """Boilerplate articles until the next block of ``reserve`` mm ends on page ``target_pages`` (at most 12)."""
+def _fill(flow: Flow, arts: Articles, target_pages: int, reserve: float, limit: int = 12) -> None:
+    """Boilerplate articles (at most ``limit``) until a block of ``reserve`` mm would end on page ``target_pages``."""
     guard = 0
-    while guard < 12:
+    while guard < limit:
         guard += 1
         pages = len(flow.sheets)
         if pages > target_pages or (pages == target_pages and flow.room() < reserve + 30):
@@ -659,7 +672,7 @@ def purchase_summary(ctx: Ctx) -> HardDoc:
     )
     for sp in flow.s.spots:
         if "total_price" in sp.fields:
-            flow.s.spots[flow.s.spots.index(sp)] = type(sp)(sp.fields, sp.box, sp.conditions | {"amount_in_words"})
+            flow.s.spots[flow.s.spots.index(sp)] = replace(sp, conditions=sp.conditions | {"amount_in_words"})
     _payment(ctx, flow, arts, total)
     _delivery(ctx, flow, arts)
     for _ in range(ctx.rng.randint(4, 9)):
@@ -855,8 +868,17 @@ def _lease_signatures(ctx: Ctx, flow: Flow, signed: date, *, hand: bool, agency:
 
     def draw(s: Sheet) -> None:
         s.gap(10)
-        sign(ctx, s, s.left, "甲方（签字）", o.name, writer=ctx.owner_hand, thumb=ctx.chance(0.7))
-        sign(ctx, s, s.left + 90, "乙方（签字）", ls.tenant.name, writer=ctx.staff_hand, thumb=ctx.chance(0.7))
+        sign(ctx, s, s.left, "甲方（签字）", o.name, "landlord_name", writer=ctx.owner_hand, thumb=ctx.chance(0.7))
+        sign(
+            ctx,
+            s,
+            s.left + 90,
+            "乙方（签字）",
+            ls.tenant.name,
+            "tenant_name",
+            writer=ctx.staff_hand,
+            thumb=ctx.chance(0.7),
+        )
         s.gap(14)
         d = hand_date(ctx.rng, signed) if hand else _date_text(ctx, signed)
         box = s.text(s.left, s.y, f"签订日期：{d}")
@@ -917,7 +939,7 @@ def _lease(ctx: Ctx, layout: str, *, hand: bool) -> HardDoc:
     ls = ctx.hhh.lease
     assert ls is not None
     kind = "words" if ctx.rng.random() < 0.1 else ""
-    target = ctx.rng.randint(3, 5)
+    target = ctx.rng.randint(3, 6)
     flow = Flow(ctx)
     title = ctx.pick("房屋租赁合同", "住房租赁合同", "房屋租赁合同书")
     flow.s.title(title, ctx.rng.uniform(18, 21), after=4)
@@ -934,9 +956,9 @@ def _lease(ctx: Ctx, layout: str, *, hand: bool) -> HardDoc:
     flags = _lease_body(ctx, flow, arts, kind, hand=hand)
     for _ in range(ctx.rng.randint(2, 5)):
         arts.filler(flow)
-    if ctx.chance(0.6):
-        _handover_list(ctx, flow, arts)
-    _fill(flow, arts, target, 60)
+    _fill(flow, arts, target - 1, 60, limit=len(LEASE_POOL))
+    _handover_list(ctx, flow, arts)
+    _fill(flow, arts, target, 60, limit=len(LEASE_POOL))
     agency = (
         f"{ctx.hh.city}{ctx.pick('链家', '安居', '中原', '我爱我家')}房地产经纪有限公司" if ctx.chance(0.4) else None
     )
@@ -975,7 +997,7 @@ def lease_tenant_form(ctx: Ctx) -> HardDoc:
     s.gap(8)
     s.paragraph("承租人承诺遵守小区管理规定及治安、消防管理规定，登记信息真实有效。")
     s.gap(10)
-    sign(ctx, s, s.left, "承租人签名", t.name, writer=ctx.owner_hand, thumb=ctx.chance(0.5))
+    sign(ctx, s, s.left, "承租人签名", t.name, "tenant_name", writer=ctx.owner_hand, thumb=ctx.chance(0.5))
     box = s.text(s.left + 95, s.y, f"登记日期：{hand_date(ctx.rng, ls.signed)}")
     if ctx.chance(0.5):
         s.add(seal_over(ctx, box, ctx.hh.manager))
@@ -1016,7 +1038,7 @@ def lease_holdout(ctx: Ctx) -> HardDoc:
 
     flow.block(90, parties)
     arts = Articles(ctx, LEASE_POOL)
-    _fill(flow, arts, ctx.rng.randint(3, 4), 60)
+    _fill(flow, arts, ctx.rng.randint(3, 4), 60, limit=len(LEASE_POOL))
     _lease_signatures(ctx, flow, ls.signed, hand=False, agency=None)
     return _finish_contract(
         ctx, DocType.LEASE_CONTRACT, "holdout_tables", flow, _lease_truth(ctx), {}, title, seal_org=None, riding=False

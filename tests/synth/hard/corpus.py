@@ -228,7 +228,7 @@ def plan_folder(index: int, seed: int, household: int, holdout: bool) -> FilePla
     hhh = make_hard_household(random.Random(f"hard:{seed}:household:{household}"))
     profile = plan_profile(rng, multi_page=True, weights={"flatbed": 4, "lowres": 3, "photocopy": 2.5, "fax": 1})
     fmt = _folder_format(rng, profile)
-    plan = FilePlan(index, _name(index, fmt, profile), fmt, profile, rng.randint(75, 90), True)
+    plan = FilePlan(index, _name(index, fmt, profile), fmt, profile, rng.randint(60, 82), True)
     for di, (doc_type, subject) in enumerate(folder_documents(rng, hhh)):
         doc_rng = random.Random(f"hard:{seed}:folder:{index}:doc:{di}")
         doc = make_hard_document(doc_type, doc_rng, hhh, holdout=holdout, subject=subject)  # type: ignore[arg-type]
@@ -255,7 +255,7 @@ def plan_single(index: int, seed: int, household: int, holdout: bool, doc_type: 
     )
     profile = plan_profile(rng, multi_page=len(doc.pages) > 1)
     fmt = _single_format(rng, profile, len(doc.pages))
-    plan = FilePlan(index, _name(index, fmt, profile), fmt, profile, rng.randint(72, 90), False)
+    plan = FilePlan(index, _name(index, fmt, profile), fmt, profile, rng.randint(62, 88), False)
     plan.docs.append((doc, household))
     plan.sequence = [(0, pi) for pi in range(len(doc.pages))]
     if len(doc.pages) > 1:
@@ -323,7 +323,8 @@ def document_items(plan: FilePlan, out_dir: Path, rendered: Rendered) -> list[Ha
     blank_at = {i for i, k in enumerate(plan.sequence) if k is None}
     for di, (doc, household) in enumerate(plan.docs):
         positions = [i for i, k in enumerate(plan.sequence) if k is not None and k[0] == di]
-        field_conds: dict[str, set[str]] = {f: set() for f in doc.fields}
+        primary: dict[str, set[str]] = {}
+        secondary: dict[str, set[str]] = {}
         doc_conds = set(doc.conditions)
         for pos in positions:
             key = plan.sequence[pos]
@@ -331,11 +332,15 @@ def document_items(plan: FilePlan, out_dir: Path, rendered: Rendered) -> list[Ha
             page = plan.page(key)
             page = HardPage(page.items, page.spots, page.conditions | rendered.conditions[pos])
             doc_conds |= page.conditions
-            for f, cs in page_field_conditions(page).items():
-                if f in field_conds:
-                    field_conds[f] |= cs
-                    doc_conds |= cs
+            for found, first in ((primary, True), (secondary, False)):
+                for f, cs in page_field_conditions(page, primary=first).items():
+                    found.setdefault(f, set()).update(cs)
             doc_conds |= {c for sp in page.spots for c in sp.conditions}
+        # A field's conditions are those of the places it is printed; a signature counts only when the
+        # name is nowhere else.
+        field_conds = {f: set(primary.get(f, secondary.get(f, set()))) for f in doc.fields}
+        for cs in field_conds.values():
+            doc_conds |= cs
         for f, extra in doc.field_extra.items():
             if f in field_conds:
                 field_conds[f] |= extra

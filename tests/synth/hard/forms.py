@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from schemas.documents import DocType
 from tests.synth.fake import company, decimal_value, fmt_phone, fmt_unit, person_name, phone_number
 from tests.synth.hard.common import Ctx, header, seal_over, sign
-from tests.synth.hard.sheet import Cell, HardDoc, Sheet, date_blanks, grid, hand_date, label, val
+from tests.synth.hard.sheet import Cell, HardDoc, HardPage, Sheet, date_blanks, grid, hand_date, label, val
 from tests.synth.items import PT_MM, text_width
 
 UNIT = ("building", "unit", "room")
@@ -257,16 +257,46 @@ def registration_grid(ctx: Ctx) -> HardDoc:
     rows.insert(0, [Cell("一、业主基本情况", kind="section", cols=len(col_w))])
     grid(s, col_w, heights(rows, ctx.rng.uniform(10.5, 12.5)), rows, writer=w)
     s.gap(5)
-    _family_grid(ctx, s, ctx.rng.randint(1, 3))
+    pages = []
+    if ctx.chance(0.35):  # the household details continue overleaf
+        pages.append(_continuation(ctx, title))
+    else:
+        _family_grid(ctx, s, ctx.rng.randint(1, 3))
     s.gap(7)
     s.paragraph("本人承诺以上所填信息真实有效，如有变更将及时通知物业服务中心。")
     s.gap(9)
-    sign(ctx, s, s.left, ctx.pick("业主签名", "业主签字"), o.name, thumb=ctx.chance(0.2))
+    sign(ctx, s, s.left, ctx.pick("业主签名", "业主签字"), o.name, "owner_name", thumb=ctx.chance(0.2))
     s.text(s.left + 95, s.y, f"经办人：{person_name(ctx.rng, ctx.chance(0.5))}")
     parts = FormParts()
     parts.mark(["move_in_date"], "distractor")
     parts.mark(["phone", "emergency_phone"], "distractor")
-    return _doc(ctx, DocType.OWNER_REGISTRATION, "grid_lr", [s.page()], truth, parts, title)
+    return _doc(ctx, DocType.OWNER_REGISTRATION, "grid_lr", [s.page(), *pages], truth, parts, title)
+
+
+def _continuation(ctx: Ctx, title: str) -> HardPage:
+    """Page 2 of a registration form: household members, vehicles, pets, the office's check."""
+    s = ctx.sheet()
+    s.text(s.left, s.y, f"{title}（续）", ctx.size + 1, bold=True)
+    s.gap(8)
+    _family_grid(ctx, s, ctx.rng.randint(2, 4))
+    s.gap(6)
+    rows = [
+        [Cell("车辆及宠物", kind="section", cols=4)],
+        [label("车牌号"), label("车位号"), label("宠物"), label("犬证号")],
+        [
+            val((), f"{ctx.pick('粤B', '沪A', '浙A', '川A')}{ctx.rng.randrange(10**5):05d}"),
+            val((), f"B{ctx.rng.randint(1, 400)}"),
+            val((), ctx.pick("无", "犬", "猫")),
+            val((), ""),
+        ],
+    ]
+    grid(s, [42.5] * 4, [8, 8, 11], rows, writer=ctx.owner_hand)
+    s.gap(10)
+    s.text(s.left, s.y, "物业审核意见：")
+    s.write(ctx.staff_hand, s.left + 32, s.y, ctx.pick("资料齐全", "已核对", "同意入住"))
+    s.gap(10)
+    s.text(s.left + 95, s.y, f"审核人：{person_name(ctx.rng, ctx.chance(0.5))}")
+    return s.page()
 
 
 def registration_above(ctx: Ctx) -> HardDoc:
@@ -318,7 +348,7 @@ def registration_above(ctx: Ctx) -> HardDoc:
     ]
     grid(s, [42.5] * 4, [8, 8, 10], rows, writer=w)
     s.gap(9)
-    sign(ctx, s, s.left, "业主（签字）", o.name, thumb=ctx.chance(0.3))
+    sign(ctx, s, s.left, "业主（签字）", o.name, "owner_name", thumb=ctx.chance(0.3))
     s.text(s.left + 100, s.y, f"物业接待人：{person_name(ctx.rng, ctx.chance(0.5))}")
     parts = FormParts()
     parts.mark(["move_in_date"], "distractor")
@@ -384,7 +414,7 @@ def registration_lines(ctx: Ctx) -> HardDoc:
         size=s.size - 1,
     )
     s.gap(10)
-    sign(ctx, s, s.left + 90, "业主签名", o.name, thumb=ctx.chance(0.35))
+    sign(ctx, s, s.left + 90, "业主签名", o.name, "owner_name", thumb=ctx.chance(0.35))
     parts = FormParts()
     parts.mark(["move_in_date"], "distractor")
     parts.mark(["phone", "emergency_phone"], "distractor")
@@ -428,7 +458,7 @@ def registration_holdout(ctx: Ctx) -> HardDoc:
     ]
     grid(s, [30, 55, 28, 57], heights(rows, ctx.rng.uniform(11, 13), 8), rows, writer=w)
     s.gap(10)
-    sign(ctx, s, s.left, "产权人签章", o.name, thumb=ctx.chance(0.5))
+    sign(ctx, s, s.left, "产权人签章", o.name, "owner_name", thumb=ctx.chance(0.5))
     box = s.text(s.left + 100, s.y, f"受理：{ctx.hh.estate}客服中心")
     if ctx.chance(0.5):
         s.add(seal_over(ctx, box, ctx.hh.manager))
@@ -526,7 +556,7 @@ def handover_grid(ctx: Ctx) -> HardDoc:
         size=s.size - 0.5,
     )
     s.gap(9)
-    sign(ctx, s, s.left, ctx.pick("业主签字", "业主（签字）"), o.name, thumb=ctx.chance(0.3))
+    sign(ctx, s, s.left, ctx.pick("业主签字", "业主（签字）"), o.name, "owner_name", thumb=ctx.chance(0.3))
     box = s.text(s.left + 95, s.y, f"物业验收人：{person_name(ctx.rng, ctx.chance(0.5))}")
     if ctx.chance(0.4):
         s.add(seal_over(ctx, box, ctx.hh.manager))
@@ -562,7 +592,7 @@ def handover_confirm(ctx: Ctx) -> HardDoc:
     s.gap(8)
     s.paragraph("业主确认以上表具读数无误，自确认之日起产生的水、电、燃气费用由业主承担。")
     s.gap(10)
-    sign(ctx, s, s.left, "业主确认签字", o.name, thumb=ctx.chance(0.4))
+    sign(ctx, s, s.left, "业主确认签字", o.name, "owner_name", thumb=ctx.chance(0.4))
     s.text(s.left + 95, s.y, f"抄表人：{person_name(ctx.rng, ctx.chance(0.5))}")
     s.gap(16)
     s.text(s.left, s.y, "钥匙移交：")
@@ -610,7 +640,7 @@ def handover_lines(ctx: Ctx) -> HardDoc:
     s.gap(6)
     s.paragraph("业主自收楼之日起承担物业服务费，房屋存在的质量问题按保修规定处理。", size=s.size - 0.5)
     s.gap(12)
-    sign(ctx, s, s.left, "业主签名", o.name, thumb=ctx.chance(0.5))
+    sign(ctx, s, s.left, "业主签名", o.name, "owner_name", thumb=ctx.chance(0.5))
     s.gap(12)
     box = s.text(s.left + 90, s.y, f"{ctx.hh.estate}物业服务中心")
     s.add(seal_over(ctx, box, ctx.hh.manager))
@@ -657,7 +687,7 @@ def handover_holdout(ctx: Ctx) -> HardDoc:
     s.gap(6)
     _checklist(ctx, s, columns=True)
     s.gap(10)
-    sign(ctx, s, s.left, "接房人签字", o.name, thumb=True)
+    sign(ctx, s, s.left, "接房人签字", o.name, "owner_name", thumb=True)
     box = s.text(s.left + 100, s.y, "移交单位（章）")
     s.add(seal_over(ctx, box, ctx.hh.manager, partly=False))
     parts = FormParts()
@@ -725,7 +755,7 @@ def renovation_grid(ctx: Ctx) -> HardDoc:
         "施工时间为每日8:00-12:00、14:00-18:00，装修垃圾袋装后运至指定地点。"
     )
     s.gap(9)
-    sign(ctx, s, s.left, "申请人签字", o.name, thumb=ctx.chance(0.2))
+    sign(ctx, s, s.left, "申请人签字", o.name, "owner_name", thumb=ctx.chance(0.2))
     s.gap(12)
     _approval(ctx, s, applied)
     parts = FormParts()
@@ -770,7 +800,7 @@ def renovation_period(ctx: Ctx) -> HardDoc:
     s.gap(10)
     s.paragraph("业主及施工单位保证遵守装修管理规定，如有违反，愿接受物业服务中心的处理并承担相应责任。")
     s.gap(10)
-    sign(ctx, s, s.left, "业主签字", o.name, thumb=ctx.chance(0.3))
+    sign(ctx, s, s.left, "业主签字", o.name, "owner_name", thumb=ctx.chance(0.3))
     s.text(s.left + 95, s.y, "施工单位负责人：")
     s.gap(14)
     _approval(ctx, s, applied)
@@ -817,7 +847,7 @@ def renovation_pledge(ctx: Ctx) -> HardDoc:
     s.gap(12)
     box = s.text(s.left, s.y, "甲方（盖章）：")
     s.add(seal_over(ctx, (box[0] + 25, box[1], box[2] + 25, box[3]), ctx.hh.manager, partly=False))
-    sign(ctx, s, s.left + 60, "乙方", o.name, thumb=ctx.chance(0.5))
+    sign(ctx, s, s.left + 60, "乙方", o.name, "owner_name", thumb=ctx.chance(0.5))
     s.text(s.left + 120, s.y, "丙方（盖章）：")
     s.gap(16)
     s.text(s.left + 60, s.y, f"日期：{hand_date(ctx.rng, start - timedelta(days=ctx.rng.randint(2, 7)))}")
@@ -860,7 +890,7 @@ def renovation_holdout(ctx: Ctx) -> HardDoc:
     ]
     grid(s, [30, 55, 30, 55], heights(rows, 12, 8.5), rows, writer=w)
     s.gap(10)
-    sign(ctx, s, s.left, "产权人", o.name, thumb=ctx.chance(0.5))
+    sign(ctx, s, s.left, "产权人", o.name, "owner_name", thumb=ctx.chance(0.5))
     s.gap(12)
     _approval(ctx, s, start - timedelta(days=3))
     return _doc(ctx, DocType.RENOVATION_APPLICATION, "holdout_register", [s.page()], truth, FormParts(), title)

@@ -8,15 +8,16 @@ printed fields; truth ``copy_purpose`` is that text exactly as written.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from schemas.documents import DocType
 from tests.synth.fake import Person, validity
+from tests.synth.handwriting import text_extent
 from tests.synth.hard.common import Ctx
 from tests.synth.hard.forms import FormParts, _doc
 from tests.synth.hard.marks import SEAL_RED, InkStamp
 from tests.synth.hard.sheet import Box, Group, HardDoc, HardPage, Sheet, Spot, overlaps
-from tests.synth.handwriting import text_extent
 from tests.synth.items import PAGE_W, PT_MM, Rect, text_width
 from tests.synth.templates import _card_back, _card_front
 
@@ -93,7 +94,7 @@ def _place_side(s: Sheet, items: list, spots: list[Spot], ox: float, oy: float, 
     else:
         s.add(*items)
     conds = {"id_true_size", *(["rotated"] if abs(angle) >= 2.5 else [])}
-    s.spots.extend(Spot(sp.fields, sp.box, sp.conditions | conds) for sp in spots)
+    s.spots.extend(replace(sp, conditions=sp.conditions | conds) for sp in spots)
     return box
 
 
@@ -117,7 +118,7 @@ def _overlay(ctx: Ctx, s: Sheet, card: Box, text: str, *, stamped: bool) -> None
     band = (obox[0], obox[1] - 3, obox[2], obox[3] + 3)
     for i, sp in enumerate(s.spots[:-1]):
         if "copy_purpose" not in sp.fields and overlaps(sp.box, band, 0.2):
-            s.spots[i] = Spot(sp.fields, sp.box, sp.conditions | {"overlay_line"})
+            s.spots[i] = replace(sp, conditions=sp.conditions | {"overlay_line"})
 
 
 def _split(text: str) -> tuple[str, str]:

@@ -332,7 +332,7 @@ def paint_punch_holes(rgb: np.ndarray, holes: PunchHoles, dpi: int) -> None:
     for k in offsets:
         pos = mid + k * pitch
         cx, cy = (margin, pos) if holes.edge == "left" else (pos, margin)
-        cx, cy = int(round(cx)), int(round(cy))
+        cx, cy = round(cx), round(cy)
         if holes.dark:
             shade = int(rng.integers(15, 70))
             cv2.circle(rgb, (cx, cy), int(r), (shade, shade, shade), -1, cv2.LINE_AA)

@@ -77,9 +77,11 @@ def plan_profile(rng: random.Random, *, multi_page: bool, weights: dict[str, flo
     rotate_p = 0.08 if rng.random() < 0.3 else 0.0
     if name == "flatbed":
         mode = "RGB" if rng.random() < 0.5 else "L"
-        return Profile(name, rng.choice((240, 300)), mode, (degrade.Step("noise", u(0, 0.4)),), skew, rotate_p=rotate_p)
+        return Profile(
+            name, rng.choice((240, 300)), mode, (degrade.Step("noise", u(0, 0.15)),), skew, rotate_p=rotate_p
+        )
     if name == "lowres":
-        steps = [degrade.Step("noise", u(0, 0.5))]
+        steps = [degrade.Step("noise", u(0, 0.3))]
         if rng.random() < 0.4:
             steps.append(degrade.Step("blur", u(0, 0.5)))
         if rng.random() < 0.4:
@@ -268,8 +270,11 @@ def save_file(pages: list[Image.Image], path: Path, fmt: str, dpi: tuple[int, in
             quality=quality,
         )
     elif fmt == "tiff":
-        compression = "group4" if pages[0].mode == "1" else "tiff_lzw"
-        pages[0].save(path, "TIFF", save_all=True, append_images=pages[1:], compression=compression, dpi=dpi)
+        # Scanners write JPEG-in-TIFF for grey and colour pages (LZW would be ten times larger on noisy scans).
+        compression = "group4" if pages[0].mode == "1" else "jpeg"
+        pages[0].save(
+            path, "TIFF", save_all=True, append_images=pages[1:], compression=compression, dpi=dpi, quality=quality
+        )
     elif fmt == "jpeg":
         pages[0].save(path, "JPEG", quality=quality, dpi=dpi)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from schemas.documents import DocType
@@ -85,6 +85,8 @@ class Spot:
     fields: tuple[str, ...]
     box: Box
     conditions: frozenset[str] = frozenset()
+    #: False for a second place of a value (a signature repeating a printed name).
+    primary: bool = True
 
 
 @dataclass(frozen=True)
@@ -152,11 +154,13 @@ def crosses(box: Box, cr: Crease) -> bool:
     return len(sides) == 2
 
 
-def page_field_conditions(page: HardPage) -> dict[str, set[str]]:
-    """Conditions per field on one page: the spot's own, marks over it, the page's scan."""
+def page_field_conditions(page: HardPage, *, primary: bool = True) -> dict[str, set[str]]:
+    """Conditions per field on one page (of its primary, or secondary, spots): own, marks over it, the scan."""
     out: dict[str, set[str]] = {}
     marks = [it for it in page.items if isinstance(it, Seal | Thumbprint | Crease)]
     for spot in page.spots:
+        if spot.primary != primary:
+            continue
         conds = set(spot.conditions) | (set(page.conditions) & SCAN_CONDITIONS)
         for m in marks:
             if isinstance(m, Seal) and overlaps(spot.box, m.box()):
@@ -242,11 +246,11 @@ class Sheet:
 
     # -- values
 
-    def spot(self, fields: str | Sequence[str], box: Box, conds: Iterable[str] = ()) -> None:
-        """Register where ``fields`` are on this page."""
+    def spot(self, fields: str | Sequence[str], box: Box, conds: Iterable[str] = (), *, primary: bool = True) -> None:
+        """Register where ``fields`` are on this page (``primary=False``: a second place of the value)."""
         names = (fields,) if isinstance(fields, str) else tuple(fields)
         if names:
-            self.spots.append(Spot(names, box, frozenset(conds)))
+            self.spots.append(Spot(names, box, frozenset(conds), primary))
 
     def write(
         self,
@@ -445,11 +449,11 @@ def _cell(sheet: Sheet, cell: Cell, box: Box, writer: Writer | None, label_size:
         sheet.text((x0 + x1) / 2, cy, cell.text or "照片", size * 0.9, align="center", color=(110, 110, 110))
     elif cell.kind == "options":
         sheet.options(x0 + 2.5, cy, cell.choices, cell.chosen, cell.fields, writer)
-        sheet.spots[-1] = Spot(sheet.spots[-1].fields, sheet.spots[-1].box, sheet.spots[-1].conditions | conds)
+        sheet.spots[-1] = replace(sheet.spots[-1], conditions=sheet.spots[-1].conditions | conds)
     elif cell.kind == "digits" and writer is not None:
         w = min(5.4, (x1 - x0 - 4) / len(cell.text))
         sheet.digit_boxes(x0 + 2, cy, cell.fields[0], cell.text, writer, cell=w)
-        sheet.spots[-1] = Spot(sheet.spots[-1].fields, sheet.spots[-1].box, sheet.spots[-1].conditions | conds)
+        sheet.spots[-1] = replace(sheet.spots[-1], conditions=sheet.spots[-1].conditions | conds)
     elif cell.kind in {"value", "digits"} and cell.text:
         if writer is not None:
             # People write low in a tall cell and start a little in from the rule.
