@@ -7,6 +7,7 @@ import json
 import random
 import re
 import subprocess
+import time
 from datetime import date
 from pathlib import Path
 
@@ -308,3 +309,171 @@ def test_every_hand_has_its_fonts_and_holdout_hands_are_separate():
     for seed in range(20):
         img = render_handwriting("8", height_px=30, seed=seed, holdout=True)
         assert img.size == render_handwriting("8", height_px=30, seed=seed, font=held[0]).size
+
+
+# ---------------------------------------------------------------- hard corpus
+
+HARD_SEED = 11
+EXTRA_FIELDS = {"seal_text", "copy_purpose"}
+
+
+def _hard_layout_docs(holdout: bool) -> list:
+    from tests.synth.hard.common import make_hard_household
+    from tests.synth.hard.layouts import LAYOUTS, make_hard_document
+
+    docs = []
+    for seed in range(6):
+        for doc_type, ls in LAYOUTS.items():
+            for fn in (ls.holdout,) if holdout else ls.ordinary:
+                rng = random.Random(f"layout:{seed}:{fn.__name__}")
+                hhh = make_hard_household(rng, lease=True, agent=True)
+                subject = hhh.co_owner if seed % 2 and doc_type == DocType.ID_CARD else None
+                docs.append(make_hard_document(doc_type, rng, hhh, holdout=holdout, subject=subject, layout=fn))
+    return docs
+
+
+@pytest.fixture(scope="module")
+def hard_docs():
+    return _hard_layout_docs(False)
+
+
+def _check_value(k: str, v: str) -> None:
+    """A truth value in DESIGN.md export format."""
+    assert isinstance(v, str) and v == v.strip() and v, (k, v)
+    if k in DATE_FIELDS:
+        assert date.fromisoformat(v).isoformat() == v
+    elif k in ID_NUMBER_FIELDS:
+        assert re.fullmatch(r"\d{17}[\dX]", v) and check_digit(v[:17]) == v[17], (k, v)
+    elif k in PHONE_FIELDS:
+        assert re.fullmatch(r"1[3-9]\d{9}", v), (k, v)
+    elif k in DECIMAL_FIELDS:
+        assert re.fullmatch(r"\d+(\.\d*[1-9])?", v), (k, v)
+    elif k in UNIT_FIELDS:
+        assert re.fullmatch(r"[0-9A-Z]+", v), (k, v)
+    elif k == "sex":
+        assert v in {"男", "女"}
+
+
+def test_hard_layouts_place_every_field(hard_docs):
+    from tests.synth.hard.marks import Seal
+
+    for doc in hard_docs:
+        assert set(doc.fields) <= set(DOC_FIELDS[doc.doc_type]) | EXTRA_FIELDS, doc.layout
+        assert doc.layout.startswith(doc.doc_type.value + "/") and not doc.holdout
+        for k, v in doc.fields.items():
+            _check_value(k, v)
+        placed = {f for p in doc.pages for sp in p.spots for f in sp.fields}
+        assert set(doc.fields) - {"seal_text"} <= placed, (doc.layout, set(doc.fields) - placed)
+        seals = {it.text for p in doc.pages for it in p.items if isinstance(it, Seal)}
+        assert len(seals) <= 1, doc.layout  # at most one organisation's seals
+        assert seals == ({doc.fields["seal_text"]} if "seal_text" in doc.fields else set()), doc.layout
+        assert set(doc.flags) <= set(doc.fields)
+
+
+def test_hard_layout_variety(hard_docs):
+    by_type: dict[DocType, set[str]] = {}
+    for doc in hard_docs:
+        by_type.setdefault(doc.doc_type, set()).add(doc.layout)
+    assert all(len(v) >= 3 for v in by_type.values()), by_type
+    ids = [d for d in hard_docs if d.doc_type == DocType.ID_CARD]
+    assert all("copy_purpose" in d.fields for d in ids)
+    purchase = [d for d in hard_docs if d.doc_type == DocType.PURCHASE_CONTRACT]
+    assert all(6 <= len(d.pages) <= 12 for d in purchase), [len(d.pages) for d in purchase]
+    leases = [d for d in hard_docs if d.layout in {"lease_contract/typed", "lease_contract/handfilled"}]
+    assert all(3 <= len(d.pages) <= 6 for d in leases), [len(d.pages) for d in leases]
+
+
+def test_hard_holdout_uses_only_held_out_layouts_and_hands(hard_docs):
+    from tests.synth.handwriting import Handwriting, hand_names
+
+    held = set(hand_names(holdout=True))
+    for holdout, docs in ((True, _hard_layout_docs(True)), (False, hard_docs)):
+        for doc in docs:
+            assert ("holdout" in doc.layout) == holdout == doc.holdout, doc.layout
+            hands = {it.hand for p in doc.pages for it in p.items if isinstance(it, Handwriting)}
+            assert (hands <= held) if holdout else not (hands & held), (doc.layout, hands)
+
+
+def test_hard_contract_flags_match_the_paper():
+    from tests.synth.hard.common import make_ctx, make_hard_household
+    from tests.synth.hard.contracts import FLAG_PRODUCT, FLAG_WORDS, purchase_summary
+
+    flagged = 0
+    for seed in range(60):
+        rng = random.Random(f"flags:{seed}")
+        doc = purchase_summary(make_ctx(rng, make_hard_household(rng), False))
+        p_texts = [it.text for p in doc.pages for it in p.items if isinstance(it, Text)]
+        words = [t for t in p_texts if t.startswith("人民币") and t.endswith("元整")]
+        total = int(doc.fields["total_price"])
+        printed_words_ok = words == [f"人民币{fake.upper_rmb(total)}"]
+        area = float(doc.fields["floor_area"])
+        unit_price = next(float(t.replace(",", "")) for t in p_texts if re.fullmatch(r"\d{4,5}", t))
+        product_ok = abs(area * unit_price - total) <= 1
+        flag = doc.flags.get("total_price")
+        assert printed_words_ok == (flag != FLAG_WORDS), seed
+        assert product_ok == (flag != FLAG_PRODUCT), seed
+        flagged += bool(flag)
+    assert 1 <= flagged <= 15
+
+
+@pytest.fixture(scope="module")
+def hard_corpus(tmp_path_factory):
+    from tests.synth.hard import generate_hard_corpus
+
+    out = tmp_path_factory.mktemp("hard")
+    start = time.monotonic()
+    items = generate_hard_corpus(out, 16, seed=HARD_SEED, folders=2)
+    return out, items, time.monotonic() - start
+
+
+def test_hard_corpus_is_quick_and_complete(hard_corpus):
+    from tests.synth.hard import FILES_FILE, TRUTH_FILE
+
+    out, items, elapsed = hard_corpus
+    assert elapsed < 60
+    truth = [json.loads(x) for x in (out / TRUTH_FILE).read_text(encoding="utf-8").splitlines()]
+    files = [json.loads(x) for x in (out / FILES_FILE).read_text(encoding="utf-8").splitlines()]
+    assert truth == [i.truth_line() for i in items] and len(truth) >= 12
+    assert sorted(p.name for p in out.iterdir()) == sorted([TRUTH_FILE, FILES_FILE, *(f["file"] for f in files)])
+    assert sum(f["documents"] for f in files) == len(truth)
+    assert sum("folder" in f["conditions"] for f in files) == 2
+
+
+def test_hard_truth_is_consistent(hard_corpus):
+    from tests.synth.hard import CONDITIONS, FILES_FILE
+
+    out, items, _ = hard_corpus
+    files = {f["file"]: f for f in map(json.loads, (out / FILES_FILE).read_text(encoding="utf-8").splitlines())}
+    by_file: dict[str, list] = {}
+    for it in items:
+        t = it.truth_line()
+        by_file.setdefault(t["file"], []).append(t)
+        assert t["first_page"] == t["page_indices"][0] and t["pages"] == len(t["page_indices"])
+        assert t["page_indices"] == sorted(t["page_indices"])
+        assert set(t["conditions"]) <= set(CONDITIONS)
+        assert set(t["field_conditions"]) == set(t["fields"])
+        assert all(set(c) <= set(t["conditions"]) for c in t["field_conditions"].values())
+        assert set(t["fields"]) <= set(DOC_FIELDS[DocType(t["doc_type"])]) | EXTRA_FIELDS
+        for k, v in t["fields"].items():
+            _check_value(k, v)
+        if t["doc_type"] == "id_card":
+            num = t["fields"]["id_number"]
+            assert t["fields"]["birth_date"] == f"{num[6:10]}-{num[10:12]}-{num[12:14]}"
+    for name, docs in by_file.items():
+        f = files[name]
+        assert _page_count(out / name) == f["pages"], name
+        pages = [p for d in docs for p in d["page_indices"]]
+        assert len(pages) == len(set(pages)), name  # no page in two documents
+        assert sorted(pages + f["blank_pages"]) == list(range(f["pages"])), name
+        assert f["documents"] == len(docs) and set(f["conditions"]) <= set(CONDITIONS)
+
+
+def test_hard_folder_file_same_seed_same_bytes(hard_corpus, tmp_path):
+    from tests.synth.hard.corpus import plan_folder, render_file
+
+    out, items, _ = hard_corpus
+    first = next(i for i in items if "folder" in i.conditions)
+    plan = plan_folder(1, HARD_SEED, 0, False)
+    assert plan.name == first.file
+    render_file(plan, tmp_path, HARD_SEED)
+    assert (tmp_path / plan.name).read_bytes() == (out / plan.name).read_bytes()

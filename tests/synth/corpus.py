@@ -111,9 +111,7 @@ def plan_file(rng: random.Random, doc: SynthDoc, with_degradation: bool) -> Plan
 def _page_steps(rng: random.Random, plan: Plan) -> list[degrade.Step]:
     """The document's steps with small per-page jitter, plus a rare page rotation."""
     steps = [
-        s
-        if s.name == "phone_photo"
-        else degrade.Step(s.name, min(1.0, max(0.0, s.severity + rng.uniform(-0.1, 0.1))))
+        s if s.name == "phone_photo" else degrade.Step(s.name, min(1.0, max(0.0, s.severity + rng.uniform(-0.1, 0.1))))
         for s in plan.steps
     ]
     if plan.profile != "none":
@@ -139,9 +137,7 @@ def save_pages(pages: list[Image.Image], path: Path, fmt: str, dpi: int, quality
         pages[0].save(path, "PDF", save_all=True, append_images=pages[1:], resolution=float(dpi))
     elif fmt == "tiff":
         compression = "group4" if pages[0].mode == "1" else "tiff_lzw"
-        pages[0].save(
-            path, "TIFF", save_all=True, append_images=pages[1:], compression=compression, dpi=(dpi, dpi)
-        )
+        pages[0].save(path, "TIFF", save_all=True, append_images=pages[1:], compression=compression, dpi=(dpi, dpi))
     elif fmt == "jpeg":
         pages[0].save(path, "JPEG", quality=quality, dpi=(dpi, dpi))
     elif fmt == "png":
@@ -170,9 +166,7 @@ def build_item(
     images, notes = [], []
     dpi = plan.dpi
     for n, page in enumerate(render_document(doc, plan.dpi, fonts), 1):
-        scan, page_notes = degrade.apply(
-            degrade.Scan(np.asarray(page), plan.dpi), _page_steps(rng, plan), nprng
-        )
+        scan, page_notes = degrade.apply(degrade.Scan(np.asarray(page), plan.dpi), _page_steps(rng, plan), nprng)
         dpi = scan.dpi
         images.append(_finish(scan.image, plan))
         notes += [f"p{n} {note}" if len(doc.pages) > 1 else note for note in page_notes]

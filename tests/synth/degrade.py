@@ -190,9 +190,7 @@ def phone_photo(scan: Scan, sev: float, rng: np.random.Generator) -> tuple[Scan,
     )
     table = tuple(int(v) for v in rng.integers(60, 120, 3))
     m = cv2.getPerspectiveTransform(src, dst)
-    img = cv2.warpPerspective(
-        img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=table
-    )
+    img = cv2.warpPerspective(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=table)
     light = _gradient(h, w, 0.08 + 0.17 * sev, rng)
     out = cv2.multiply(img, cv2.merge([light, light * 0.97, light * 0.9]), dtype=cv2.CV_8U)
     out = cv2.GaussianBlur(out, (0, 0), 0.5)

@@ -234,9 +234,7 @@ def _overlay_stamp(img: Image.Image, st: Stamp, cv: Canvas, fonts: FontBook) -> 
     return img
 
 
-def _arc_text(
-    layer: Image.Image, text: str, c: float, radius: float, r: float, color: Color, fonts: FontBook
-) -> None:
+def _arc_text(layer: Image.Image, text: str, c: float, radius: float, r: float, color: Color, fonts: FontBook) -> None:
     """Characters along the upper arc of a seal, each rotated to face outwards."""
     span = min(260.0, 16.0 * len(text) + 40)
     per_char = radius * math.radians(span) / len(text)

@@ -157,17 +157,13 @@ def signature(
 
 def stamp(ctx: Ctx, cx: float, cy: float, name: str, label: str = "") -> Stamp:
     """A company seal centred at (cx, cy)."""
-    return Stamp(
-        cx + ctx.rng.uniform(-3, 3), cy + ctx.rng.uniform(-3, 3), ctx.rng.uniform(17, 20), name, label
-    )
+    return Stamp(cx + ctx.rng.uniform(-3, 3), cy + ctx.rng.uniform(-3, 3), ctx.rng.uniform(17, 20), name, label)
 
 
 def clauses(ctx: Ctx, b: PageBuilder, texts: list[str], start: int = 1, numbered: str = "cn") -> None:
     """Numbered boilerplate paragraphs."""
     for i, t in enumerate(texts, start):
-        lead = (
-            f"第{cn_num(i)}条 " if numbered == "cn" else f"{i}. " if numbered == "dot" else f"{cn_num(i)}、"
-        )
+        lead = f"第{cn_num(i)}条 " if numbered == "cn" else f"{i}. " if numbered == "dot" else f"{cn_num(i)}、"
         b.paragraph([lead + t], indent_chars=0 if numbered == "cn" else 2)
         b.gap(1.2)
 
@@ -324,9 +320,7 @@ def id_card(ctx: Ctx) -> SynthDoc:
     y = b.y + ctx.rng.uniform(8, 20)
     sides = [_card_front(o, ox, y, scale)]
     if both:
-        back = _card_back(
-            o, start, end, ox + ctx.rng.uniform(-5, 5), y + 54 * scale + ctx.rng.uniform(10, 22), scale
-        )
+        back = _card_back(o, start, end, ox + ctx.rng.uniform(-5, 5), y + 54 * scale + ctx.rng.uniform(10, 22), scale)
         sides.append(back)
         if ctx.chance(0.15):
             sides = [_card_front(o, ox, back[0].y0, scale), _card_back(o, start, end, ox, y, scale)]
@@ -449,8 +443,7 @@ def purchase_contract(ctx: Ctx) -> SynthDoc:
             f"，其中套内建筑面积{inner}平方米，分摊共有建筑面积{float(area) - float(inner):.2f}平方米。",
         ],
         [
-            "计价方式与价款。按照建筑面积计算，该商品房单价为每平方米人民币"
-            f"{price / float(area):.2f}元，总价款为",
+            f"计价方式与价款。按照建筑面积计算，该商品房单价为每平方米人民币{price / float(area):.2f}元，总价款为",
             Keep(fmt_money(ctx.rng, price)),
             "。",
         ],
@@ -528,8 +521,7 @@ def _contract_clauses(ctx: Ctx, hh: Household, down: int, signed: date) -> list[
         "不动产登记。出卖人应当在该商品房交付使用之日起365日内，将办理不动产登记需由出卖人提供的资料报送"
         "不动产登记机构备案。",
         f"物业管理。出卖人依法选聘的前期物业服务企业为{hh.manager}，买受人同意遵守前期物业服务合同及临时管理规约。",
-        f"争议解决方式。本合同在履行过程中发生的争议，由双方当事人协商解决；协商不成的，依法向{hh.city}"
-        "人民法院起诉。",
+        f"争议解决方式。本合同在履行过程中发生的争议，由双方当事人协商解决；协商不成的，依法向{hh.city}人民法院起诉。",
         "保修责任。该商品房实行保修制度，保修期自交付之日起计算，屋面防水工程、有防水要求的卫生间、房间和外墙面"
         "的防渗漏保修期为5年，供热与供冷系统为2个采暖期、供冷期，电气管线、给排水管道、设备安装为2年。",
         "税费。双方应当按照国家的有关规定，向相应部门缴纳因该商品房买卖发生的税费，因预测面积与实测面积差异，"
@@ -562,9 +554,7 @@ def _page_numbers(pages: list[Page]) -> None:
     """Add '第 i 页 共 n 页' footers in place."""
     n = len(pages)
     for i, p in enumerate(pages):
-        pages[i] = Page(
-            (*p.items, Text(PAGE_W / 2, 285, f"第 {i + 1} 页 共 {n} 页", 9, align="center", color=GRAY))
-        )
+        pages[i] = Page((*p.items, Text(PAGE_W / 2, 285, f"第 {i + 1} 页 共 {n} 页", 9, align="center", color=GRAY)))
 
 
 # --------------------------------------------------------------- lease_contract
@@ -602,9 +592,7 @@ def lease_contract(ctx: Ctx) -> SynthDoc:
         sep=ctx.sep,
         value_color=ctx.value_color,
     )
-    b.kv_row(
-        [(ctx.pick("身份证号码", "证件号码"), tenant.id_number)], sep=ctx.sep, value_color=ctx.value_color
-    )
+    b.kv_row([(ctx.pick("身份证号码", "证件号码"), tenant.id_number)], sep=ctx.sep, value_color=ctx.value_color)
     b.gap(4)
     b.paragraph(
         [
@@ -678,9 +666,7 @@ def _lease_clauses(ctx: Ctx) -> list[str]:
     ]
 
 
-def _tenant_file(
-    ctx: Ctx, tenant: Person, start: date, end: date, rent: int, truth: dict[str, str]
-) -> SynthDoc:
+def _tenant_file(ctx: Ctx, tenant: Person, start: date, end: date, rent: int, truth: dict[str, str]) -> SynthDoc:
     """租户档案: a one-page ruled registration table for a tenant."""
     hh = ctx.hh
     title = ctx.pick("租户档案", "租户信息登记表", "租户档案登记表")
@@ -892,9 +878,7 @@ def _renovation_pledge(ctx: Ctx, contractor: str, start: date, end: date, truth:
     b = ctx.builder()
     header(ctx, b, title)
     b.kv_row([("甲方", hh.manager)], sep=ctx.sep)
-    b.kv_row(
-        [("乙方（业主）", o.name), *unit_pairs(ctx, combined=True)], sep=ctx.sep, value_color=ctx.value_color
-    )
+    b.kv_row([("乙方（业主）", o.name), *unit_pairs(ctx, combined=True)], sep=ctx.sep, value_color=ctx.value_color)
     b.kv_row([("丙方（施工单位）", contractor)], sep=ctx.sep, value_color=ctx.value_color)
     b.gap(3)
     b.paragraph(
@@ -973,9 +957,7 @@ def fire_safety_agreement(ctx: Ctx) -> SynthDoc:
     y0 = b.y
     b.text(b.left, b.y, "甲方（盖章）：")
     b.add(stamp(ctx, b.left + 30, y0 + 4, hh.manager))
-    signature(
-        b, b.left + 90, ctx.pick("乙方（签字）", "业主签字"), ctx.rng, o.name if ctx.chance(0.5) else ""
-    )
+    signature(b, b.left + 90, ctx.pick("乙方（签字）", "业主签字"), ctx.rng, o.name if ctx.chance(0.5) else "")
     b.gap(12)
     d = ctx.date(hh.move_in, prose=ctx.chance(0.5))
     b.text(b.left + 90, b.y, f"{ctx.pick('日期', '签订日期')}：{d}")
@@ -1067,9 +1049,7 @@ def power_of_attorney(ctx: Ctx) -> SynthDoc:
         sep=ctx.sep,
         value_color=ctx.value_color,
     )
-    b.kv_row(
-        [("受托人", agent.name), ("身份证号码", agent.id_number)], sep=ctx.sep, value_color=ctx.value_color
-    )
+    b.kv_row([("受托人", agent.name), ("身份证号码", agent.id_number)], sep=ctx.sep, value_color=ctx.value_color)
     b.kv_row([("受托人联系电话", fmt_phone(ctx.rng, agent.phone))], sep=ctx.sep, value_color=ctx.value_color)
     b.gap(4)
     b.paragraph(
@@ -1085,9 +1065,7 @@ def power_of_attorney(ctx: Ctx) -> SynthDoc:
     )
     b.gap(2)
     b.paragraph(
-        [
-            "受托人在办理上述事项过程中所签署的有关文件，本人均予以承认，并承担相应的法律责任。受托人无转委托权。"
-        ]
+        ["受托人在办理上述事项过程中所签署的有关文件，本人均予以承认，并承担相应的法律责任。受托人无转委托权。"]
     )
     b.gap(2)
     frm = hh.move_in - timedelta(days=ctx.rng.randint(1, 10))

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from schemas.documents import DocType
 from tests.synth.fake import company, decimal_value, fmt_phone, fmt_unit, person_name, phone_number
 from tests.synth.hard.common import Ctx, header, seal_over, sign
+from tests.synth.hard.marks import Seal
 from tests.synth.hard.sheet import Cell, HardDoc, HardPage, Sheet, date_blanks, grid, hand_date, label, val
 from tests.synth.items import PT_MM, text_width
 
@@ -159,7 +160,10 @@ class FormParts:
 
 
 def _doc(ctx: Ctx, doc_type: DocType, layout: str, pages: list, truth: dict, parts: FormParts, title: str) -> HardDoc:
-    """Wrap a finished layout."""
+    """Wrap a finished layout; ``seal_text`` is the arc text of the seals on its pages (one organisation)."""
+    seals = sorted({it.text for p in pages for it in p.items if isinstance(it, Seal)})
+    assert len(seals) <= 1, seals
+    truth = {k: v for k, v in truth.items() if k != "seal_text"} | ({"seal_text": seals[0]} if seals else {})
     return HardDoc(
         doc_type,
         f"{doc_type.value}/{layout}",
