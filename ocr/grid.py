@@ -30,17 +30,24 @@ GRID_DPI = 120
 MIN_RULE_MM = 4.0
 #: Breaks (mm) in faded or broken rules that are bridged.
 RULE_GAP_MM = 2.0
-#: How far (mm) a rule may stop short of the rule it should meet.
-MEET_MM = 1.5
+#: How far (mm) a rule may stop short of the rule it should meet...
+MEET_MM = 1.0
+#: ... or run past it.
+OVERSHOOT_MM = 2.5
 #: Rules closer than this (mm) are one grid position (a double outer border is one).
 SAME_POSITION_MM = 1.2
 #: Share of a grid step a rule must cover to count as a border there.
 BORDER_COVERAGE = 0.6
 #: Smallest table (mm): a boxed character in a heading (回, 田) is no table.
 MIN_TABLE_MM = (20.0, 5.0)
-#: Least median and least smallest row height (mm): strokes inside bold heading characters
-#: line up like a grid, but their "rows" are only a few millimetres tall.
-MIN_ROW_MM = (4.5, 2.5)
+#: A "table" whose cells are narrower than this (mm, median) and fuller of ink than this share
+#: is the strokes of a bold heading.
+HEADING_CELL_MM, HEADING_FILL = 8.0, 0.22
+#: Least distance (mm) between grid lines: a digit box is wider, a stroke beside a rule is closer.
+MIN_STEP_MM = 2.5
+#: Least median row height (mm): strokes inside bold heading characters line up like a grid,
+#: but their "rows" are only a few millimetres tall.
+MIN_ROW_MM = 4.5
 
 
 @dataclass(frozen=True)
@@ -60,16 +67,39 @@ def find_cells(gray: np.ndarray, dpi: int) -> tuple[TableCell, ...]:
     """
     small, scale = shrink(gray, GRID_DPI / max(dpi, 1))
     px_per_mm = dpi * scale / MM_PER_INCH
+    ink = binarise(small, px_per_mm)
     # Thickened by a pixel each way, so a rule with a little skew left stays one straight run.
-    bw = cv2.dilate(binarise(small, px_per_mm), np.ones((3, 3), np.uint8))
+    bw = cv2.dilate(ink, np.ones((3, 3), np.uint8))
     horizontal = ruled_segments(bw, px_per_mm, axis=0)
     vertical = ruled_segments(bw, px_per_mm, axis=1)
     cells: list[TableCell] = []
     tables = sorted(group_tables(horizontal, vertical, px_per_mm), key=lambda t: min(s.pos for s in t[0]))
     for hs, vs in tables:
         found = grid_cells(hs, vs, px_per_mm, table=len({c.table for c in cells}))
-        cells.extend(_to_page(c, scale, gray.shape) for c in found)
+        if found and not _is_heading(found, ink, px_per_mm):
+            cells.extend(_to_page(c, scale, gray.shape) for c in found)
     return tuple(cells)
+
+
+def _is_heading(cells: list[TableCell], ink: np.ndarray, px_per_mm: float) -> bool:
+    """Whether a "table" is the strokes of heading characters or a signature: narrow cells full of ink.
+
+    Real cells are mostly paper inside (text, a digit in a digit box); the
+    gaps between the strokes of a bold character are narrow and crowded. A
+    lone small cell is a loop of a signature or a boxed character.
+    """
+    if len(cells) == 1:
+        x0, y0, x1, y1 = cells[0].box
+        if min(x1 - x0, y1 - y0) < HEADING_CELL_MM * px_per_mm:
+            return True
+    widths, fills = [], []
+    for cell in cells:
+        x0, y0, x1, y1 = cell.box
+        mx, my = max(1, (x1 - x0) // 6), max(1, (y1 - y0) // 6)
+        inner = ink[y0 + my : y1 - my, x0 + mx : x1 - mx]
+        widths.append((x1 - x0) / px_per_mm)
+        fills.append(float(np.count_nonzero(inner)) / max(1, inner.size))
+    return float(np.median(widths)) < HEADING_CELL_MM and float(np.median(fills)) > HEADING_FILL
 
 
 def binarise(gray: np.ndarray, px_per_mm: float) -> np.ndarray:
@@ -134,7 +164,7 @@ def group_tables(
     tol = MEET_MM * px_per_mm
     hs, vs = list(horizontal), list(vertical)
     for _ in range(3):
-        vs = [v for v in vs if _meets_at(v.lo, v, hs, tol) and _meets_at(v.hi, v, hs, tol)]
+        vs = [v for v in vs if _spans_rows(v, hs, tol, min_step=MIN_STEP_MM * px_per_mm)]
         hs = [h for h in hs if sum(_crosses(h, v, tol) for v in vs) >= 2]
     parent = list(range(len(hs) + len(vs)))
 
@@ -169,9 +199,18 @@ def _crosses(h: Segment, v: Segment, tol: float) -> bool:
     return h.lo - tol <= v.pos <= h.hi + tol and v.lo - tol <= h.pos <= v.hi + tol
 
 
-def _meets_at(end: float, v: Segment, hs: list[Segment], tol: float) -> bool:
-    """Whether a horizontal rule passes within ``tol`` of a vertical's end."""
-    return any(abs(h.pos - end) <= tol and h.lo - tol <= v.pos <= h.hi + tol for h in hs)
+def _spans_rows(v: Segment, hs: list[Segment], tol: float, *, min_step: float) -> bool:
+    """Whether a vertical runs from one horizontal rule to another at least ``min_step`` lower.
+
+    It meets a rule at an end when the rule passes within ``tol`` beyond the
+    end, or up to ``OVERSHOOT_MM`` before it (a vertical may run past the rule
+    a little, or have text joined to its end).
+    """
+    over = OVERSHOOT_MM / MEET_MM * tol
+    crossing = [h.pos for h in hs if h.lo - tol <= v.pos <= h.hi + tol]
+    tops = [y for y in crossing if v.lo - tol <= y <= v.lo + over]
+    bottoms = [y for y in crossing if v.hi - over <= y <= v.hi + tol]
+    return bool(tops and bottoms) and max(bottoms) - min(tops) >= min_step
 
 
 def grid_cells(hs: list[Segment], vs: list[Segment], px_per_mm: float, *, table: int) -> list[TableCell]:
@@ -182,23 +221,19 @@ def grid_cells(hs: list[Segment], vs: list[Segment], px_per_mm: float, *, table:
     are no cell.
     """
     tol = MEET_MM * px_per_mm
-    rows = _positions([h.pos for h in hs], SAME_POSITION_MM * px_per_mm)
-    cols = _positions([v.pos for v in vs], SAME_POSITION_MM * px_per_mm)
+    row_lines = _grid_lines(hs, SAME_POSITION_MM * px_per_mm, MIN_STEP_MM * px_per_mm)
+    col_lines = _grid_lines(vs, SAME_POSITION_MM * px_per_mm, MIN_STEP_MM * px_per_mm)
+    rows, cols = [pos for pos, _ in row_lines], [pos for pos, _ in col_lines]
     n_rows, n_cols = len(rows) - 1, len(cols) - 1
-    if n_rows < 1 or n_cols < 1:
-        return []
-    heights = np.diff(rows) / px_per_mm
-    if np.median(heights) < MIN_ROW_MM[0] or heights.min() < MIN_ROW_MM[1]:
+    if n_rows < 1 or n_cols < 1 or np.median(np.diff(rows)) < MIN_ROW_MM * px_per_mm:
         return []
     # h_border[i, j]: a rule on row line i over column step j; v_border[i, j]: on column line j over row step i.
     h_border = np.zeros((n_rows + 1, n_cols), bool)
     v_border = np.zeros((n_rows, n_cols + 1), bool)
-    for i, y in enumerate(rows):
-        pieces = [h for h in hs if abs(h.pos - y) <= SAME_POSITION_MM * px_per_mm]
+    for i, (_, pieces) in enumerate(row_lines):
         for j in range(n_cols):
             h_border[i, j] = _covered(pieces, cols[j], cols[j + 1], tol) >= BORDER_COVERAGE
-    for j, x in enumerate(cols):
-        pieces = [v for v in vs if abs(v.pos - x) <= SAME_POSITION_MM * px_per_mm]
+    for j, (_, pieces) in enumerate(col_lines):
         for i in range(n_rows):
             v_border[i, j] = _covered(pieces, rows[i], rows[i + 1], tol) >= BORDER_COVERAGE
     regions = _merge_squares(h_border, v_border)
@@ -211,15 +246,35 @@ def grid_cells(hs: list[Segment], vs: list[Segment], px_per_mm: float, *, table:
     return sorted(cells, key=lambda c: (c.row, c.col))
 
 
-def _positions(values: list[float], tol: float) -> list[float]:
-    """Sorted positions with values closer than ``tol`` merged (their mean)."""
-    out: list[list[float]] = []
-    for v in sorted(values):
-        if out and v - out[-1][-1] <= tol:
-            out[-1].append(v)
+def _grid_lines(segments: list[Segment], same: float, min_step: float) -> list[tuple[float, list[Segment]]]:
+    """Grid positions (mean position, the segments on it), sorted.
+
+    Segments closer than ``same`` share a position. Where two positions are
+    closer than ``min_step``, the one with less rule length goes: a text
+    stroke next to a rule (讲, 门 in a narrow cell) is no grid line.
+    """
+    groups: list[list[Segment]] = []
+    for seg in sorted(segments, key=lambda s: s.pos):
+        if groups and seg.pos - groups[-1][-1].pos <= same:
+            groups[-1].append(seg)
         else:
-            out.append([v])
-    return [float(np.mean(group)) for group in out]
+            groups.append([seg])
+    while len(groups) > 1:
+        pos = [_mean_pos(g) for g in groups]
+        steps = np.diff(pos)
+        k = int(np.argmin(steps))
+        if steps[k] >= min_step:
+            break
+        del groups[k if _length(groups[k]) < _length(groups[k + 1]) else k + 1]
+    return [(_mean_pos(g), g) for g in groups]
+
+
+def _mean_pos(group: list[Segment]) -> float:
+    return float(np.mean([s.pos for s in group]))
+
+
+def _length(group: list[Segment]) -> float:
+    return sum(s.hi - s.lo for s in group)
 
 
 def _covered(pieces: list[Segment], lo: float, hi: float, tol: float) -> float:
