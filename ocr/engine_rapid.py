@@ -3,12 +3,14 @@
 The models ship inside registry wheels (:mod:`ocr.ppocr_models`); nothing is
 downloaded. The generation is chosen with ``models`` (``"ppocr-v4"``,
 ``"ppocr-v5"``, ``"ppocr-v6-small"``, ``"ppocr-v6-tiny"`` or a
-``"DET+REC"`` mix). A page is read in three steps:
+``"DET+REC"`` mix, optionally ``">REREAD"``: see :mod:`ocr.ppocr_models`).
+A page is read in three steps:
 
 * detection on a copy of about ``det_dpi`` (85 dpi: fast, and large enough
   for 8-pt text),
 * recognition on crops cut from the full-resolution page, decoded with a
-  probability per character,
+  probability per character; with a re-read model, each line holding a
+  character below ``reread_below`` is read again by it and its reading kept,
 * the 0/180 angle classifier only for page orientation (pages reach
   :meth:`RapidOcrEngine.recognize` upright, after preprocessing).
 
@@ -56,10 +58,14 @@ class RapidOcrEngine:
         det_min_side: int = 960,
         orientation_side: int = 640,
         text_score: float = 0.5,
+        reread_below: float = 0.9,
     ) -> None:
         self.models = model_set(models)
         self._detector = TextDetector(self.models.det, threads=threads)
         self._recognizer = TextRecognizer(self.models.rec, threads=threads)
+        reread = self.models.reread
+        self._rereader = TextRecognizer(reread, threads=threads) if reread is not None else None
+        self.reread_below = reread_below
         self._classifier = AngleClassifier(ANGLE_CLASSIFIER, threads=threads)
         self.max_side_px = max_side_px
         self.det_dpi = det_dpi
@@ -156,7 +162,14 @@ class RapidOcrEngine:
         return self._recognize(crops)
 
     def _recognize(self, crops: list[np.ndarray]) -> list[LineReading]:
-        return self._recognizer(crops)
+        readings = self._recognizer(crops)
+        if self._rereader is None:
+            return readings
+        doubtful = [i for i, r in enumerate(readings) if not r.chars or min(r.chars) < self.reread_below]
+        if doubtful:
+            for i, reading in zip(doubtful, self._rereader([crops[i] for i in doubtful]), strict=True):
+                readings[i] = reading
+        return readings
 
 
 def _quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:

@@ -10,7 +10,10 @@ packages; nothing is downloaded:
 
 A model set is named ``"ppocr-v4"``, ``"ppocr-v5"``, ``"ppocr-v6-small"`` or
 ``"ppocr-v6-tiny"`` (the same generation detects and recognises), or
-``"DET+REC"`` to mix, e.g. ``"ppocr-v4+ppocr-v6-small"``.
+``"DET+REC"`` to mix, e.g. ``"ppocr-v4+ppocr-v6-small"``. A ``">REREAD"``
+suffix names a second recogniser for the lines the first one was unsure of:
+``"ppocr-v6-tiny>ppocr-v6-small"`` reads every line with the tiny model and
+reads again, with the small one, each line holding a doubtful character.
 """
 
 from __future__ import annotations
@@ -105,25 +108,28 @@ ANGLE_CLASSIFIER = PackageFile(_V4, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx"
 
 @dataclass(frozen=True)
 class ModelSet:
-    """The detector and recogniser an engine runs."""
+    """The detector and recogniser an engine runs, and the recogniser that re-reads doubtful lines."""
 
     det: DetModel
     rec: RecModel
+    reread: RecModel | None = None
 
     @property
     def name(self) -> str:
-        """``"ppocr-v5"`` when both come from one generation, else ``"DET+REC"``."""
-        return self.det.name if self.det.name == self.rec.name else f"{self.det.name}+{self.rec.name}"
+        """``"ppocr-v5"`` when both come from one generation, else ``"DET+REC"``; then ``">REREAD"``."""
+        name = self.det.name if self.det.name == self.rec.name else f"{self.det.name}+{self.rec.name}"
+        return f"{name}>{self.reread.name}" if self.reread else name
 
 
 def model_set(spec: str) -> ModelSet:
-    """Resolve a model set name (``"ppocr-v6-small"``, ``"ppocr-v4+ppocr-v6-small"``)."""
-    det_name, _, rec_name = spec.partition("+")
+    """Resolve a model set name (``"ppocr-v6-small"``, ``"ppocr-v4+ppocr-v6-small"``, ``"A>B"``)."""
+    pair, _, reread_name = spec.partition(">")
+    det_name, _, rec_name = pair.partition("+")
     rec_name = rec_name or det_name
-    if det_name not in DETECTORS or rec_name not in RECOGNIZERS:
+    if det_name not in DETECTORS or rec_name not in RECOGNIZERS or (reread_name and reread_name not in RECOGNIZERS):
         known = ", ".join(DETECTORS)
-        raise ValueError(f"unknown OCR model set {spec!r}; use one of {known}, or DET+REC")
-    return ModelSet(DETECTORS[det_name], RECOGNIZERS[rec_name])
+        raise ValueError(f"unknown OCR model set {spec!r}; use one of {known}, DET+REC or DET+REC>REREAD")
+    return ModelSet(DETECTORS[det_name], RECOGNIZERS[rec_name], RECOGNIZERS[reread_name] if reread_name else None)
 
 
 def read_dictionary(path: Path) -> list[str]:

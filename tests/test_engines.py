@@ -374,4 +374,21 @@ def test_model_sets_mix_detection_and_recognition() -> None:
 
     mix = model_set("ppocr-v4+ppocr-v6-small")
     assert (mix.det.name, mix.rec.name, mix.name) == ("ppocr-v4", "ppocr-v6-small", "ppocr-v4+ppocr-v6-small")
-    assert model_set("ppocr-v5").name == "ppocr-v5"
+    assert model_set("ppocr-v5").name == "ppocr-v5" and model_set("ppocr-v5").reread is None
+    cascade = model_set("ppocr-v6-tiny>ppocr-v6-small")
+    assert (cascade.rec.name, cascade.reread and cascade.reread.name) == ("ppocr-v6-tiny", "ppocr-v6-small")
+    assert cascade.name == "ppocr-v6-tiny>ppocr-v6-small"
+    with pytest.raises(ValueError):
+        model_set("ppocr-v4>ppocr-v9")
+
+
+def test_doubtful_lines_are_read_again_by_the_reread_model() -> None:
+    crops = [handwritten_crop("王伟"), line_crop("3栋2单元1201室")]
+    tiny = RapidOcrEngine(models="ppocr-v6-tiny").read_crops(crops)
+    small = RapidOcrEngine(models="ppocr-v6-small").read_crops(crops)
+    assert tiny[0].text != small[0].text  # the tiny model misreads this hand; the test needs a difference
+    never = RapidOcrEngine(models="ppocr-v6-tiny>ppocr-v6-small", reread_below=0.0).read_crops(crops)
+    always = RapidOcrEngine(models="ppocr-v6-tiny>ppocr-v6-small", reread_below=1.01).read_crops(crops)
+    assert [r.text for r in never] == [r.text for r in tiny]
+    assert [r.text for r in always] == [r.text for r in small]
+    assert always[0].chars == small[0].chars
