@@ -489,6 +489,8 @@ MARKS_SIDE = 1000
 #: Creases: least length (mm) of a fold line, and the gray levels it lies between (lighter than print).
 CREASE_MM = 80.0
 CREASE_LEVELS = (150, 235)
+#: Gaps (mm) a crease may have where it crosses text, and the share of its length that must be thin.
+CREASE_GAP_MM, CREASE_COVERAGE = 3.0, 0.6
 
 
 def paint_out_margin_marks(gray: np.ndarray, dpi: int) -> np.ndarray:
@@ -571,14 +573,19 @@ def suppress_creases(gray: np.ndarray, dpi: int) -> np.ndarray:
             if out is gray:
                 out = gray.copy()
             target = out if axis == 0 else out.T
-            r0, r1 = math.floor((index - 1.5) / scale), math.ceil((index + 1.5) / scale)
+            r0, r1 = math.floor(index / scale) - 1, math.ceil((index + 1) / scale) + 1
             band = target[max(0, r0) : r1, math.floor(lo / scale) : math.ceil((hi + 1) / scale)]
             band[band >= CREASE_LEVELS[0]] = 255
     return out
 
 
 def _crease_runs(small: np.ndarray, px_per_mm: float) -> list[tuple[int, int, int]]:
-    """(row, first column, last column) of crease runs along the rows of a small copy."""
+    """(row, first column, last column) of crease runs along the rows of a small copy.
+
+    A run may cross text (gaps up to ``CREASE_GAP_MM``) but must be thin along
+    most of its length (``CREASE_COVERAGE``): the horizontal strokes of a
+    faded text line are thin too, but far apart.
+    """
     length = CREASE_MM * px_per_mm
     away = max(2, round(px_per_mm))
     ink = small < CREASE_LEVELS[1]
@@ -588,16 +595,17 @@ def _crease_runs(small: np.ndarray, px_per_mm: float) -> list[tuple[int, int, in
     band = thin.copy()
     band[1:-1] |= thin[:-2] | thin[2:]  # a crease a pixel off straight
     runs = []
-    for row in np.flatnonzero(band.sum(axis=1) >= length):
+    for row in np.flatnonzero(band.sum(axis=1) >= CREASE_COVERAGE * length):
         cols = np.flatnonzero(band[row])
-        breaks = np.flatnonzero(np.diff(cols) > px_per_mm) if len(cols) > 1 else np.array([], int)
-        starts, ends = np.r_[0, breaks + 1], np.r_[breaks, len(cols) - 1]
-        for s, e in zip(starts, ends, strict=True):
+        breaks = np.flatnonzero(np.diff(cols) > CREASE_GAP_MM * px_per_mm)
+        for s, e in zip(np.r_[0, breaks + 1], np.r_[breaks, len(cols) - 1], strict=True):
             lo, hi = int(cols[s]), int(cols[e])
-            if hi - lo + 1 >= length:
-                levels = small[max(0, row - 1) : row + 2, lo : hi + 1].min(axis=0)
-                if np.median(levels) >= CREASE_LEVELS[0]:
-                    runs.append((int(row), lo, hi))
+            if hi - lo + 1 < length or (e - s + 1) < CREASE_COVERAGE * (hi - lo + 1):
+                continue
+            levels = small[max(0, row - 1) : row + 2, cols[s : e + 1]].min(axis=0)
+            # Neighbouring rows join the band; only rows the crease itself runs along are painted.
+            if np.median(levels) >= CREASE_LEVELS[0] and thin[row, lo : hi + 1].mean() >= 0.5 * CREASE_COVERAGE:
+                runs.append((int(row), lo, hi))
     return runs
 
 
