@@ -477,3 +477,21 @@ def test_hard_folder_file_same_seed_same_bytes(hard_corpus, tmp_path):
     assert plan.name == first.file
     render_file(plan, tmp_path, HARD_SEED)
     assert (tmp_path / plan.name).read_bytes() == (out / plan.name).read_bytes()
+
+
+@pytest.mark.parametrize("mode", ["fine", "standard", "stretched"])
+def test_fax_pages_save_as_pdf_and_tiff(tmp_path, mode):
+    from tests.synth.hard.scan import fax, save_file
+
+    page = np.full((1169, 827, 3), 255, np.uint8)  # A4 at 100 dpi
+    page[300:340, 100:700] = 30
+    out = fax(page, 100, mode, np.random.default_rng(1))
+    rows = {"fine": 2291, "standard": 1146, "stretched": 2292}[mode]  # 297 mm at 196 or 98 lines per inch
+    assert out.shape == (rows, 1687) and set(np.unique(out)) <= {0, 255}
+    img = Image.fromarray(out).convert("1")
+    ydpi = 98 if mode == "standard" else 196
+    for fmt in ("pdf", "tiff"):
+        save_file([img, img], tmp_path / f"f.{fmt}", fmt, (204, ydpi), 70)
+        assert _page_count(tmp_path / f"f.{fmt}") == 2
+    with Image.open(tmp_path / "f.tiff") as im:
+        assert tuple(round(v) for v in im.info["dpi"]) == (204, ydpi)

@@ -22,6 +22,7 @@ from tests.synth.hard.common import (
     amount_words,
     seal_over,
     sign,
+    thumbprint_over,
 )
 from tests.synth.hard.flow import Flow, Part, run
 from tests.synth.hard.forms import FormParts, _doc, above_rows, heights, pair
@@ -185,7 +186,7 @@ def _signature_page(
         else:
             dbox = s.value("signing_date", x, s.y, _date_text(ctx, signed))
         s.text(s.left + 100, s.y, f"签订地点：{ctx.hh.city}")
-        target = dbox if ctx.chance(0.5) else (nbox[0], y0, nbox[2], nbox[3])
+        target = dbox if ctx.chance(0.7) else (nbox[0], y0, nbox[2], nbox[3])
         s.add(seal_over(ctx, target, seller, "合同专用章" if ctx.chance(0.6) else ""))
 
     flow.block(80, draw)
@@ -393,6 +394,8 @@ def _parties(ctx: Ctx, flow: Flow, *, seller_label: str, buyer_label: str, hand:
     flow.para([f"委托代理人：{p.agent.name}    身份证号码：{p.agent.id_number}"], indent=0)
     flow.s.gap(3)
     flow.para([f"{buyer_label}：", run(o.name, "buyer_name", writer=w, underline=not hand), "    国籍：中国"], indent=0)
+    if ctx.chance(0.3):  # the buyer pressed a thumbprint on their name
+        flow.s.add(thumbprint_over(ctx, flow.s.spots[-1].box))
     flow.para(
         ["证件类型：居民身份证  证件号码：", run(o.id_number, "buyer_id_number", writer=w, underline=not hand)],
         indent=0,
@@ -554,12 +557,12 @@ def _finish_contract(
 
 def purchase_model(ctx: Ctx) -> HardDoc:
     """商品房买卖合同 on the model text (GF-2014-0171 style), typed values, 7-12 pages, riding seals."""
-    return _purchase(ctx, "model_typed", hand=False, target=ctx.rng.randint(7, 11))
+    return _purchase(ctx, "model_typed", hand=False, target=ctx.rng.randint(8, 12))
 
 
 def purchase_handfilled(ctx: Ctx) -> HardDoc:
     """The model contract with the unit, areas, prices and parties written by hand into its blanks, 6-10 pages."""
-    return _purchase(ctx, "model_handfilled", hand=True, target=ctx.rng.randint(6, 9))
+    return _purchase(ctx, "model_handfilled", hand=True, target=ctx.rng.randint(6, 10))
 
 
 def _purchase(ctx: Ctx, layout: str, *, hand: bool, target: int) -> HardDoc:
@@ -791,6 +794,8 @@ def _lease_parties(ctx: Ctx, flow: Flow, *, hand: bool) -> None:
     for parts, who in first:
         person = o if who == "landlord" else t
         flow.para(parts, indent=0)
+        if ctx.chance(0.25):  # a thumbprint pressed on the party's name
+            flow.s.add(thumbprint_over(ctx, flow.s.spots[-1].box))
         fields = "tenant_id_number" if who == "tenant" else ()
         flow.para(["身份证号码：", run(person.id_number, fields, writer=w, min_w=50)], indent=0)
         flow.para(["联系电话：", run(fmt_phone(ctx.rng, person.phone), writer=w, min_w=32)], indent=0)

@@ -41,7 +41,7 @@ SINGLE_WEIGHTS: dict[DocType, float] = {
     DocType.MOVE_IN_NOTICE: 1.2,
     DocType.FIRE_SAFETY_AGREEMENT: 1,
     DocType.COMMITMENT_LETTER: 1,
-    DocType.POWER_OF_ATTORNEY: 1.2,
+    DocType.POWER_OF_ATTORNEY: 2,
 }
 #: Letter-like documents that are often folded for posting or handing out.
 FOLDED_TYPES = {

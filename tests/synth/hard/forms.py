@@ -260,6 +260,8 @@ def registration_grid(ctx: Ctx) -> HardDoc:
     col_w, rows = lr_rows(pairs, per_row=2, photo_rows=4 if ctx.chance(0.6) else 0)
     rows.insert(0, [Cell("一、业主基本情况", kind="section", cols=len(col_w))])
     grid(s, col_w, heights(rows, ctx.rng.uniform(10.5, 12.5)), rows, writer=w)
+    if ctx.chance(0.3):  # the office's seal lands on the lower right of the table
+        s.add(seal_over(ctx, (s.left + 110, s.y - 30, s.left + 165, s.y - 5), ctx.hh.manager, partly=False))
     s.gap(5)
     pages = []
     if ctx.chance(0.35):  # the household details continue overleaf
@@ -552,6 +554,8 @@ def handover_grid(ctx: Ctx) -> HardDoc:
     if ctx.chance(0.5):
         meter_rows[2], meter_rows[4] = meter_rows[4], meter_rows[2]
     grid(s, [34, 56, 48, 32], [8, 8, 10.5, 10.5, 10.5], meter_rows, writer=ctx.staff_hand if ctx.chance(0.5) else w)
+    if ctx.chance(0.3):  # stamped over the readings
+        s.add(seal_over(ctx, (s.left + 90, s.y - 25, s.left + 140, s.y - 5), ctx.hh.manager, partly=False))
     s.gap(5)
     _checklist(ctx, s, columns=ctx.chance(0.6))
     s.gap(6)

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from schemas.documents import DocType
 from tests.synth.fake import fmt_phone, fmt_unit, fmt_unit_prose
-from tests.synth.hard.common import Ctx, header, seal_over, sign
+from tests.synth.hard.common import Ctx, header, seal_over, sign, thumbprint_over
 from tests.synth.hard.flow import Flow, run
 from tests.synth.hard.forms import UNIT, FormParts, _doc, above_rows, heights, lr_rows, pair
 from tests.synth.hard.sheet import Cell, HardDoc, Sheet, date_blanks, grid, hand_date, label, val
@@ -258,7 +258,7 @@ def _two_party_signatures(ctx: Ctx, s: Sheet, d: date, *, owner_label: str, name
     else:
         dbox = s.value("signing_date", x, s.y, _cn_date(d))
     s.text(s.left, s.y, f"日期：{_cn_date(d)}" if ctx.chance(0.5) else "日期：")
-    s.add(seal_over(ctx, (nbox[0], y0, nbox[2], nbox[3]) if ctx.chance(0.6) else dbox, ctx.hh.manager))
+    s.add(seal_over(ctx, (nbox[0], y0, nbox[2], nbox[3]) if ctx.chance(0.4) else dbox, ctx.hh.manager))
 
 
 def fire_clauses(ctx: Ctx) -> HardDoc:
@@ -317,7 +317,9 @@ def fire_typed(ctx: Ctx) -> HardDoc:
     header(ctx, s, title)
     s.labelled(s.left, "甲方", (), ctx.hh.manager)
     s.gap(8)
-    s.labelled(s.left, ctx.pick("乙方", "乙方（业主）"), "owner_name", o.name)
+    box = s.labelled(s.left, ctx.pick("乙方", "乙方（业主）"), "owner_name", o.name)
+    if ctx.chance(0.4):
+        s.add(thumbprint_over(ctx, box))
     s.labelled(s.left + 80, "房屋", UNIT, ctx.hh.estate + fmt_unit_prose(ctx.rng, ctx.hh.unit))
     s.gap(9)
     _clauses(s, FIRE_CLAUSES, "dot")
@@ -445,7 +447,9 @@ def commit_typed(ctx: Ctx) -> HardDoc:
     title = ctx.pick("业主承诺书", "承诺书", "文明居住承诺书")
     s = ctx.sheet()
     header(ctx, s, title)
-    s.labelled(s.left, "承诺人", "owner_name", o.name)
+    box = s.labelled(s.left, "承诺人", "owner_name", o.name)
+    if ctx.chance(0.4):
+        s.add(thumbprint_over(ctx, box))
     s.labelled(s.left + 70, "房号", UNIT, fmt_unit(ctx.rng, ctx.hh.unit))
     s.gap(10)
     s.paragraph(f"本人作为{ctx.hh.estate}业主，自愿作出如下承诺：")

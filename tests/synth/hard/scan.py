@@ -259,6 +259,8 @@ def scan_page(
 def save_file(pages: list[Image.Image], path: Path, fmt: str, dpi: tuple[int, int], quality: int) -> None:
     """Write pages as one file; PDF time stamps are fixed so the same seed gives the same bytes."""
     if fmt == "pdf":
+        # Bilevel pages go in as CCITT G4, which takes no quality setting.
+        extra = {} if pages[0].mode == "1" else {"quality": quality}
         pages[0].save(
             path,
             "PDF",
@@ -267,14 +269,12 @@ def save_file(pages: list[Image.Image], path: Path, fmt: str, dpi: tuple[int, in
             dpi=dpi,
             creationDate=PDF_TIME,
             modDate=PDF_TIME,
-            quality=quality,
+            **extra,
         )
     elif fmt == "tiff":
         # Scanners write JPEG-in-TIFF for grey and colour pages (LZW would be ten times larger on noisy scans).
-        compression = "group4" if pages[0].mode == "1" else "jpeg"
-        pages[0].save(
-            path, "TIFF", save_all=True, append_images=pages[1:], compression=compression, dpi=dpi, quality=quality
-        )
+        extra = {"compression": "group4"} if pages[0].mode == "1" else {"compression": "jpeg", "quality": quality}
+        pages[0].save(path, "TIFF", save_all=True, append_images=pages[1:], dpi=dpi, **extra)
     elif fmt == "jpeg":
         pages[0].save(path, "JPEG", quality=quality, dpi=dpi)
     else:

@@ -146,9 +146,10 @@ def overlaps(a: Box, b: Box, min_frac: float = 0.12) -> bool:
     return w * h / area >= min_frac
 
 
-def crosses(box: Box, cr: Crease) -> bool:
-    """Whether a fold line passes through ``box``."""
-    corners = [(box[0], box[1]), (box[2], box[1]), (box[0], box[3]), (box[2], box[3])]
+def crosses(box: Box, cr: Crease, margin: float = 1.5) -> bool:
+    """Whether a fold line passes through ``box`` (or within ``margin`` mm: its shading is that wide)."""
+    x0, y0, x1, y1 = box[0] - margin, box[1] - margin, box[2] + margin, box[3] + margin
+    corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)]
     nx, ny = cr.y1 - cr.y0, -(cr.x1 - cr.x0)
     sides = {(x - cr.x0) * nx + (y - cr.y0) * ny > 0 for x, y in corners}
     return len(sides) == 2
