@@ -91,4 +91,4 @@ def _other(rng: random.Random, hhh: HardHousehold, holdout: bool) -> HardDoc:
     """A fieldless paper from the classic templates (notice, receipt, reminder)."""
     doc = make_document(DocType.OTHER, rng, hhh.hh)
     pages = tuple(HardPage(p.items) for p in doc.pages)
-    return HardDoc(DocType.OTHER, "other/classic", holdout, pages, {}, color=doc.color, title=doc.title)
+    return HardDoc(DocType.OTHER, "other/classic", False, pages, {}, color=doc.color, title=doc.title)

@@ -46,6 +46,14 @@ def _sealed_date(
 # ================================================================= move_in_notice
 
 
+def _notice_doc(ctx: Ctx, layout: str, pages: list, notice: date, title: str) -> HardDoc:
+    """Truth of a move-in notice (its receipt or confirmation date sits near the notice date)."""
+    parts = FormParts()
+    parts.mark(["notice_date"], "distractor")
+    truth = {"owner_name": ctx.hhh.owner.name, **_unit_truth(ctx), "notice_date": notice.isoformat()}
+    return _doc(ctx, DocType.MOVE_IN_NOTICE, layout, pages, truth, parts, title)
+
+
 def _notice_dates(ctx: Ctx) -> tuple[date, date, date, date]:
     """Notice date, handover window start and end, receipt date."""
     notice = ctx.hh.move_in - timedelta(days=ctx.rng.randint(10, 40))
@@ -105,10 +113,7 @@ def notice_letter(ctx: Ctx) -> HardDoc:
     s.gap(8)
     _sealed_date(ctx, s, s.right - 70, notice, "notice_date", org=f"{ctx.hh.estate}物业服务中心")
     _receipt(ctx, s, received)
-    parts = FormParts()
-    parts.mark(["notice_date"], "distractor")
-    truth = {"owner_name": o.name, **_unit_truth(ctx), "notice_date": notice.isoformat(), "seal_text": ctx.hh.manager}
-    return _doc(ctx, DocType.MOVE_IN_NOTICE, "letter_receipt", flow.pages(), truth, parts, title)
+    return _notice_doc(ctx, "letter_receipt", flow.pages(), notice, title)
 
 
 def notice_blanks(ctx: Ctx) -> HardDoc:
@@ -134,10 +139,7 @@ def notice_blanks(ctx: Ctx) -> HardDoc:
     _sealed_date(ctx, s, s.right - 70, notice, "notice_date", org=ctx.hh.manager[-12:], printed=ctx.chance(0.5))
     if ctx.chance(0.6):
         _receipt(ctx, s, received)
-    parts = FormParts()
-    parts.mark(["notice_date"], "distractor")
-    truth = {"owner_name": o.name, **_unit_truth(ctx), "notice_date": notice.isoformat(), "seal_text": ctx.hh.manager}
-    return _doc(ctx, DocType.MOVE_IN_NOTICE, "letter_blanks", flow.pages(), truth, parts, title)
+    return _notice_doc(ctx, "letter_blanks", flow.pages(), notice, title)
 
 
 def notice_table(ctx: Ctx) -> HardDoc:
@@ -172,10 +174,7 @@ def notice_table(ctx: Ctx) -> HardDoc:
     s.gap(10)
     box = s.text(s.right - 60, s.y, f"{ctx.hh.estate}物业服务中心")
     s.add(seal_over(ctx, box, ctx.hh.manager))
-    parts = FormParts()
-    parts.mark(["notice_date"], "distractor")
-    truth = {"owner_name": o.name, **_unit_truth(ctx), "notice_date": notice.isoformat(), "seal_text": ctx.hh.manager}
-    return _doc(ctx, DocType.MOVE_IN_NOTICE, "slip_grid", [s.page()], truth, parts, title)
+    return _notice_doc(ctx, "slip_grid", [s.page()], notice, title)
 
 
 def notice_holdout(ctx: Ctx) -> HardDoc:
@@ -204,10 +203,7 @@ def notice_holdout(ctx: Ctx) -> HardDoc:
     s.gap(9)
     sign(ctx, s, s.left, "业户签名", o.name, "owner_name", thumb=ctx.chance(0.4))
     s.text(s.left + 90, s.y, f"确认日期：{hand_date(ctx.rng, received)}")
-    parts = FormParts()
-    parts.mark(["notice_date"], "distractor")
-    truth = {"owner_name": o.name, **_unit_truth(ctx), "notice_date": notice.isoformat(), "seal_text": ctx.hh.manager}
-    return _doc(ctx, DocType.MOVE_IN_NOTICE, "holdout_ruhuo", [s.page()], truth, parts, title)
+    return _notice_doc(ctx, "holdout_ruhuo", [s.page()], notice, title)
 
 
 # ================================================================= fire_safety_agreement
