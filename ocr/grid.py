@@ -30,19 +30,19 @@ GRID_DPI = 120
 MIN_RULE_MM = 4.0
 #: Breaks (mm) in faded or broken rules that are bridged.
 RULE_GAP_MM = 2.0
-#: How far (mm) a rule may stop short of the rule it should meet...
+#: Rules at least this long (mm; longer than body-text strokes) reach on to stubs beyond a break.
+LONG_RULE_MM = 5.0
+#: How far (mm) a rule may stop short of the rule it should meet.
 MEET_MM = 1.0
-#: ... or run past it.
-OVERSHOOT_MM = 2.5
 #: Rules closer than this (mm) are one grid position (a double outer border is one).
 SAME_POSITION_MM = 1.2
 #: Share of a grid step a rule must cover to count as a border there.
 BORDER_COVERAGE = 0.6
 #: Smallest table (mm): a boxed character in a heading (回, 田) is no table.
 MIN_TABLE_MM = (20.0, 5.0)
-#: A "table" whose cells are narrower than this (mm, median) and fuller of ink than this share
-#: is the strokes of a bold heading.
-HEADING_CELL_MM, HEADING_FILL = 8.0, 0.22
+#: A "table" whose cells are narrower than this (mm, median) and either uneven (median deviation
+#: over this share of the median width) or fuller of ink than this share is a heading's strokes.
+HEADING_CELL_MM, HEADING_UNEVEN, HEADING_FILL = 8.0, 0.15, 0.22
 #: Least distance (mm) between grid lines: a digit box is wider, a stroke beside a rule is closer.
 MIN_STEP_MM = 2.5
 #: Least median row height (mm): strokes inside bold heading characters line up like a grid,
@@ -82,24 +82,28 @@ def find_cells(gray: np.ndarray, dpi: int) -> tuple[TableCell, ...]:
 
 
 def _is_heading(cells: list[TableCell], ink: np.ndarray, px_per_mm: float) -> bool:
-    """Whether a "table" is the strokes of heading characters or a signature: narrow cells full of ink.
+    """Whether a "table" is the strokes of heading characters or a signature.
 
-    Real cells are mostly paper inside (text, a digit in a digit box); the
-    gaps between the strokes of a bold character are narrow and crowded. A
+    Narrow cells occur in real tables as digit boxes, which are equal in
+    width and mostly paper inside (a digit each). The gaps between the strokes
+    of heading characters are narrow too, but uneven or crowded with ink. A
     lone small cell is a loop of a signature or a boxed character.
     """
+    widths = np.array([(c.box[2] - c.box[0]) / px_per_mm for c in cells])
     if len(cells) == 1:
         x0, y0, x1, y1 = cells[0].box
-        if min(x1 - x0, y1 - y0) < HEADING_CELL_MM * px_per_mm:
-            return True
-    widths, fills = [], []
+        return min(x1 - x0, y1 - y0) < HEADING_CELL_MM * px_per_mm
+    median = float(np.median(widths))
+    if median >= HEADING_CELL_MM:
+        return False
+    uneven = float(np.median(np.abs(widths - median))) > HEADING_UNEVEN * median
+    fills = []
     for cell in cells:
         x0, y0, x1, y1 = cell.box
         mx, my = max(1, (x1 - x0) // 6), max(1, (y1 - y0) // 6)
         inner = ink[y0 + my : y1 - my, x0 + mx : x1 - mx]
-        widths.append((x1 - x0) / px_per_mm)
         fills.append(float(np.count_nonzero(inner)) / max(1, inner.size))
-    return float(np.median(widths)) < HEADING_CELL_MM and float(np.median(fills)) > HEADING_FILL
+    return uneven or float(np.median(fills)) > HEADING_FILL
 
 
 def binarise(gray: np.ndarray, px_per_mm: float) -> np.ndarray:
@@ -111,7 +115,8 @@ def binarise(gray: np.ndarray, px_per_mm: float) -> np.ndarray:
 def ruled_segments(bw: np.ndarray, px_per_mm: float, *, axis: int) -> list[Segment]:
     """Straight ink runs of at least ``MIN_RULE_MM``: horizontal (``axis=0``) or vertical (``axis=1``).
 
-    Collinear runs with breaks up to ``RULE_GAP_MM`` (a faded or broken rule) are joined.
+    Collinear runs with breaks up to ``RULE_GAP_MM`` (a faded or broken rule)
+    are joined, and runs reach on to the stubs beyond such breaks.
     """
     length = max(5, round(MIN_RULE_MM * px_per_mm))
     along = (length, 1) if axis == 0 else (1, length)
@@ -125,7 +130,39 @@ def ruled_segments(bw: np.ndarray, px_per_mm: float, *, axis: int) -> list[Segme
             segments.append(Segment(pos=y + (h - 1) / 2, lo=float(x), hi=float(x + w - 1)))
         else:
             segments.append(Segment(pos=x + (w - 1) / 2, lo=float(y), hi=float(y + h - 1)))
-    return join_collinear(segments, gap=RULE_GAP_MM * px_per_mm, tol=0.5 * px_per_mm)
+    joined = join_collinear(segments, gap=RULE_GAP_MM * px_per_mm, tol=0.5 * px_per_mm)
+    lines = bw if axis == 0 else bw.T
+    return [_reach_stubs(seg, lines, px_per_mm) if seg.hi - seg.lo >= LONG_RULE_MM * px_per_mm else seg
+            for seg in joined]
+
+
+def _reach_stubs(seg: Segment, lines: np.ndarray, px_per_mm: float) -> Segment:
+    """Extend a rule over breaks of up to ``RULE_GAP_MM`` to a thin stub further along its line.
+
+    A break close to a junction leaves a stub too short to count as a rule;
+    without it the rule would stop short of the rule it meets. Only thin ink
+    counts (paper half a millimetre to either side), so a rule never reaches
+    on into text. ``lines`` holds the rules along its rows (the transposed
+    mask for verticals).
+    """
+    gap = RULE_GAP_MM * px_per_mm
+    window = round(gap + MIN_RULE_MM * px_per_mm)
+    row, away = round(seg.pos), max(2, round(0.5 * px_per_mm))
+    if row - away < 0 or row + away >= lines.shape[0]:
+        return seg
+    thin = lines[row - 1 : row + 2].any(axis=0) & ~lines[row - away] & ~lines[row + away]
+    lo, hi = int(seg.lo), int(seg.hi)
+    ahead = np.flatnonzero(thin[hi + 1 : hi + 1 + window])
+    behind = np.flatnonzero(thin[max(0, lo - window) : lo][::-1])
+    return Segment(pos=seg.pos, lo=float(lo - _run_end(behind, gap)), hi=float(hi + _run_end(ahead, gap)))
+
+
+def _run_end(ink: np.ndarray, gap: float) -> int:
+    """How far ink continues from a rule's end (offsets of ink pixels past it), with breaks up to ``gap``."""
+    if not len(ink) or ink[0] > gap:
+        return 0
+    breaks = np.flatnonzero(np.diff(ink) > gap + 1)
+    return int(ink[breaks[0]] if len(breaks) else ink[-1]) + 1
 
 
 def join_collinear(segments: list[Segment], *, gap: float, tol: float) -> list[Segment]:
@@ -196,21 +233,18 @@ def group_tables(
 
 
 def _crosses(h: Segment, v: Segment, tol: float) -> bool:
+    """Whether two rules cross or their ends come within reach of the other rule."""
     return h.lo - tol <= v.pos <= h.hi + tol and v.lo - tol <= h.pos <= v.hi + tol
 
 
 def _spans_rows(v: Segment, hs: list[Segment], tol: float, *, min_step: float) -> bool:
-    """Whether a vertical runs from one horizontal rule to another at least ``min_step`` lower.
+    """Whether a vertical crosses (or comes within ``tol`` of) two horizontal rules ``min_step`` apart.
 
-    It meets a rule at an end when the rule passes within ``tol`` beyond the
-    end, or up to ``OVERSHOOT_MM`` before it (a vertical may run past the rule
-    a little, or have text joined to its end).
+    A text stroke inside a cell reaches neither rule; one touching a rule
+    reaches only that one.
     """
-    over = OVERSHOOT_MM / MEET_MM * tol
-    crossing = [h.pos for h in hs if h.lo - tol <= v.pos <= h.hi + tol]
-    tops = [y for y in crossing if v.lo - tol <= y <= v.lo + over]
-    bottoms = [y for y in crossing if v.hi - over <= y <= v.hi + tol]
-    return bool(tops and bottoms) and max(bottoms) - min(tops) >= min_step
+    crossing = [h.pos for h in hs if _crosses(h, v, tol)]
+    return bool(crossing) and max(crossing) - min(crossing) >= min_step
 
 
 def grid_cells(hs: list[Segment], vs: list[Segment], px_per_mm: float, *, table: int) -> list[TableCell]:
