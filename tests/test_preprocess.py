@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from pdf2image import convert_from_path
 
+from ocr import marks
 from ocr import preprocess as pp
 from ocr.engine_rapid import RapidOcrEngine
 from ocr.engine_tesseract import TesseractEngine
 from ocr.engines import OcrEngine
 from schemas.models import PageImage
+from tests.synth.items import Page, Stamp, Text
+from tests.synth.render import FontBook, render_page
 from tests.test_engines import FORM, ROTATE, render_lines, squeeze
 
 LINES = [
@@ -254,6 +257,58 @@ def test_remove_rule_lines_keeps_the_text() -> None:
     assert (cleaned < 128).sum() == pytest.approx((page < 128).sum(), rel=0.1), "text is kept"
 
 
+# --- seals and tables ---
+
+SEAL_NAME = "深圳市万科物业服务有限公司"
+
+
+def sealed_form(dpi: int) -> np.ndarray:
+    """BGR A4 page: a ruled 3 x 3 table (top row merged), text, and a seal over the signature line."""
+    items = [Text(20, 30, "房屋交接验收表", 18), Text(25, 56, "业主姓名", 11), Text(75, 56, "王伟", 11),
+             Text(25, 68, "联系电话", 11), Text(75, 68, "13812345678", 11), Text(20, 200, "物业服务中心（盖章）：", 12)]
+    page = cv2.cvtColor(np.asarray(render_page(Page((*items, Stamp(110, 200, 19, SEAL_NAME))), dpi, FontBook())),
+                        cv2.COLOR_RGB2BGR)
+    px = dpi / 25.4
+    for y in (40, 50, 62, 74):
+        cv2.line(page, (round(20 * px), round(y * px)), (round(190 * px), round(y * px)), (20, 20, 20), 2)
+    for x in (20, 70, 130, 190):
+        top = 40 if x in (20, 190) else 50
+        cv2.line(page, (round(x * px), round(top * px)), (round(x * px), round(74 * px)), (20, 20, 20), 2)
+    return page
+
+
+def tilt_colour(image: np.ndarray, degrees: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (width, height), borderValue=(255, 255, 255))
+
+
+def test_preprocess_finds_table_cells_and_reads_the_seal_of_a_turned_page(rapid: RapidOcrEngine) -> None:
+    dpi = 200
+    upright = sealed_form(dpi)
+    scan = tilt_colour(cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE), 2.0)
+    out = pp.preprocess(PageImage(index=0, image=scan, dpi=dpi), engine=rapid)
+    assert out.rotation == 90 and out.skew == pytest.approx(2.0, abs=0.5)
+    assert out.image.ndim == 2
+    assert sorted((c.row, c.col, c.row_span, c.col_span) for c in out.cells) == [
+        (0, 0, 1, 3), (1, 0, 1, 1), (1, 1, 1, 1), (1, 2, 1, 1), (2, 0, 1, 1), (2, 1, 1, 1), (2, 2, 1, 1)
+    ]
+    (box,) = out.seal_boxes
+    grown = ((out.image.shape[1] - upright.shape[1]) / 2, (out.image.shape[0] - upright.shape[0]) / 2)
+    centre = ((box[0] + box[2]) / 2 - grown[0], (box[1] + box[3]) / 2 - grown[1])
+    assert centre == pytest.approx((110 * dpi / 25.4, 200 * dpi / 25.4), abs=3 * dpi / 25.4)
+    assert (box[2] - box[0]) == pytest.approx(38 * dpi / 25.4, rel=0.1)
+    assert [s.text for s in marks.read_seals(out, rapid)] == [SEAL_NAME]
+    seal_area = out.image[box[1] : box[3], box[0] : box[2]]
+    assert (seal_area < 128).mean() < 0.02, "the seal is off the page sent to OCR"
+
+
+def test_gray_page_has_no_seal_strips() -> None:
+    page = PageImage(index=0, image=cv2.cvtColor(sealed_form(150), cv2.COLOR_BGR2GRAY), dpi=150)
+    out = pp.preprocess(page, engine=FixedOrientation())  # type: ignore[arg-type]
+    assert out.seal_strips == () and out.seal_boxes == () and len(out.cells) == 7
+
+
 # --- speed ---
 
 
@@ -266,6 +321,17 @@ def test_preprocess_of_a4_300dpi_is_fast() -> None:
     elapsed = time.perf_counter() - start
     assert out.skew == pytest.approx(3.0, abs=0.7)
     assert elapsed < 1.0, f"{elapsed:.2f} s (target 0.25 s on an idle core)"
+
+
+def test_preprocess_of_a_sealed_colour_form_is_fast() -> None:
+    page = PageImage(index=0, image=tilt_colour(sealed_form(300), 1.5), dpi=300)
+    engine: OcrEngine = FixedOrientation()  # type: ignore[assignment]
+    pp.preprocess(page, engine=engine)
+    start = time.perf_counter()
+    out = pp.preprocess(page, engine=engine)
+    elapsed = time.perf_counter() - start
+    assert len(out.seal_strips) == 1 and len(out.cells) == 7
+    assert elapsed < 1.2, f"{elapsed:.2f} s (about 0.2 s on an idle core)"
 
 
 # --- real-world scans ---
