@@ -135,11 +135,13 @@ class Articles:
         self.n += 1
         return text
 
-    def filler(self, flow: Flow) -> None:
-        """One boilerplate article."""
+    def filler(self, flow: Flow, blanks: float = 0.0) -> None:
+        """One boilerplate article, followed with chance ``blanks`` by ruled lines left for 补充约定."""
         text = self.pool[self.i % len(self.pool)]
         self.i += 1
         flow.para([self.lead() + text], indent=0)
+        if flow.ctx.rng.random() < blanks:
+            flow.blank_lines(flow.ctx.rng.randint(1, 3), label="补充约定：")
 
 
 def _inconsistency(ctx: Ctx) -> str:
@@ -342,6 +344,7 @@ def _tail(
     """Signatures, attachments towards ``target`` pages, then a signed 补充协议 that ends the contract."""
     signed = ctx.hhh.purchase.signed
     labels = {"buyer_label": buyer_label, "seller_label": seller_label}
+    _fill(flow, arts, target - 3, 80, limit=len(PURCHASE_POOL), blanks=0.4)
     _signature_page(ctx, flow, signed, hand=hand, seller=ctx.hh.developer, **labels)
     for add in (_floor_plan, _decoration_table, _payment_schedule):
         if len(flow.sheets) >= target - 1:
@@ -350,7 +353,6 @@ def _tail(
     flow.new_page()
     flow.heading("补充协议", ctx.size + 4, center=True, before=2)
     supplement = Articles(ctx, PURCHASE_POOL)
-    _fill(flow, supplement, target, 80)
     for _ in range(ctx.rng.randint(2, 5)):
         if flow.room() < 110:
             break
@@ -505,7 +507,7 @@ def _delivery(ctx: Ctx, flow: Flow, arts: Articles) -> None:
     )
 
 
-def _fill(flow: Flow, arts: Articles, target_pages: int, reserve: float, limit: int = 12) -> None:
+def _fill(flow: Flow, arts: Articles, target_pages: int, reserve: float, limit: int = 12, blanks: float = 0.0) -> None:
     """Boilerplate articles (at most ``limit``) until a block of ``reserve`` mm would end on page ``target_pages``."""
     guard = 0
     while guard < limit:
@@ -513,7 +515,7 @@ def _fill(flow: Flow, arts: Articles, target_pages: int, reserve: float, limit: 
         pages = len(flow.sheets)
         if pages > target_pages or (pages == target_pages and flow.room() < reserve + 30):
             return
-        arts.filler(flow)
+        arts.filler(flow, blanks)
 
 
 def _finish_contract(

@@ -156,6 +156,23 @@ class Flow:
         if buf:
             s.add(Text(bx, s.y, buf, size, family=s.family))
 
+    def blank_lines(self, n: int, *, label: str = "") -> None:
+        """Ruled lines left empty for additions; a clerk sometimes writes 无 on the first or strikes them out."""
+        s = self.s
+        pitch = s.pitch() * 1.3
+        for i in range(n):
+            self.ensure(pitch)
+            s = self.s
+            s.gap(pitch * 0.7)
+            x0 = self.left
+            if i == 0 and label:
+                s.text(x0, s.y, label)
+                x0 += text_width(label, s.size)
+            s.add(Line(x0, s.y + s.size * PT_MM * 0.75, self.right, s.y + s.size * PT_MM * 0.75, 0.25))
+            if i == 0 and self.ctx.rng.random() < 0.3:
+                s.write(self.ctx.staff_hand, x0 + 20, s.y, self.ctx.rng.choice(("无", "/", "以下空白")))
+            s.gap(pitch * 0.3)
+
     def pages(self) -> list[HardPage]:
         """Freeze every page."""
         return [sh.page() for sh in self.sheets if sh.items]

@@ -41,7 +41,7 @@ from tests.synth.hard.marks import (
     paint_mark,
 )
 from tests.synth.hard.sheet import Group, HardPage
-from tests.synth.items import Item, Page, Text
+from tests.synth.items import Ellipse, Item, Line, Page, Rect, Text
 from tests.synth.render import Canvas, FontBook, _draw_item, render_page
 
 #: Fixed PDF time stamps keep files byte-identical per seed.
@@ -151,7 +151,9 @@ def _shift(it: Item, dx: float, dy: float) -> Item:
     """An item moved by (dx, dy) mm."""
     if isinstance(it, Text):
         return replace(it, x=it.x + dx, y=it.y + dy)
-    return replace(it, x0=it.x0 + dx, y0=it.y0 + dy, x1=it.x1 + dx, y1=it.y1 + dy)  # type: ignore[call-arg]
+    if isinstance(it, Line | Rect | Ellipse):
+        return replace(it, x0=it.x0 + dx, y0=it.y0 + dy, x1=it.x1 + dx, y1=it.y1 + dy)
+    raise TypeError(f"cannot move {type(it).__name__} in a group")
 
 
 def paint(page: HardPage, dpi: int, fonts: FontBook) -> np.ndarray:
