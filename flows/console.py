@@ -45,14 +45,22 @@ def print_summary(summary: IngestSummary, console: Console | None = None) -> Non
     """Print the batch totals, then every quarantined or failed file with its reason."""
     out = console or Console(highlight=False, soft_wrap=True)
     out.print(
-        f"{len(summary.files)} file(s): {summary.count('stored')} stored ({summary.pages} pages), "
-        f"{summary.count('duplicate')} already archived, {summary.count('quarantined')} quarantined, "
-        f"{summary.count('failed')} failed"
+        f"{len(summary.files)} file(s): {summary.count('stored')} stored ({summary.documents} documents, "
+        f"{summary.pages} pages), {summary.count('duplicate')} already archived, "
+        f"{summary.count('quarantined')} quarantined, {summary.count('failed')} failed"
     )
+    if summary.documents_to_review:
+        out.print(f"{summary.documents_to_review} document(s) need review (fields flagged below)")
     for f in summary.files:
         if f.outcome == "quarantined":
             out.print(f"  quarantined  {f.name}: {f.reason}")
         elif f.outcome == "failed":
             out.print(f"  failed       {f.name}: {f.reason} (left in place; run again)")
-        elif f.flagged_fields:
-            out.print(f"  check        {f.name}: {', '.join(f.flagged_fields)} flagged for review")
+            continue
+        if len(f.documents) > 1:
+            parts = ", ".join(f"{d.doc_type} p{d.first_page + 1}" for d in f.documents)
+            out.print(f"  split        {f.name}: {len(f.documents)} documents ({parts})")
+        for d in f.documents:
+            if d.flagged_fields:
+                where = f" (page {d.first_page + 1})" if len(f.documents) > 1 else ""
+                out.print(f"  check        {f.name}{where}: {', '.join(d.flagged_fields)} flagged for review")

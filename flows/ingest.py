@@ -5,8 +5,8 @@ Per file, in this order (each step is a plain function in ocr/ or storage/):
 1. preflight      ocr.load.preflight          real type, SHA-256, refuse bad input
 2. recognise      Vault.find_by_sha256        already stored? then only settle it
 3. read           ocr.pipeline.read_document  rasterise -> OpenCV clean-up -> OCR
-4. understand     ocr.pipeline.understand     classify -> extract + validate fields
-5. store + index  Vault.store_document        seal (AES-256-GCM) -> object store -> one SQL transaction
+4. understand     ocr.pipeline.understand     split into documents -> classify -> extract + check fields
+5. store + index  Vault.store_file            seal (AES-256-GCM) -> object store -> one SQL transaction
 6. settle         storage.dropfolder          done/ after the commit, or quarantine/ with a reason
 
 Only I/O steps retry (object store, index). Bad input is quarantined with
@@ -42,10 +42,10 @@ def read_pages(source: SourceFile, services: Services, workdir: Path) -> list[Oc
 
 @task(name="store-and-index", retries=3, retry_delay_seconds=[1, 4, 10], cache_policy=NO_CACHE, persist_result=False)
 def store_and_index(
-    source: SourceFile, pages: list[OcrPage], extraction: Extraction, services: Services, run_id: str
-) -> str:
-    """Seal and store the original and OCR result, then commit the index rows (I/O, retried)."""
-    return services.vault.store_document(source=source, pages=pages, extraction=extraction, run_id=run_id)
+    source: SourceFile, pages: list[OcrPage], documents: list[Extraction], services: Services, run_id: str
+) -> list[str]:
+    """Seal and store the original and OCR result, then commit the index rows of its documents (I/O, retried)."""
+    return services.vault.store_file(source=source, pages=pages, documents=documents, run_id=run_id)
 
 
 @task(name="ingest-file", cache_policy=NO_CACHE, persist_result=False)
@@ -70,15 +70,15 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
     source = preflight(item.path, services.settings)
     with services.locks.hold(source.sha256):
         existing = services.vault.find_by_sha256(source.sha256)
-        if existing is not None:
+        if existing:
             settle_done(item, dest)
             return FileOutcome.duplicate(item, existing, source)
         with tempfile.TemporaryDirectory(prefix="dangan-") as tmp:
             pages = read_pages(source, services, Path(tmp))
-        extraction = understand(pages)
-        doc_id = store_and_index(source, pages, extraction, services, run_id)
+        documents = understand(pages)
+        doc_ids = store_and_index(source, pages, documents, services, run_id)
     settle_done(item, dest)
-    return FileOutcome.stored(item, doc_id, source, pages, extraction)
+    return FileOutcome.stored(item, doc_ids, source, pages, documents)
 
 
 def is_fault_of_file(error: DanganError) -> bool:

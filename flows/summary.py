@@ -15,6 +15,18 @@ from storage.dropfolder import DropItem
 Outcome = Literal["stored", "duplicate", "quarantined", "failed"]
 
 
+class DocumentOutcome(BaseModel):
+    """One document found in a stored file. Holds no field values (no PII in summaries)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    document_id: str
+    doc_type: str
+    first_page: int
+    pages: int
+    flagged_fields: tuple[str, ...] = ()
+
+
 class FileOutcome(BaseModel):
     """The result for one input file. Holds no field values (no PII in summaries)."""
 
@@ -23,26 +35,48 @@ class FileOutcome(BaseModel):
     path: str
     name: str
     outcome: Outcome
-    document_id: str | None = None
-    doc_type: str | None = None
+    #: Pages of the file (stored: read; duplicate: as counted by preflight).
     pages: int = 0
+    #: The documents found in a stored file (a whole-folder scan holds several).
+    documents: tuple[DocumentOutcome, ...] = ()
+    #: Ids of the documents of a file archived before (duplicates).
+    document_ids: tuple[str, ...] = ()
     reason: str | None = None
     reason_code: str | None = None
-    flagged_fields: tuple[str, ...] = ()
+
+    @property
+    def document_id(self) -> str | None:
+        """Id of the file's first document, if it has one."""
+        ids = self.document_ids or tuple(d.document_id for d in self.documents)
+        return ids[0] if ids else None
+
+    @property
+    def doc_type(self) -> str | None:
+        """Type of the file's first document."""
+        return self.documents[0].doc_type if self.documents else None
+
+    @property
+    def flagged_fields(self) -> tuple[str, ...]:
+        """Flagged fields over the file's documents (with the type when it holds several)."""
+        if len(self.documents) == 1:
+            return self.documents[0].flagged_fields
+        return tuple(f"{d.doc_type}.{name}" for d in self.documents for name in d.flagged_fields)
 
     @classmethod
-    def stored(
-        cls, item: DropItem, doc_id: str, source: SourceFile, pages: Sequence[OcrPage], extraction: Extraction
-    ) -> FileOutcome:
-        """A new document was stored and indexed."""
-        flagged = tuple(sorted(n for n, f in extraction.fields.items() if not f.valid))
-        return cls(path=str(item.path), name=item.path.name, outcome="stored", document_id=doc_id,
-                   doc_type=extraction.doc_type, pages=len(pages), flagged_fields=flagged)
+    def stored(cls, item: DropItem, doc_ids: Sequence[str], source: SourceFile, pages: Sequence[OcrPage],
+               extractions: Sequence[Extraction]) -> FileOutcome:
+        """New documents were stored and indexed."""
+        documents = tuple(
+            DocumentOutcome(document_id=doc_id, doc_type=ex.doc_type, first_page=ex.first_page,
+                            pages=len(ex.page_indices), flagged_fields=tuple(sorted(ex.flagged_fields)))
+            for doc_id, ex in zip(doc_ids, extractions, strict=True))
+        return cls(path=str(item.path), name=item.path.name, outcome="stored", pages=len(pages),
+                   documents=documents)
 
     @classmethod
-    def duplicate(cls, item: DropItem, doc_id: str, source: SourceFile) -> FileOutcome:
+    def duplicate(cls, item: DropItem, doc_ids: Sequence[str], source: SourceFile) -> FileOutcome:
         """The same bytes were already archived; nothing stored twice."""
-        return cls(path=str(item.path), name=item.path.name, outcome="duplicate", document_id=doc_id,
+        return cls(path=str(item.path), name=item.path.name, outcome="duplicate", document_ids=tuple(doc_ids),
                    pages=source.page_count)
 
     @classmethod
@@ -76,8 +110,18 @@ class IngestSummary(BaseModel):
 
     @property
     def pages(self) -> int:
-        """Pages of newly stored documents."""
+        """Pages of newly stored files."""
         return sum(f.pages for f in self.files if f.outcome == "stored")
+
+    @property
+    def documents(self) -> int:
+        """Documents found in newly stored files."""
+        return sum(len(f.documents) for f in self.files if f.outcome == "stored")
+
+    @property
+    def documents_to_review(self) -> int:
+        """Newly stored documents with a field a person must check."""
+        return sum(1 for f in self.files for d in f.documents if d.flagged_fields)
 
     @property
     def status(self) -> Literal["completed", "incomplete"]:
@@ -87,5 +131,5 @@ class IngestSummary(BaseModel):
     def counts(self) -> dict[str, int]:
         """Totals for the ingest-run record."""
         by_outcome = Counter(f.outcome for f in self.files)
-        return {"files": len(self.files), "pages": self.pages,
+        return {"files": len(self.files), "pages": self.pages, "documents": self.documents,
                 **{k: by_outcome.get(k, 0) for k in ("stored", "duplicate", "quarantined", "failed")}}

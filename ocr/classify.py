@@ -141,3 +141,30 @@ def classify(pages: Sequence[OcrPage]) -> tuple[str, float]:
     margin = (s1 - s2) / s1
     strength = min(1.0, s1 / (TITLE_WEIGHT + 4.0))
     return best, round(max(0.05, min(1.0, 0.5 * strength + 0.5 * margin)), 3)
+
+
+#: Characters a title row may hold beyond the title itself ("（预售）", "（正反面）", a form number).
+TITLE_ROW_SLACK = 8
+
+
+def page_title(page: OcrPage) -> tuple[str, bool] | None:
+    """The type whose printed title heads ``page``, and whether the title was read exactly; None without one.
+
+    Stricter than classifying a whole document: the title must stand (nearly)
+    alone on its row, so a continuation page whose first sentence mentions
+    "临时管理规约" does not look like the start of a 管理规约.
+    """
+    best: _TitleHit | None = None
+    for row in title_rows(page):
+        for hit in _title_hits(row):
+            if len(row) > hit.end - hit.start + TITLE_ROW_SLACK:
+                continue
+            if best is None or (hit.fuzzy, hit.start - hit.end) < (best.fuzzy, best.start - best.end):
+                best = hit
+    return (best.doc_type, not best.fuzzy) if best else None
+
+
+def page_body_scores(page: OcrPage) -> dict[str, float]:
+    """Body-word score of every type on one page alone."""
+    body = normalize_text(page.text)
+    return {doc_type: _body_score(body, words) for doc_type, words in BODY_WORDS.items()}

@@ -25,8 +25,9 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from ocr.cells import CellKey, Grid
 from schemas.doctypes import CONTEXT_OF_KEY, LEXICON, DocSpec, FieldSpec, Label, spec_of
-from schemas.models import Extraction, FieldValue, OcrLine, OcrPage
+from schemas.models import CONFIDENT, Extraction, FieldValue, OcrLine, OcrPage, OcrWord
 from schemas.validators import (
     DIGIT_CONFUSIONS,
     amount_in_words,
@@ -65,7 +66,7 @@ _F_COLON, _F_PLAIN, _F_NEAR, _F_SIGNATURE, _F_PATTERN, _F_INVALID = 1.0, 0.95, 0
 
 @dataclass(frozen=True)
 class Cell:
-    """One OCR box inside a row; ``start``/``end`` are offsets in the row text."""
+    """One OCR word (detector box) inside a row; ``start``/``end`` are offsets in the row text."""
 
     text: str
     start: int
@@ -73,6 +74,10 @@ class Cell:
     x0: float
     x1: float
     conf: float
+    #: Per-character confidences of ``text`` (empty when the engine gave none).
+    chars: tuple[float, ...] = ()
+    y0: float = 0.0
+    y1: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,9 +99,33 @@ class Row:
         return self.cells[-1].x1 if offset > 0 else self.cells[0].x0
 
     def conf(self, start: int, end: int) -> float:
-        """Lowest OCR confidence of the boxes covering ``text[start:end]``."""
-        confs = [c.conf for c in self.cells if c.start < end and start < c.end]
-        return min(confs) if confs else min(c.conf for c in self.cells)
+        """Lowest OCR confidence over the characters of ``text[start:end]`` that carry meaning.
+
+        Character confidences are used where the engine gave them (a single
+        doubtful digit shows there, not in the mean of its box); punctuation and
+        spaces do not count.
+        """
+        confs: list[float] = []
+        for c in self.cells:
+            if not (c.start < end and start < c.end):
+                continue
+            if not c.chars:
+                confs.append(c.conf)
+                continue
+            lo, hi = max(start, c.start) - c.start, min(end, c.end) - c.start
+            confs += [p for ch, p in zip(c.text[lo:hi], c.chars[lo:hi], strict=False) if ch.isalnum()]
+        if confs:
+            return min(confs)
+        covered = [c.conf for c in self.cells if c.start < end and start < c.end]
+        return min(covered) if covered else min(c.conf for c in self.cells)
+
+    def box(self, start: int, end: int) -> tuple[int, int, int, int]:
+        """Page box of ``text[start:end]`` (character positions interpolated inside a word)."""
+        x0, x1 = self.x_at(start), self.x_at(max(start, end))
+        covered = [c for c in self.cells if c.start < end and start < c.end] or list(self.cells)
+        y0 = min(c.y0 for c in covered) if covered[0].y1 else self.top
+        y1 = max(c.y1 for c in covered) if covered[0].y1 else self.bottom
+        return round(min(x0, x1)), round(y0), round(max(x0, x1)), round(y1)
 
     @property
     def height(self) -> float:
@@ -140,18 +169,21 @@ def _same_row(band: list[OcrLine], line: OcrLine) -> bool:
 
 
 def _make_row(page: int, band: list[OcrLine]) -> Row:
-    """Join a band's boxes left to right into one row."""
+    """Join a band's words left to right into one row (cells separated by tabs)."""
     cells: list[Cell] = []
     text = ""
     for line in sorted(band, key=lambda ln: ln.box[0]):
-        piece = clean_text(line.text)
-        if not piece:
-            continue
-        if text:
-            text += "\t"
-        start = len(text)
-        cells.append(Cell(piece, start, start + len(piece), line.box[0], line.box[2], line.confidence))
-        text += piece
+        for word in line.words or (OcrWord(text=line.text, box=line.box, confidence=line.confidence),):
+            piece = clean_text(word.text)
+            if not piece:
+                continue
+            if text:
+                text += "\t"
+            start = len(text)
+            chars = word.chars if len(word.chars) == len(piece) else ()
+            cells.append(Cell(piece, start, start + len(piece), word.box[0], word.box[2], word.confidence,
+                              chars, word.box[1], word.box[3]))
+            text += piece
     return Row(page, text, tuple(cells), min(ln.box[1] for ln in band), max(ln.box[3] for ln in band))
 
 
@@ -343,11 +375,17 @@ def _paren_key(key: str, paren: str | None) -> str:
 
 @dataclass(frozen=True)
 class Piece:
-    """Text offered as a field value, with its OCR confidence and how it was found."""
+    """Text offered as a field value, with its OCR confidence, how it was found and where."""
 
     text: str
     conf: float
     factor: float
+    page: int | None = None
+    box: tuple[int, int, int, int] | None = None
+
+
+def _union(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    return b if a is None else (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 @dataclass
@@ -356,6 +394,8 @@ class Doc:
 
     rows: list[Row]
     hits: list[Hit]
+    #: Table cells of the pages (grid forms) and the words inside them.
+    grid: Grid = field(default_factory=Grid)
     by_row: dict[int, list[Hit]] = field(default_factory=dict)
     #: Per page: left and right edge of the text.
     edges: dict[int, tuple[float, float]] = field(default_factory=dict)
@@ -401,10 +441,15 @@ class Doc:
         """
         row = self.rows[hit.row]
         factor = _F_SIGNATURE if hit.signature else (_F_COLON if hit.colon else _F_PLAIN)
+        in_grid = self._grid_value(hit)
+        if in_grid is not None:  # a form's table says where the value is (an empty cell: no value)
+            return [in_grid] if in_grid.text else []
         same = row.text[hit.value_start:hit.value_end]
         if hit.colon and _UNKNOWN_LABEL.match(same):  # "姓名：  班别：": blank value, then another label
             same = ""
-        out = [Piece(same, row.conf(hit.value_start, hit.value_end), factor)] if _blank_free(same) else []
+        here = row.box(hit.value_start, hit.value_end)
+        out = [Piece(same, row.conf(hit.value_start, hit.value_end), factor, row.page, here)] \
+            if _blank_free(same) else []
         nxt = self.next_row(hit.row)
         if nxt is None:
             return out
@@ -412,7 +457,8 @@ class Doc:
             a, b = self.lead(hit.row + 1)
             if b > a:
                 conf = min(row.conf(hit.value_start, hit.value_end), nxt.conf(a, b))
-                out.append(Piece(same + nxt.text[a:b], conf, min(factor, _F_NEAR)))
+                box = _union(here if _blank_free(same) else None, nxt.box(a, b))
+                out.append(Piece(same + nxt.text[a:b], conf, min(factor, _F_NEAR), row.page, box))
         if not _blank_free(same):
             below = self._below(hit, row, nxt)
             if below:
@@ -420,6 +466,44 @@ class Doc:
         if continuation and out:
             out.insert(0, self._continued(hit, out[0]))
         return out
+
+    def _grid_value(self, hit: Hit) -> Piece | None:
+        """The value of a label standing alone in a table cell: the cell right of it, else the one below.
+
+        Returns None when the label is not in a table or has its value in its
+        own cell, and a piece with empty text when the value cell is empty.
+        """
+        if not self.grid.cells:
+            return None
+        row = self.rows[hit.row]
+        key = self.grid.cell_of(hit.row, hit.start, [c.start for c in row.cells])
+        if key is None or _blank_free(self._cell_text(key, after=(hit.row, hit.value_start))[0]):
+            return None
+        for neighbour in (self.grid.right_of(key), self.grid.below(key)):
+            if neighbour is None:
+                continue
+            text, conf, page = self._cell_text(neighbour)
+            spans = self.grid.spans.get(neighbour, [])
+            if spans and any(h.start == spans[0].start for h in self.by_row.get(spans[0].row, [])):
+                continue  # a label cell (a header row of labels): the value is further on
+            return Piece(text if _blank_free(text) else "", conf, _F_COLON, page, self.grid.box(neighbour))
+        return None
+
+    def _cell_text(self, key: CellKey, after: tuple[int, int] | None = None) -> tuple[str, float, int]:
+        """Text of a table cell (words in reading order, rows joined), its lowest confidence, its page."""
+        parts: list[str] = []
+        confs: list[float] = []
+        for span in self.grid.spans.get(key, []):
+            start = span.start
+            if after is not None:
+                if span.row < after[0] or (span.row == after[0] and span.end <= after[1]):
+                    continue
+                if span.row == after[0]:
+                    start = max(span.start, after[1])
+            row = self.rows[span.row]
+            parts.append(row.text[start:span.end])
+            confs.append(row.conf(start, span.end))
+        return "\t".join(parts), min(confs, default=0.0), key[0]
 
     def _below(self, hit: Hit, row: Row, nxt: Row) -> Piece | None:
         """Return the cell under a label whose own value is blank (table header rows)."""
@@ -431,12 +515,13 @@ class Doc:
             overlap = min(x1, cell.x1) - max(x0, cell.x0)
             if cell.start >= lead_end or overlap <= 0.5 * min(cell.x1 - cell.x0, x1 - x0):
                 continue
-            return Piece(nxt.text[cell.start:cell.end], cell.conf, _F_NEAR)
+            return Piece(nxt.text[cell.start:cell.end], nxt.conf(cell.start, cell.end), _F_NEAR, nxt.page,
+                         nxt.box(cell.start, cell.end))
         return None
 
     def _continued(self, hit: Hit, first: Piece) -> Piece:
         """Extend a value over following rows aligned with it (wrapped addresses)."""
-        text, conf = first.text, first.conf
+        text, conf, box = first.text, first.conf, first.box
         x_value = self.rows[hit.row].x_at(hit.value_start)
         i = hit.row
         for _ in range(3):
@@ -447,8 +532,9 @@ class Doc:
                 break
             text += nxt.text
             conf = min(conf, nxt.conf(0, len(nxt.text)))
+            box = _union(box, nxt.box(0, len(nxt.text)))
             i += 1
-        return Piece(text, conf, first.factor)
+        return Piece(text, conf, first.factor, first.page, box)
 
 
 #: A label this module does not know, at the start of a value: "班别：".
@@ -674,11 +760,13 @@ _RUN_ON_KINDS = frozenset({"date", "range_start", "range_end", "decimal", "meter
 
 @dataclass(frozen=True)
 class Found:
-    """A candidate value of one field."""
+    """A candidate value of one field, with where it was read."""
 
     parsed: Parsed
     conf: float
     rank: tuple[int, ...]
+    page: int | None = None
+    box: tuple[int, int, int, int] | None = None
 
 
 def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, Piece] | None:
@@ -742,7 +830,7 @@ def _resolve(doc: Doc, rule: FieldSpec) -> Found | None:
                 loose = LABELS[hit.text].weak and not hit.colon
                 far = piece.factor <= _F_NEAR
                 rank = (parsed.issue is not None, far, loose, hit.signature, s_index, order)
-                found.append(Found(parsed, piece.conf * piece.factor, rank))
+                found.append(Found(parsed, piece.conf * piece.factor, rank, piece.page, piece.box))
     return min(found, key=lambda f: f.rank) if found else None
 
 
@@ -751,7 +839,7 @@ def _field_value(name: str, found: Found) -> FieldValue:
     valid = found.parsed.issue is None
     conf = found.conf * (1.0 if valid else _F_INVALID)
     return FieldValue(name=name, value=found.parsed.value, confidence=round(max(0.0, min(1.0, conf)), 3),
-                      valid=valid, issue=found.parsed.issue)
+                      valid=valid, issue=found.parsed.issue, page=found.page, box=found.box)
 
 
 # --------------------------------------------------------------- fallbacks
@@ -781,7 +869,7 @@ def _id_fallback(doc: Doc, rule: FieldSpec) -> Found | None:
             issues = check_id_number(token)
             parsed = Parsed(token, "; ".join(issues) if issues else None)
             conf = row.conf(0, len(row.text)) * _F_PATTERN
-            found.append(Found(parsed, conf, (bool(issues), 1, 0, i)))
+            found.append(Found(parsed, conf, (bool(issues), 1, 0, i), row.page, row.box(0, len(row.text))))
     return min(found, key=lambda f: f.rank) if found else None
 
 
@@ -804,7 +892,15 @@ def _bare_unit_token(text: str) -> str | None:
     return str(number) if number is not None else None
 
 
-UnitPart = tuple[str, float, float]
+@dataclass(frozen=True)
+class UnitPart:
+    """One of building / unit / room with its OCR confidence, how it was found and where."""
+
+    value: str
+    conf: float
+    factor: float
+    page: int | None = None
+    box: tuple[int, int, int, int] | None = None
 
 
 def _unit_fields(doc: Doc) -> dict[str, UnitPart]:
@@ -827,24 +923,24 @@ def _labelled_unit(doc: Doc) -> tuple[dict[str, UnitPart], dict[str, UnitPart]]:
         if hit.key not in {"location", "building", "unit", "room"}:
             continue
         for piece in doc.pieces(hit):
-            conf, factor = piece.conf, piece.factor
+            conf, factor, where = piece.conf, piece.factor, (piece.page, piece.box)
             parts = parse_unit_parts(piece.text) if hit.key == "location" else {}
             if len(parts) == 3:
-                full = full or {name: (value, conf, factor) for name, value in parts.items()}
+                full = full or {name: UnitPart(value, conf, factor, *where) for name, value in parts.items()}
                 break
             bare = _bare_unit_token(piece.text)
             key = hit.key if hit.key != "location" else ("room" if hit.text in _ROOM_LABELS else "")
             if bare and key:
-                single.setdefault(key, (bare, conf, factor))
+                single.setdefault(key, UnitPart(bare, conf, factor, *where))
                 break
             for name, value in parts.items():
-                single.setdefault(name, (value, conf, factor * 0.9))
+                single.setdefault(name, UnitPart(value, conf, factor * 0.9, *where))
     return full, single
 
 
 def _unit_prose(doc: Doc) -> dict[str, UnitPart]:
     """Find a complete unit reference in running text (not in addresses); cue words first."""
-    best: tuple[int, int, dict[str, str], float] | None = None
+    best: tuple[int, int, dict[str, str], float, tuple[int, int]] | None = None
     for i, row in enumerate(doc.rows):
         for start, end in _free_spans(doc, i):
             text = row.text[start:end]
@@ -853,10 +949,12 @@ def _unit_prose(doc: Doc) -> dict[str, UnitPart]:
                 continue
             rank = 0 if _UNIT_CUES.search(text) else 1
             if best is None or (rank, i) < best[:2]:
-                best = (rank, i, parts, row.conf(start, end))
+                best = (rank, i, parts, row.conf(start, end), (start, end))
     if best is None:
         return {}
-    return {k: (v, best[3], _F_PATTERN) for k, v in best[2].items()}
+    row = doc.rows[best[1]]
+    box = row.box(*best[4])
+    return {k: UnitPart(v, best[3], _F_PATTERN, row.page, box) for k, v in best[2].items()}
 
 
 def _free_spans(doc: Doc, i: int) -> list[tuple[int, int]]:
@@ -880,11 +978,12 @@ def _standalone_date(doc: Doc) -> Found | None:
         if not dates:
             continue
         conf = row.conf(0, len(row.text))
+        where = row.page, row.box(0, len(row.text))
         if len(compact) <= 14:
-            return Found(Parsed(dates[-1]), conf * _F_NEAR, (0,))
+            return Found(Parsed(dates[-1]), conf * _F_NEAR, (0,), *where)
         tail = re.search(r"[\d日]$", compact) and not re.search(r"[，。,;；]", compact)
         if ending is None and tail and normalize_date(compact[-12:]) == dates[-1]:
-            ending = Found(Parsed(dates[-1]), conf * _F_PATTERN, (1,))
+            ending = Found(Parsed(dates[-1]), conf * _F_PATTERN, (1,), *where)
     return ending
 
 
@@ -895,7 +994,7 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
     """Extract the fields of ``doc_type`` (see its spec in schemas/doctypes/) from OCR ``pages``."""
     spec = spec_of(doc_type)
     rows = build_rows(pages)
-    doc = Doc(rows, find_hits(rows))
+    doc = Doc(rows, find_hits(rows), Grid.build(pages, rows))
     fields: dict[str, FieldValue] = {}
     for fspec in spec.fields:
         if fspec.kind == "unit_part" or not fspec.sources:
@@ -904,11 +1003,19 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
         if found:
             fields[fspec.name] = _field_value(fspec.name, found)
     if spec.field_spec("building") is not None:
-        for name, (value, conf, factor) in _unit_fields(doc).items():
-            fields[name] = FieldValue(name=name, value=value, confidence=round(conf * factor, 3))
+        for name, part in _unit_fields(doc).items():
+            fields[name] = FieldValue(name=name, value=part.value, confidence=round(part.conf * part.factor, 3),
+                                      page=part.page, box=part.box)
     fields = apply_rules(spec, fields)
-    ordered = {f.name: fields[f.name] for f in spec.fields if f.export and f.name in fields}
+    ordered = {f.name: mark_uncertain(fields[f.name]) for f in spec.fields if f.export and f.name in fields}
     return Extraction(doc_type=spec.name, doc_type_confidence=doc_type_confidence, fields=ordered)
+
+
+def mark_uncertain(value: FieldValue) -> FieldValue:
+    """Give a valid value below the confidence threshold its issue: a person must check it."""
+    if value.valid and value.issue is None and value.confidence < CONFIDENT:
+        return value.model_copy(update={"issue": f"uncertain reading (confidence {value.confidence:.2f}); check it"})
+    return value
 
 
 def _fallback(doc: Doc, fspec: FieldSpec) -> Found | None:

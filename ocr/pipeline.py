@@ -13,6 +13,7 @@ from ocr.engines import OcrEngine
 from ocr.extract import extract
 from ocr.load import rasterise
 from ocr.preprocess import preprocess
+from ocr.split import split_documents
 from schemas.models import Extraction, OcrPage, PageImage, SourceFile
 from schemas.settings import Settings
 
@@ -26,10 +27,21 @@ def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, 
     return pages
 
 
-def understand(pages: Sequence[OcrPage]) -> Extraction:
-    """Classify the document and extract the fields of its type."""
+def understand(pages: Sequence[OcrPage]) -> list[Extraction]:
+    """Split a file's pages into documents, then classify each and extract the fields of its type."""
+    by_index = {p.index: p for p in pages}
+    documents = []
+    for indices in split_documents(pages):
+        doc_pages = [by_index[i] for i in indices]
+        documents.append(understand_document(doc_pages))
+    return documents
+
+
+def understand_document(pages: Sequence[OcrPage]) -> Extraction:
+    """Classify one document and extract the fields of its type."""
     doc_type, confidence = classify(pages)
-    return extract(doc_type, pages, doc_type_confidence=confidence)
+    extraction = extract(doc_type, pages, doc_type_confidence=confidence)
+    return extraction.model_copy(update={"page_indices": tuple(p.index for p in pages)})
 
 
 def _blank_page(index: int, engine_name: str, page: PageImage) -> OcrPage:

@@ -154,14 +154,33 @@ class OcrPage(Frozen):
         return sum(line.confidence for line in self.lines) / len(self.lines)
 
 
+#: Fields at or above this confidence, valid and without an issue, are stated as read; the rest go to review.
+CONFIDENT = 0.8
+
+
 class FieldValue(Frozen):
-    """One extracted field. ``valid`` is False when a validator flagged it."""
+    """One extracted field.
+
+    ``confidence`` estimates the chance that the value is exactly right.
+    ``valid`` is False when a rule says the value is wrong (a bad checksum, a
+    date that does not exist, amounts that disagree, another document of the
+    archive saying otherwise); ``issue`` says why a field needs a person's eye
+    (invalid, or too uncertain to state). ``page`` and ``box`` say where the
+    value was read (page index in the file, box in that page's pixels).
+    """
 
     name: str
     value: str
     confidence: float
     valid: bool = True
     issue: str | None = None
+    page: int | None = None
+    box: Box | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        """Whether a person must check this value before it is relied on."""
+        return not self.valid or self.issue is not None or self.confidence < CONFIDENT
 
 
 class UnitRef(Frozen):
@@ -182,6 +201,13 @@ class Extraction(Frozen):
     doc_type: str
     doc_type_confidence: float
     fields: dict[str, FieldValue] = {}
+    #: Page indices (0-based, in the file) of the document's pages; blank pages are left out.
+    page_indices: tuple[int, ...] = ()
+
+    @property
+    def first_page(self) -> int:
+        """Index of the document's first page in its file."""
+        return min(self.page_indices, default=0)
 
     @property
     def unit_ref(self) -> UnitRef | None:
@@ -196,6 +222,11 @@ class Extraction(Frozen):
     def has_invalid_fields(self) -> bool:
         """True when any field failed validation."""
         return any(not f.valid for f in self.fields.values())
+
+    @property
+    def flagged_fields(self) -> tuple[str, ...]:
+        """Names of the fields a person must check."""
+        return tuple(name for name, f in self.fields.items() if f.needs_review)
 
 
 class StoredObject(Frozen):

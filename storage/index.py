@@ -26,9 +26,11 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -44,13 +46,16 @@ from storage.crypto import DataKey, WrappedKey, unwrap_key
 from storage.keys import MasterKey
 from storage.tables import (
     MAX_VALUE_CHARS,
+    SCHEMA_VERSION,
     ArchiveRow,
     AuditRow,
     Base,
     DataKeyRow,
     DocumentRow,
     FieldRow,
+    FileRow,
     IngestRunRow,
+    MetaRow,
     PageRow,
     SearchTokenRow,
     utcnow,
@@ -61,10 +66,11 @@ _RECORD_ATTEMPTS = 3
 
 
 class PageInfo(BaseModel):
-    """What the index knows about one page."""
+    """What the index knows about one page of a document."""
 
     model_config = ConfigDict(frozen=True)
 
+    #: Page index (0-based) in the file.
     index: int
     rotation: int
     skew: float
@@ -86,6 +92,7 @@ class DocumentSummary(BaseModel):
     sha256: str
     doc_type: str
     unit: UnitRef | None
+    first_page: int
     pages: int
     status: str
     created_at: dt.datetime
@@ -99,6 +106,7 @@ class DocumentDetail(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
+    file_id: str
     source_name: str
     sha256: str
     kind: str
@@ -107,13 +115,16 @@ class DocumentDetail(BaseModel):
     doc_type_confidence: float
     unit: UnitRef | None
     archive_id: str | None
+    first_page: int
     pages: int
     page_info: list[PageInfo]
     #: Plain value, or the masked value for sensitive fields.
     fields: dict[str, str]
     confidence: dict[str, float]
-    #: Fields a validator flagged, with the reason (never contains the value).
+    #: Fields a person must check, with the reason (never contains the value).
     issues: dict[str, str]
+    #: Where each field was read: {"page": index in the file, "box": [x0, y0, x1, y1]}.
+    regions: dict[str, dict[str, Any]] = {}
     status: str
     original_key: str
     ocr_key: str
@@ -124,12 +135,14 @@ class DocumentDetail(BaseModel):
     def export_record(self, revealed: dict[str, str] | None = None) -> dict[str, Any]:
         """Return the DESIGN.md export line; ``revealed`` replaces masked values (audited by the caller).
 
-        ``issues`` (beyond the DESIGN.md keys) names each field a validator flagged, with the reason,
-        so an invalid value is never exported as if it were valid.
+        ``first_page`` is the document's first page in its file (several documents may share one
+        file), ``page_indices`` all its pages (blank pages between them belong to no document). ``issues`` (beyond the DESIGN.md keys) names each field a person must check, with
+        the reason, so an invalid or uncertain value is never exported as if it were sure.
         """
         unit = self.unit.model_dump() if self.unit else None
         return {"id": self.id, "source_name": self.source_name, "sha256": self.sha256,
-                "doc_type": self.doc_type, "unit": unit, "pages": self.pages,
+                "doc_type": self.doc_type, "unit": unit, "first_page": self.first_page, "pages": self.pages,
+                "page_indices": [p.index for p in self.page_info],
                 "fields": {**self.fields, **(revealed or {})}, "confidence": dict(self.confidence),
                 "status": self.status, "issues": dict(self.issues)}
 
@@ -217,9 +230,18 @@ class Index:
         return Session(self._write_engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        """Create missing tables and indexes (idempotent)."""
+        """Create missing tables and indexes (idempotent); refuse an index of an older layout."""
         with _db_errors("create its tables"):
+            existing = inspect(self._write_engine)
+            if existing.has_table("documents") and "file_id" not in {
+                    c["name"] for c in existing.get_columns("documents")}:
+                raise ConfigError("The index was created by an older dangan (one document per file). "
+                                  "Point DANGAN_DB_URL (or DANGAN_HOME) at a new index and ingest the "
+                                  "files in done/ again; the old index is left untouched.")
             Base.metadata.create_all(self._write_engine)
+            with self._write() as s, s.begin():
+                if s.get(MetaRow, "schema_version") is None:
+                    s.add(MetaRow(key="schema_version", value=SCHEMA_VERSION))
 
     # ----------------------------------------------------------------- runs
 
@@ -238,67 +260,96 @@ class Index:
 
     # ----------------------------------------------------------------- writing
 
-    def find_by_sha256(self, sha256: str) -> str | None:
-        """Id of the document whose original has this SHA-256, or None."""
+    def find_by_sha256(self, sha256: str) -> list[str]:
+        """Ids of the documents of the file whose original has this SHA-256 (empty: not archived)."""
         with _db_errors("look up a document"), self._read() as s:
-            return s.scalar(select(DocumentRow.id).where(DocumentRow.sha256 == sha256))
+            return list(s.scalars(select(DocumentRow.id).join(FileRow, DocumentRow.file_id == FileRow.id)
+                                  .where(FileRow.sha256 == sha256).order_by(DocumentRow.first_page)))
 
-    def record_document(self, *, source: SourceFile, extraction: Extraction, pages: Sequence[OcrPage],
-                        original: StoredObject, ocr: StoredObject, data_key: WrappedKey, run_id: str,
-                        status: str, unit: UnitRef | None = None) -> str:
-        """Insert a document with its archive, pages, fields, data key and search tokens in ONE transaction.
+    def record_file(self, *, source: SourceFile, documents: Sequence[Extraction], pages: Sequence[OcrPage],
+                    original: StoredObject, ocr: StoredObject, data_key: WrappedKey, run_id: str,
+                    statuses: Sequence[str], unit: UnitRef | None = None) -> list[str]:
+        """Insert a file with its documents, pages, fields, data key and search tokens in ONE transaction.
 
-        The document is filed in the active archive of ``unit`` (e.g. from the
+        Each document is filed in the active archive of ``unit`` (e.g. from the
         drop folder's name), else of the unit printed on it, if any.
 
-        Idempotent on ``source.sha256``: when the document exists (also when a
-        concurrent writer commits it first) its id is returned and nothing is
-        inserted. If that document's ``dek_id`` differs from ``data_key``'s, the
-        caller lost a race and may have overwritten the content-addressed
-        objects: it must re-seal them with :meth:`data_key` of the stored key.
+        Idempotent on ``source.sha256``: when the file exists (also when a
+        concurrent writer commits it first) its document ids are returned and
+        nothing is inserted. If that file's ``dek_id`` differs from
+        ``data_key``'s, the caller lost a race and may have overwritten the
+        content-addressed objects: it must re-seal them with :meth:`data_key` of
+        the stored key (see :meth:`file_data_key_id`).
         """
+        if len(statuses) != len(documents):
+            raise ValueError("one status per document")
         for _ in range(_RECORD_ATTEMPTS):
             existing = self.find_by_sha256(source.sha256)
-            if existing is not None:
+            if existing:
                 return existing
             try:
                 with _db_errors("record a document"), self._write() as s, s.begin():
-                    return self._insert_document(s, source=source, extraction=extraction, pages=pages,
-                                                 original=original, ocr=ocr, data_key=data_key,
-                                                 run_id=run_id, status=status,
-                                                 unit=unit or extraction.unit_ref)
+                    return self._insert_file(s, source=source, documents=documents, pages=pages,
+                                             original=original, ocr=ocr, data_key=data_key, run_id=run_id,
+                                             statuses=statuses, unit=unit)
             except sa_exc.IntegrityError:
                 continue  # a concurrent writer took this sha256 or opened this unit's archive first
         existing = self.find_by_sha256(source.sha256)
-        if existing is not None:
+        if existing:
             return existing
         raise IndexUnavailable("The index refused the document's rows after retries (conflicting "
                                "rows); run the ingest again.")
 
-    def _insert_document(self, s: Session, *, source: SourceFile, extraction: Extraction,
-                         pages: Sequence[OcrPage], original: StoredObject, ocr: StoredObject,
-                         data_key: WrappedKey, run_id: str, status: str, unit: UnitRef | None) -> str:
-        found = s.scalar(select(DocumentRow.id).where(DocumentRow.sha256 == source.sha256))
-        if found is not None:
-            return found
-        doc_id = str(uuid.uuid4())
+    def record_document(self, *, source: SourceFile, extraction: Extraction, pages: Sequence[OcrPage],
+                        original: StoredObject, ocr: StoredObject, data_key: WrappedKey, run_id: str,
+                        status: str, unit: UnitRef | None = None) -> str:
+        """Insert a file holding one document (all its pages); see :meth:`record_file`."""
+        if not extraction.page_indices:
+            extraction = extraction.model_copy(update={"page_indices": tuple(p.index for p in pages)})
+        return self.record_file(source=source, documents=[extraction], pages=pages, original=original,
+                                ocr=ocr, data_key=data_key, run_id=run_id, statuses=[status], unit=unit)[0]
+
+    def file_data_key_id(self, sha256: str) -> str | None:
+        """Id of the data key sealing the file with this SHA-256."""
+        with _db_errors("look up a file"), self._read() as s:
+            return s.scalar(select(FileRow.dek_id).where(FileRow.sha256 == sha256))
+
+    def _insert_file(self, s: Session, *, source: SourceFile, documents: Sequence[Extraction],
+                     pages: Sequence[OcrPage], original: StoredObject, ocr: StoredObject, data_key: WrappedKey,
+                     run_id: str, statuses: Sequence[str], unit: UnitRef | None) -> list[str]:
+        found = s.scalars(select(DocumentRow.id).join(FileRow, DocumentRow.file_id == FileRow.id)
+                          .where(FileRow.sha256 == source.sha256)).all()
+        if found:
+            return list(found)
+        file_id = str(uuid.uuid4())
         s.add(DataKeyRow(dek_id=data_key.dek_id, master_key_id=data_key.master_key_id,
                          algorithm=data_key.algorithm, wrapped=data_key.wrapped))
-        s.add(DocumentRow(
-            id=doc_id, sha256=source.sha256, source_name=source.name, kind=str(source.kind),
-            size=source.size, doc_type=str(extraction.doc_type),
-            doc_type_confidence=extraction.doc_type_confidence,
-            archive_id=self._archive_for(s, unit), pages=len(pages), status=status,
-            original_key=original.key, ocr_key=ocr.key, dek_id=data_key.dek_id, run_id=run_id))
+        s.add(FileRow(id=file_id, sha256=source.sha256, source_name=source.name, kind=str(source.kind),
+                      size=source.size, page_count=len(pages), original_key=original.key, ocr_key=ocr.key,
+                      dek_id=data_key.dek_id, run_id=run_id))
         s.flush()
+        by_index = {p.index: p for p in pages}
+        owner: dict[int, str] = {}
+        doc_ids: list[str] = []
+        for extraction, status in zip(documents, statuses, strict=True):
+            doc_id = str(uuid.uuid4())
+            doc_ids.append(doc_id)
+            indices = extraction.page_indices or tuple(by_index)
+            owner.update(dict.fromkeys(indices, doc_id))
+            s.add(DocumentRow(
+                id=doc_id, file_id=file_id, first_page=extraction.first_page, pages=len(indices),
+                doc_type=str(extraction.doc_type), doc_type_confidence=extraction.doc_type_confidence,
+                archive_id=self._archive_for(s, unit or extraction.unit_ref), status=status))
+            s.flush()
+            if extraction.fields:
+                s.execute(insert(FieldRow), [self._field_row(doc_id, f) for f in extraction.fields.values()])
+            doc_pages = [by_index[i] for i in indices if i in by_index]
+            tokens = self._document_tokens(source, extraction, doc_pages)
+            if tokens:
+                s.execute(insert(SearchTokenRow), [{"document_id": doc_id, "token_hmac": t} for t in tokens])
         if pages:
-            s.execute(insert(PageRow), [_page_row(doc_id, p) for p in pages])
-        if extraction.fields:
-            s.execute(insert(FieldRow), [self._field_row(doc_id, f) for f in extraction.fields.values()])
-        tokens = self._document_tokens(source, extraction, pages)
-        if tokens:
-            s.execute(insert(SearchTokenRow), [{"document_id": doc_id, "token_hmac": t} for t in tokens])
-        return doc_id
+            s.execute(insert(PageRow), [_page_row(file_id, owner.get(p.index), p) for p in pages])
+        return doc_ids
 
     def _archive_for(self, s: Session, unit: UnitRef | None) -> str | None:
         """Id of the unit's active archive, opened now if there is none."""
@@ -318,7 +369,8 @@ class Index:
     def _field_row(self, doc_id: str, f: FieldValue) -> dict[str, Any]:
         row: dict[str, Any] = {"document_id": doc_id, "name": f.name, "confidence": f.confidence,
                                "valid": f.valid, "value": None, "value_masked": None, "value_hmac": None,
-                               "value_enc": None, "value_key_id": None}
+                               "value_enc": None, "value_key_id": None, "page": f.page,
+                               "box": list(f.box) if f.box else None}
         issue = f.issue
         if f.name in SENSITIVE_FIELDS:
             masked = mask_value(f.name, f.value)
@@ -353,9 +405,9 @@ class Index:
         with _db_errors("search"), self._read() as s:
             rows = s.execute(stmt).all()
         return [DocumentSummary(
-            id=d.id, source_name=d.source_name, sha256=d.sha256, doc_type=d.doc_type,
-            unit=_unit(b, u, r), pages=d.pages, status=d.status, created_at=_aware(d.created_at),
-            exact_match=(rank == 0)) for d, b, u, r, rank in rows]
+            id=d.id, source_name=f.source_name, sha256=f.sha256, doc_type=d.doc_type,
+            unit=_unit(b, u, r), first_page=d.first_page, pages=d.pages, status=d.status,
+            created_at=_aware(d.created_at), exact_match=(rank == 0)) for d, f, b, u, r, rank in rows]
 
     def _search_statement(self, q: str, *, doc_type: str | None, unit: UnitRef | None) -> Select[Any]:
         conds = []
@@ -368,8 +420,9 @@ class Index:
                     select(SearchTokenRow.document_id).where(SearchTokenRow.token_hmac.in_(tokens))
                     .group_by(SearchTokenRow.document_id).having(func.count() == len(tokens))))
             rank = case((DocumentRow.id.in_(exact), 0), else_=1)
-        stmt = select(DocumentRow, ArchiveRow.building, ArchiveRow.unit, ArchiveRow.room, rank).outerjoin(
-            ArchiveRow, DocumentRow.archive_id == ArchiveRow.id)
+        stmt = (select(DocumentRow, FileRow, ArchiveRow.building, ArchiveRow.unit, ArchiveRow.room, rank)
+                .join(FileRow, DocumentRow.file_id == FileRow.id)
+                .outerjoin(ArchiveRow, DocumentRow.archive_id == ArchiveRow.id))
         if conds:
             stmt = stmt.where(or_(*conds))
         if doc_type:
@@ -377,7 +430,7 @@ class Index:
         if unit is not None:
             stmt = stmt.where(ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
                               ArchiveRow.room == unit.room)
-        return stmt.order_by(rank, DocumentRow.created_at.desc(), DocumentRow.id)
+        return stmt.order_by(rank, DocumentRow.created_at.desc(), DocumentRow.first_page, DocumentRow.id)
 
     def _query_parts(self, q: str) -> tuple[Any, list[str]]:
         """Return the exact-match subquery and the token HMACs a query must all match."""
@@ -401,20 +454,20 @@ class Index:
             return self._details(s, [row])[0]
 
     def iter_documents(self) -> Iterator[DocumentDetail]:
-        """Every document, oldest first, read in batches."""
-        after: tuple[dt.datetime, str] | None = None
+        """Every document, oldest first (a file's documents in page order), read in batches."""
+        after: tuple[dt.datetime, str, int] | None = None
+        order = (DocumentRow.created_at, DocumentRow.file_id, DocumentRow.first_page)
         while True:
-            stmt = select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id).limit(_BATCH)
+            stmt = select(DocumentRow).order_by(*order).limit(_BATCH)
             if after is not None:
-                stmt = stmt.where(or_(DocumentRow.created_at > after[0],
-                                      (DocumentRow.created_at == after[0]) & (DocumentRow.id > after[1])))
+                stmt = stmt.where(tuple_(*order) > tuple_(*(literal(v) for v in after)))
             with _db_errors("list documents"), self._read() as s:
                 rows = list(s.scalars(stmt))
                 details = self._details(s, rows)
             yield from details
             if len(rows) < _BATCH:
                 return
-            after = (rows[-1].created_at, rows[-1].id)
+            after = (rows[-1].created_at, rows[-1].file_id, rows[-1].first_page)
 
     def _details(self, s: Session, rows: Sequence[DocumentRow]) -> list[DocumentDetail]:
         ids = [r.id for r in rows]
@@ -425,10 +478,12 @@ class Index:
             fields[f.document_id].append(f)
         pages: dict[str, list[PageRow]] = {i: [] for i in ids}
         for p in s.scalars(select(PageRow).where(PageRow.document_id.in_(ids)).order_by(PageRow.index)):
-            pages[p.document_id].append(p)
+            pages[p.document_id or ""].append(p)
+        files = {f.id: f for f in s.scalars(select(FileRow).where(FileRow.id.in_({r.file_id for r in rows})))}
         archive_ids = {r.archive_id for r in rows if r.archive_id}
         archives = {a.id: a for a in s.scalars(select(ArchiveRow).where(ArchiveRow.id.in_(archive_ids)))}
-        return [_detail(r, fields[r.id], pages[r.id], archives.get(r.archive_id or "")) for r in rows]
+        return [_detail(r, files[r.file_id], fields[r.id], pages[r.id], archives.get(r.archive_id or ""))
+                for r in rows]
 
     def reveal_fields(self, doc_id: str) -> dict[str, str]:
         """Plain values of the document's sensitive fields (callers must check the role and audit)."""
@@ -467,27 +522,38 @@ class Index:
         self._purge_old_row_versions()
 
     def destroy_document(self, doc_id: str, *, actor: str, role: str, approved_by: str,
-                         reason: str) -> None:
-        """Destroy a document: shred its data key, delete its rows, and record who/why/approved by whom.
+                         reason: str) -> list[str]:
+        """Destroy a document and every other document of its file; returns the destroyed ids.
 
-        Its objects become undecryptable everywhere (store, backups, replicas);
-        deleting them from the store is the caller's (optional) clean-up.
+        The documents of one file share its sealed original and data key, so
+        they are destroyed together: the key is shredded, their rows deleted,
+        and each destruction recorded (who, why, approved by whom). The objects
+        become undecryptable everywhere (store, backups, replicas); deleting
+        them from the store is the caller's (optional) clean-up.
         """
         with _db_errors("destroy a document"), self._write() as s, s.begin():
             row = s.get(DocumentRow, doc_id)
             if row is None:
                 raise NotFound(f"No document with id {doc_id}.")
-            detail = {"method": "crypto-shred", "dek_id": row.dek_id, "sha256": row.sha256,
-                      "approved_by": approved_by, "reason": reason}
-            for table in (SearchTokenRow, FieldRow, PageRow):
-                s.execute(delete(table).where(table.document_id == doc_id))
-            s.delete(row)
+            file = s.get(FileRow, row.file_id)
+            assert file is not None  # a foreign key
+            siblings = list(s.scalars(select(DocumentRow.id).where(DocumentRow.file_id == file.id)
+                                      .order_by(DocumentRow.first_page)))
+            detail = {"method": "crypto-shred", "dek_id": file.dek_id, "sha256": file.sha256,
+                      "approved_by": approved_by, "reason": reason, "documents_of_file": len(siblings)}
+            for table in (SearchTokenRow, FieldRow):
+                s.execute(delete(table).where(table.document_id.in_(siblings)))
+            s.execute(delete(PageRow).where(PageRow.file_id == file.id))
+            s.execute(delete(DocumentRow).where(DocumentRow.file_id == file.id))
+            s.delete(file)
             s.flush()
-            s.execute(update(DataKeyRow).where(DataKeyRow.dek_id == detail["dek_id"])
+            s.execute(update(DataKeyRow).where(DataKeyRow.dek_id == file.dek_id)
                       .values(wrapped=None, destroyed_at=utcnow()))
-            s.add(AuditRow(actor=actor, role=role, action="destroy", document_id=doc_id,
-                           detail=scrub_detail(detail)))
+            for sibling in siblings:
+                s.add(AuditRow(actor=actor, role=role, action="destroy", document_id=sibling,
+                               detail=scrub_detail(detail)))
         self._purge_old_row_versions()
+        return siblings
 
     def _purge_old_row_versions(self) -> None:
         """Best effort: make the database drop old copies of shredded rows now, not some day."""
@@ -527,8 +593,8 @@ def _field_context(doc_id: str, name: str) -> str:
     return f"field|{doc_id}|{name}"
 
 
-def _page_row(doc_id: str, p: OcrPage) -> dict[str, Any]:
-    return {"document_id": doc_id, "index": p.index, "rotation": p.rotation, "skew": p.skew,
+def _page_row(file_id: str, doc_id: str | None, p: OcrPage) -> dict[str, Any]:
+    return {"file_id": file_id, "document_id": doc_id, "index": p.index, "rotation": p.rotation, "skew": p.skew,
             "blank": p.blank, "engine": p.engine, "mean_confidence": p.mean_confidence,
             "width": p.width, "height": p.height, "line_count": len(p.lines)}
 
@@ -544,18 +610,19 @@ def _aware(at: dt.datetime) -> dt.datetime:
     return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
-def _detail(r: DocumentRow, fields: list[FieldRow], pages: list[PageRow],
+def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[PageRow],
             archive: ArchiveRow | None) -> DocumentDetail:
     return DocumentDetail(
-        id=r.id, source_name=r.source_name, sha256=r.sha256, kind=r.kind, size=r.size,
-        doc_type=r.doc_type, doc_type_confidence=r.doc_type_confidence,
+        id=r.id, file_id=file.id, source_name=file.source_name, sha256=file.sha256, kind=file.kind,
+        size=file.size, doc_type=r.doc_type, doc_type_confidence=r.doc_type_confidence,
         unit=_unit(archive.building, archive.unit, archive.room) if archive else None,
-        archive_id=r.archive_id, pages=r.pages,
+        archive_id=r.archive_id, first_page=r.first_page, pages=r.pages,
         page_info=[PageInfo(index=p.index, rotation=p.rotation, skew=p.skew, blank=p.blank, engine=p.engine,
                             mean_confidence=p.mean_confidence, width=p.width, height=p.height,
                             line_count=p.line_count) for p in pages],
         fields={f.name: (f.value_masked if f.value is None else f.value) or "" for f in fields},
         confidence={f.name: f.confidence for f in fields},
-        issues={f.name: f.issue or "invalid" for f in fields if not f.valid},
-        status=r.status, original_key=r.original_key, ocr_key=r.ocr_key, dek_id=r.dek_id,
-        run_id=r.run_id, created_at=_aware(r.created_at))
+        issues={f.name: f.issue or "invalid" for f in fields if not f.valid or f.issue},
+        regions={f.name: {"page": f.page, "box": f.box} for f in fields if f.page is not None and f.box},
+        status=r.status, original_key=file.original_key, ocr_key=file.ocr_key, dek_id=file.dek_id,
+        run_id=file.run_id, created_at=_aware(r.created_at))

@@ -89,21 +89,21 @@ class DataKeyRow(Base):
     destroyed_at: Mapped[dt.datetime | None]
 
 
-class DocumentRow(Base):
-    """One archived document (an original file), content-addressed by SHA-256."""
+class FileRow(Base):
+    """One archived input file (the original), content-addressed by SHA-256; it holds one or more documents.
 
-    __tablename__ = "documents"
+    The original and the OCR result are sealed once per file under one data
+    key: destroying that key shreds every document of the file.
+    """
+
+    __tablename__ = "files"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     source_name: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(BigInteger)
-    doc_type: Mapped[str] = mapped_column(String(40), index=True)
-    doc_type_confidence: Mapped[float] = mapped_column(Float)
-    archive_id: Mapped[str | None] = mapped_column(ForeignKey("archives.id"), index=True)
-    pages: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
+    page_count: Mapped[int] = mapped_column(Integer)
     original_key: Mapped[str] = mapped_column(String(200))
     ocr_key: Mapped[str] = mapped_column(String(200))
     dek_id: Mapped[str] = mapped_column(ForeignKey("data_keys.dek_id"))
@@ -112,14 +112,41 @@ class DocumentRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
+SCHEMA_VERSION = "2"
+"""Version 2: files hold documents (a whole-folder scan is several documents)."""
+
+
+class DocumentRow(Base):
+    """One document: a run of pages of a file (a whole-folder scan holds several)."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("file_id", "first_page", name="uq_documents_file_first_page"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    #: Index (0-based) of the document's first page in its file.
+    first_page: Mapped[int] = mapped_column(Integer)
+    #: Number of (non-blank) pages of the document.
+    pages: Mapped[int] = mapped_column(Integer)
+    doc_type: Mapped[str] = mapped_column(String(40), index=True)
+    doc_type_confidence: Mapped[float] = mapped_column(Float)
+    archive_id: Mapped[str | None] = mapped_column(ForeignKey("archives.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 class PageRow(Base):
-    """What OCR saw on one page (no text: that lives encrypted in the object store)."""
+    """What OCR saw on one page of a file (no text: that lives encrypted in the object store).
+
+    ``document_id`` is empty for pages that belong to no document (blank duplex backs).
+    """
 
     __tablename__ = "pages"
-    __table_args__ = (UniqueConstraint("document_id", "index", name="uq_pages_document_index"),)
+    __table_args__ = (UniqueConstraint("file_id", "index", name="uq_pages_file_index"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    document_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column("index", Integer)
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     skew: Mapped[float] = mapped_column(Float, default=0.0)
@@ -129,6 +156,15 @@ class PageRow(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     line_count: Mapped[int] = mapped_column(Integer)
+
+
+class MetaRow(Base):
+    """Facts about the index itself (its schema version)."""
+
+    __tablename__ = "index_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 class FieldRow(Base):
@@ -151,6 +187,9 @@ class FieldRow(Base):
     confidence: Mapped[float] = mapped_column(Float)
     valid: Mapped[bool] = mapped_column(Boolean, default=True)
     issue: Mapped[str | None] = mapped_column(Text)
+    #: Where the value was read: page index in the file and box (x0, y0, x1, y1) in its pixels.
+    page: Mapped[int | None] = mapped_column(Integer)
+    box: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class SearchTokenRow(Base):

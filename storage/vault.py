@@ -47,8 +47,8 @@ class Vault:
 
     # --- ingest -------------------------------------------------------------
 
-    def find_by_sha256(self, sha256: str) -> str | None:
-        """Id of the archived document with these exact bytes, if any."""
+    def find_by_sha256(self, sha256: str) -> list[str]:
+        """Ids of the archived documents of the file with these exact bytes (empty: not archived)."""
         return self.index.find_by_sha256(sha256)
 
     def begin_run(self) -> str:
@@ -59,12 +59,12 @@ class Vault:
         """Close an ingest-run record with its totals."""
         self.index.finish_run(run_id, counts, status)
 
-    def store_document(self, *, source: SourceFile, pages: Sequence[OcrPage], extraction: Extraction,
-                       run_id: str) -> str:
-        """Seal and store the original and its OCR result, then index it in one transaction.
+    def store_file(self, *, source: SourceFile, pages: Sequence[OcrPage], documents: Sequence[Extraction],
+                   run_id: str) -> list[str]:
+        """Seal and store the original and its OCR result, then index its documents in one transaction.
 
         Safe to repeat after a crash: objects are content-addressed and the
-        index insert is idempotent on the SHA-256.
+        index insert is idempotent on the SHA-256. Returns the document ids.
         """
         data = source.path.read_bytes()
         if hashlib.sha256(data).hexdigest() != source.sha256:
@@ -73,14 +73,22 @@ class Vault:
         ocr_json = _ocr_json(pages)
         dek = DataKey.generate(self.keys)
         original, ocr = self._put(source.sha256, data, ocr_json, dek, source)
-        status = "needs_review" if extraction.has_invalid_fields or not any(p.lines for p in pages) else "indexed"
-        doc_id = self.index.record_document(source=source, extraction=extraction, pages=pages, original=original,
-                                            ocr=ocr, data_key=wrap_key(dek, self.keys), run_id=run_id,
-                                            status=status)
-        stored_dek = self.index.get_document(doc_id).dek_id
-        if stored_dek != dek.dek_id:  # another process archived the same bytes first: use its key
+        by_index = {p.index: p for p in pages}
+        statuses = [document_status(d, [by_index[i] for i in d.page_indices if i in by_index]) for d in documents]
+        doc_ids = self.index.record_file(source=source, documents=documents, pages=pages, original=original,
+                                         ocr=ocr, data_key=wrap_key(dek, self.keys), run_id=run_id,
+                                         statuses=statuses)
+        stored_dek = self.index.file_data_key_id(source.sha256)
+        if stored_dek is not None and stored_dek != dek.dek_id:  # another process archived it first: use its key
             self._put(source.sha256, data, ocr_json, self.index.data_key(stored_dek), source)
-        return doc_id
+        return doc_ids
+
+    def store_document(self, *, source: SourceFile, pages: Sequence[OcrPage], extraction: Extraction,
+                       run_id: str) -> str:
+        """Store a file holding one document made of all its pages (see :meth:`store_file`)."""
+        if not extraction.page_indices:
+            extraction = extraction.model_copy(update={"page_indices": tuple(p.index for p in pages)})
+        return self.store_file(source=source, pages=pages, documents=[extraction], run_id=run_id)[0]
 
     def _put(self, sha: str, data: bytes, ocr_json: bytes, dek: DataKey,
              source: SourceFile) -> tuple[StoredObject, StoredObject]:
@@ -138,6 +146,13 @@ class Vault:
 
     def _audit(self, action: str, *, document_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
         self.index.audit(self.settings.actor, self.settings.role, action, document_id=document_id, detail=detail)
+
+
+def document_status(extraction: Extraction, pages: Sequence[OcrPage]) -> str:
+    """``needs_review`` when a field needs a person's eye or no text was read at all, else ``indexed``."""
+    if extraction.flagged_fields or not any(p.lines for p in pages):
+        return "needs_review"
+    return "indexed"
 
 
 def _ocr_json(pages: Sequence[OcrPage]) -> bytes:

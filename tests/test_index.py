@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from schemas.documents import DocType
-from schemas.errors import IndexUnavailable, KeyDestroyed, NotFound
+from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound
 from schemas.models import (
     Extraction,
     FieldValue,
@@ -171,7 +171,8 @@ def test_record_and_read_back(index: Index, master: MasterKey) -> None:
 
     assert index.reveal_fields(doc_id) == {"id_number": doc.id_number, "phone": doc.phone}
     record = detail.export_record(index.reveal_fields(doc_id))
-    assert set(record) == {"id", "source_name", "sha256", "doc_type", "unit", "pages", "fields",
+    assert set(record) == {"id", "source_name", "sha256", "doc_type", "unit", "first_page", "pages",
+                           "page_indices", "fields",
                            "confidence", "status", "issues"}
     assert record["issues"] == detail.issues
     assert record["unit"] == {"building": "3", "unit": "2", "room": "1201"}
@@ -187,11 +188,11 @@ def test_record_is_idempotent_on_sha256(index: Index, master: MasterKey) -> None
     doc = make_doc(2, owner="李娜")
     run_id = index.begin_run()
     first = doc.record(index, master, run_id)
-    assert index.find_by_sha256(doc.source.sha256) == first
+    assert index.find_by_sha256(doc.source.sha256) == [first]
     assert doc.record(index, master, run_id) == first
     assert count(index, DocumentRow) == 1
     assert count(index, DataKeyRow) == 1  # the second data key was not stored
-    assert index.find_by_sha256("0" * 64) is None
+    assert index.find_by_sha256("0" * 64) == []
 
 
 def test_one_active_archive_per_unit(index: Index, master: MasterKey) -> None:
@@ -222,7 +223,7 @@ def corpus(index: Index, master: MasterKey) -> dict[str, Doc]:
 
 
 def _ids(index: Index, docs: dict[str, Doc], *names: str) -> set[str]:
-    return {index.find_by_sha256(docs[n].source.sha256) or "" for n in names}
+    return {(index.find_by_sha256(docs[n].source.sha256) or [""])[0] for n in names}
 
 
 def test_search_name_ranks_exact_match_first(index: Index, corpus: dict[str, Doc]) -> None:
@@ -273,7 +274,7 @@ def test_search_ocr_text_and_filters(index: Index, corpus: dict[str, Doc]) -> No
 
 def test_no_sensitive_value_or_ocr_line_in_any_table(index: Index, corpus: dict[str, Doc],
                                                      master: MasterKey) -> None:
-    doc_id = index.find_by_sha256(corpus["wangwei"].source.sha256)
+    doc_id = index.find_by_sha256(corpus["wangwei"].source.sha256)[0]
     index.audit("clerk1", "clerk", "reveal", doc_id,
                 {"note": f"owner asked; phone {corpus['wangwei'].phone}", "id": corpus["wangwei"].id_number})
     engine = create_engine(_url_of(index))
@@ -465,3 +466,71 @@ def test_flagged_field_is_exported_with_its_issue(index: Index, master: MasterKe
     assert record["status"] == "needs_review"
     assert record["issues"] == {"id_number": "ID number checksum fails"}
     assert bad_id not in str(record)
+
+
+def _folder_file(seed: int) -> tuple[SourceFile, list[Extraction], tuple[OcrPage, ...]]:
+    """A 4-page owner folder: registration (page 0), a blank back (page 1), an ID copy (pages 2-3)."""
+    reg, card = make_doc(seed, owner="郑爽"), make_doc(seed + 1, owner="郑爽", doc_type=DocType.ID_CARD)
+    pages = (reg.pages[0], OcrPage(index=1, engine="rapidocr", width=2480, height=3508, blank=True),
+             card.pages[0].model_copy(update={"index": 2}), card.pages[0].model_copy(update={"index": 3}))
+    source = reg.source.model_copy(update={"page_count": 4})
+    documents = [reg.extraction.model_copy(update={"page_indices": (0,)}),
+                 card.extraction.model_copy(update={"page_indices": (2, 3)})]
+    return source, documents, pages
+
+
+def test_file_with_several_documents(index: Index, master: MasterKey) -> None:
+    source, documents, pages = _folder_file(60)
+    wrapped = wrap_key(DataKey.generate(master), master)
+    sha = source.sha256
+    original = StoredObject(key=original_key(sha), size=5000, key_id=wrapped.dek_id)
+    ocr = StoredObject(key=ocr_key(sha), size=1000, key_id=wrapped.dek_id)
+    run_id = index.begin_run()
+    ids = index.record_file(source=source, documents=documents, pages=pages, original=original, ocr=ocr,
+                            data_key=wrapped, run_id=run_id, statuses=["indexed", "needs_review"])
+    assert len(ids) == 2 and index.find_by_sha256(sha) == ids
+    again = index.record_file(source=source, documents=documents, pages=pages, original=original, ocr=ocr,
+                              data_key=wrap_key(DataKey.generate(master), master), run_id=run_id,
+                              statuses=["indexed", "needs_review"])
+    assert again == ids and count(index, DocumentRow) == 2 and count(index, DataKeyRow) == 1
+    reg, card = (index.get_document(i) for i in ids)
+    assert (reg.first_page, reg.pages, [p.index for p in reg.page_info]) == (0, 1, [0])
+    assert (card.first_page, card.pages, [p.index for p in card.page_info]) == (2, 2, [2, 3])
+    assert reg.sha256 == card.sha256 == sha and reg.source_name == card.source_name
+    assert reg.dek_id == card.dek_id and card.status == "needs_review"
+    assert [d.export_record()["first_page"] for d in index.iter_documents()] == [0, 2]
+    assert count(index, PageRow) == 4  # the blank page is kept, in no document
+    hits = index.search("郑爽", doc_type="id_card")
+    assert [h.id for h in hits] == [ids[1]] and hits[0].first_page == 2
+
+
+def test_destroying_a_document_destroys_its_file(index: Index, master: MasterKey) -> None:
+    source, documents, pages = _folder_file(70)
+    wrapped = wrap_key(DataKey.generate(master), master)
+    sha = source.sha256
+    ids = index.record_file(
+        source=source, documents=documents, pages=pages, data_key=wrapped, run_id=index.begin_run(),
+        original=StoredObject(key=original_key(sha), size=5000, key_id=wrapped.dek_id),
+        ocr=StoredObject(key=ocr_key(sha), size=1000, key_id=wrapped.dek_id), statuses=["indexed", "indexed"])
+    destroyed = index.destroy_document(ids[1], actor="admin1", role="admin", approved_by="manager1",
+                                       reason="owner changed")
+    assert destroyed == ids
+    for doc_id in ids:
+        with pytest.raises(NotFound):
+            index.get_document(doc_id)
+        (entry,) = index.audit_entries(document_id=doc_id)
+        assert entry.action == "destroy" and entry.detail is not None
+        assert entry.detail["documents_of_file"] == 2
+    with pytest.raises(KeyDestroyed):
+        index.data_key(wrapped.dek_id)
+    assert count(index, PageRow) == 0 and count(index, FieldRow) == 0
+
+
+def test_index_of_an_older_layout_is_refused(tmp_path: Path, master: MasterKey) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.exec_driver_sql("CREATE TABLE documents (id VARCHAR(36) PRIMARY KEY, sha256 VARCHAR(64) UNIQUE)")
+    engine.dispose()
+    with pytest.raises(ConfigError, match="older dangan"):
+        Index(url, master).create_schema()

@@ -1,0 +1,98 @@
+"""Reader development loop: OCR a corpus once, then re-run splitting, classification and extraction fast.
+
+    .venv/bin/python -m bench.devloop ocr  bench/out/hard-dev          # read every page once (cached)
+    .venv/bin/python -m bench.devloop eval bench/out/hard-dev [--show 40]
+
+The OCR result of each file is cached beside the corpus (``.ocr/<file>.json``);
+``eval`` reads only the cache, so a change to ocr/split.py, ocr/classify.py or
+ocr/extract.py is measured in seconds. The full pipeline is measured by
+``bench.hard`` through the real ``dangan ingest``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from bench.score import HardScore, load_truth, score_hard
+from ocr.engines import make_engine
+from ocr.load import preflight
+from ocr.pipeline import read_document, understand
+from schemas.models import OcrPage
+from schemas.settings import Settings
+
+_ENGINE = None
+
+
+def _read(path: str, cache: str, engine: str) -> str:
+    global _ENGINE
+    settings = Settings(workers=2, ocr_engine=engine)  # type: ignore[call-arg]
+    if _ENGINE is None:
+        _ENGINE = make_engine(settings.ocr_engine, settings)
+    source = preflight(Path(path), settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        pages = read_document(source, engine=_ENGINE, settings=settings, workdir=Path(tmp))
+    Path(cache).write_text(json.dumps([p.model_dump(mode="json") for p in pages], ensure_ascii=False),
+                           encoding="utf-8")
+    return path
+
+
+def ocr(corpus: Path, engine: str, workers: int, force: bool) -> None:
+    """Read every file of the corpus into the cache."""
+    cache = corpus / ".ocr"
+    cache.mkdir(exist_ok=True)
+    files = sorted({t["file"] for t in load_truth(corpus)})
+    todo = [(str(corpus / f), str(cache / f"{f}.json")) for f in files
+            if force or not (cache / f"{f}.json").exists()]
+    with ProcessPoolExecutor(workers) as pool:
+        for n, done in enumerate(pool.map(_read, *zip(*todo, strict=True), [engine] * len(todo)), 1):
+            print(f"[{n}/{len(todo)}] {Path(done).name}", file=sys.stderr)
+
+
+def read_cache(corpus: Path) -> dict[str, list[OcrPage]]:
+    """Cached OCR pages per file name."""
+    out = {}
+    for path in sorted((corpus / ".ocr").glob("*.json")):
+        out[path.name[:-5]] = [OcrPage.model_validate(p) for p in json.loads(path.read_text(encoding="utf-8"))]
+    return out
+
+
+def evaluate(corpus: Path) -> HardScore:
+    """Split, classify and extract every cached file and score it against the truth."""
+    results = []
+    for name, pages in read_cache(corpus).items():
+        for ex in understand(pages):
+            results.append({
+                "source_name": name, "first_page": ex.first_page, "page_indices": list(ex.page_indices),
+                "doc_type": ex.doc_type, "fields": {k: v.value for k, v in ex.fields.items()},
+                "confidence": {k: v.confidence for k, v in ex.fields.items()},
+                "issues": {k: v.issue or "review" for k, v in ex.fields.items() if v.needs_review},
+                "status": "needs_review" if ex.flagged_fields else "indexed",
+            })
+    return score_hard(load_truth(corpus), results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("step", choices=["ocr", "eval"])
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--engine", default="rapidocr")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--show", type=int, default=30)
+    args = parser.parse_args()
+    if args.step == "ocr":
+        ocr(args.corpus, args.engine, args.workers, args.force)
+        return
+    result = evaluate(args.corpus)
+    print(result.summary())
+    for line in result.misses[: args.show]:
+        print(" ", line)
+
+
+if __name__ == "__main__":
+    main()
