@@ -22,6 +22,7 @@ from bench.score import HardScore, load_truth, score_hard
 from ocr.engines import make_engine
 from ocr.load import preflight
 from ocr.pipeline import read_document, understand
+from ocr.reread import PageStore
 from schemas.models import OcrPage
 from schemas.settings import Settings
 
@@ -34,10 +35,15 @@ def _read(path: str, cache: str, engine: str) -> str:
     if _ENGINE is None:
         _ENGINE = make_engine(settings.ocr_engine, settings)
     source = preflight(Path(path), settings)
+    store = PageStore()
     with tempfile.TemporaryDirectory() as tmp:
-        pages = read_document(source, engine=_ENGINE, settings=settings, workdir=Path(tmp))
+        pages = read_document(source, engine=_ENGINE, settings=settings, workdir=Path(tmp), store=store)
     Path(cache).write_text(json.dumps([p.model_dump(mode="json") for p in pages], ensure_ascii=False),
                            encoding="utf-8")
+    images = Path(cache[: -len(".json")] + ".pages")
+    images.mkdir(exist_ok=True)
+    for index, png in store._png.items():
+        (images / f"{index}.png").write_bytes(png)
     return path
 
 
@@ -53,19 +59,25 @@ def ocr(corpus: Path, engine: str, workers: int, force: bool) -> None:
             print(f"[{n}/{len(todo)}] {Path(done).name}", file=sys.stderr)
 
 
-def read_cache(corpus: Path) -> dict[str, list[OcrPage]]:
-    """Cached OCR pages per file name."""
+def read_cache(corpus: Path) -> dict[str, tuple[list[OcrPage], PageStore]]:
+    """Cached OCR pages and page images per file name."""
     out = {}
     for path in sorted((corpus / ".ocr").glob("*.json")):
-        out[path.name[:-5]] = [OcrPage.model_validate(p) for p in json.loads(path.read_text(encoding="utf-8"))]
+        pages = [OcrPage.model_validate(p) for p in json.loads(path.read_text(encoding="utf-8"))]
+        store = PageStore()
+        for png in path.with_suffix(".pages").glob("*.png"):
+            store._png[int(png.stem)] = png.read_bytes()
+        out[path.name[:-5]] = (pages, store)
     return out
 
 
-def evaluate(corpus: Path) -> HardScore:
+def evaluate(corpus: Path, engine: str = "rapidocr", reread: bool = True) -> HardScore:
     """Split, classify and extract every cached file and score it against the truth."""
     results = []
-    for name, pages in read_cache(corpus).items():
-        for ex in understand(pages):
+    settings = Settings(workers=2, ocr_engine=engine)  # type: ignore[call-arg]
+    readers = [make_engine(settings.ocr_engine, settings).recognize_crops] if reread else []
+    for name, (pages, store) in read_cache(corpus).items():
+        for ex in understand(pages, store=store, rereaders=readers):
             results.append({
                 "source_name": name, "first_page": ex.first_page, "page_indices": list(ex.page_indices),
                 "doc_type": ex.doc_type, "fields": {k: v.value for k, v in ex.fields.items()},
@@ -84,11 +96,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--show", type=int, default=30)
+    parser.add_argument("--no-reread", action="store_true")
     args = parser.parse_args()
     if args.step == "ocr":
         ocr(args.corpus, args.engine, args.workers, args.force)
         return
-    result = evaluate(args.corpus)
+    result = evaluate(args.corpus, args.engine, not args.no_reread)
     print(result.summary())
     for line in result.misses[: args.show]:
         print(" ", line)

@@ -64,6 +64,7 @@ class HardScore:
     #: Right values listed in issues: by a rule (invalid: false alarm) or as uncertain (review load).
     right_flagged_invalid: int = 0
     right_flagged_uncertain: int = 0
+    right_flagged_disagree: int = 0
     right_values: int = 0
     extra_documents: int = 0
     misses: list[str] = field(default_factory=list)
@@ -79,8 +80,8 @@ class HardScore:
             f"confident & right    {self.confident.cell()}",
             f"wrong values caught  {self.caught.cell()} (field itself flagged {self.caught_field.cell()})",
             f"paper flags caught   {self.flags.cell()}",
-            f"right values flagged {self.right_flagged_invalid} as invalid, {self.right_flagged_uncertain} as "
-            f"uncertain, of {self.right_values}",
+            f"right values flagged {self.right_flagged_invalid} as invalid, {self.right_flagged_disagree} as "
+            f"disagreeing, {self.right_flagged_uncertain} as uncertain, of {self.right_values}",
         ]
         lines.append("by split: " + ", ".join(f"{k} {v.cell()}" for k, v in sorted(self.by_split.items())))
         lines.append("by condition:")
@@ -142,7 +143,7 @@ def _score_document(s: HardScore, t: Mapping[str, Any], doc: Mapping[str, Any] |
         if not ok and len(s.misses) < 400:
             s.misses.append(f"{name} {doc_type}.{key}: want {_redact(key, want)!r} got "
                             f"{_redact(key, have.get(key))!r}{' [flagged]' if key in issues else ''}")
-    for key, flag in (t.get("flags") or {}).items():
+    for key in t.get("flags") or {}:
         s.flags.add(key in issues)
     if doc is None:
         return
@@ -159,6 +160,8 @@ def _score_document(s: HardScore, t: Mapping[str, Any], doc: Mapping[str, Any] |
             if not stated and key not in (t.get("flags") or {}):
                 if issues[key].startswith("uncertain"):
                     s.right_flagged_uncertain += 1
+                elif issues[key].startswith("disagrees"):
+                    s.right_flagged_disagree += 1
                 else:
                     s.right_flagged_invalid += 1
         else:

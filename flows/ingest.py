@@ -4,8 +4,9 @@ Per file, in this order (each step is a plain function in ocr/ or storage/):
 
 1. preflight      ocr.load.preflight          real type, SHA-256, refuse bad input
 2. recognise      Vault.find_by_sha256        already stored? then only settle it
-3. read           ocr.pipeline.read_document  rasterise -> OpenCV clean-up -> OCR
-4. understand     ocr.pipeline.understand     split into documents -> classify -> extract + check fields
+3. read           ocr.pipeline.read_document  rasterise -> OpenCV clean-up (seals, marks, cells) -> OCR
+4. understand     ocr.pipeline.understand     split into documents -> classify -> extract -> re-read doubtful
+                                              fields -> cross-check documents -> settle confidence
 5. store + index  Vault.store_file            seal (AES-256-GCM) -> object store -> one SQL transaction
 6. settle         storage.dropfolder          done/ after the commit, or quarantine/ with a reason
 
@@ -27,17 +28,18 @@ from flows.context import current_reporter, current_settings
 from flows.services import Services, open_services
 from flows.summary import FileOutcome, IngestSummary
 from ocr.load import preflight
-from ocr.pipeline import read_document, understand
+from ocr.pipeline import FileReading, read_file
 from schemas.errors import DanganError, EngineError, EngineUnavailable, InputRejected, UnexpectedError
 from schemas.models import Extraction, OcrPage, SourceFile
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
 
 
-@task(name="read-pages", cache_policy=NO_CACHE, persist_result=False)
-def read_pages(source: SourceFile, services: Services, workdir: Path) -> list[OcrPage]:
-    """Rasterise, preprocess and OCR one document."""
+@task(name="read-file", cache_policy=NO_CACHE, persist_result=False)
+def read_pages(source: SourceFile, services: Services, workdir: Path) -> FileReading:
+    """Rasterise, preprocess and OCR one file, then find its documents and read their fields."""
     with services.engines.engine() as engine:
-        return read_document(source, engine=engine, settings=services.settings, workdir=workdir)
+        return read_file(source, engine=engine, settings=services.settings, workdir=workdir,
+                         rereaders=services.engines.rereaders(engine))
 
 
 @task(name="store-and-index", retries=3, retry_delay_seconds=[1, 4, 10], cache_policy=NO_CACHE, persist_result=False)
@@ -74,11 +76,10 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
             settle_done(item, dest)
             return FileOutcome.duplicate(item, existing, source)
         with tempfile.TemporaryDirectory(prefix="dangan-") as tmp:
-            pages = read_pages(source, services, Path(tmp))
-        documents = understand(pages)
-        doc_ids = store_and_index(source, pages, documents, services, run_id)
+            reading = read_pages(source, services, Path(tmp))
+        doc_ids = store_and_index(source, reading.pages, reading.documents, services, run_id)
     settle_done(item, dest)
-    return FileOutcome.stored(item, doc_ids, source, pages, documents)
+    return FileOutcome.stored(item, doc_ids, source, reading.pages, reading.documents)
 
 
 def is_fault_of_file(error: DanganError) -> bool:

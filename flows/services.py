@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ocr.engines import OcrEngine, make_engine
+from ocr.reread import Reader
 from schemas.settings import Settings
 from storage.vault import Vault
 
@@ -36,6 +37,10 @@ class EnginePool:
         self._free: queue.Queue[OcrEngine] = queue.Queue()
         for _ in range(max(1, settings.workers)):
             self._free.put(make_engine(settings.ocr_engine, settings))
+
+    def rereaders(self, engine: OcrEngine) -> list[Reader]:
+        """Who re-reads doubtful fields for a worker holding ``engine``: the engine itself, on the field's crop."""
+        return [engine.recognize_crops]
 
     @contextmanager
     def engine(self) -> Iterator[OcrEngine]:

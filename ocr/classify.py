@@ -64,8 +64,11 @@ _EXACT_TITLES = tuple((t, w, re.compile(re.escape(w))) for t, ws in TITLES.items
 _FUZZY_TITLES = tuple((t, w, fuzzy_pattern(w)) for t, ws in TITLES.items() for w in ws if len(w) >= 4)
 
 
-def title_rows(page: OcrPage) -> list[str]:
-    """Normalised text of the rows where a title is printed: the first few, and large text near the top."""
+def title_rows(page: OcrPage, *, raw: bool = False) -> list[str]:
+    """Normalised text of the rows where a title is printed: the first few, and large text near the top.
+
+    ``raw`` gives the rows' text as read (width-folded only), punctuation kept.
+    """
     lines = list(page.lines)
     if not lines:
         return []
@@ -81,7 +84,8 @@ def title_rows(page: OcrPage) -> list[str]:
             rows[-1].append(line)
         else:
             rows.append([line])
-    return [normalize_text("".join(ln.text for ln in sorted(row, key=lambda ln: ln.box[0]))) for row in rows]
+    texts = ["".join(ln.text for ln in sorted(row, key=lambda ln: ln.box[0])) for row in rows]
+    return [unicodedata.normalize("NFKC", t) if raw else normalize_text(t) for t in texts]
 
 
 def _same_band(a: OcrLine, b: OcrLine) -> bool:
@@ -155,10 +159,10 @@ def page_title(page: OcrPage) -> tuple[str, bool] | None:
     "临时管理规约" does not look like the start of a 管理规约.
     """
     best: _TitleHit | None = None
-    for row in title_rows(page):
+    for row, raw in zip(title_rows(page), title_rows(page, raw=True), strict=True):
         for hit in _title_hits(row):
-            if len(row) > hit.end - hit.start + TITLE_ROW_SLACK:
-                continue
+            if len(row) > hit.end - hit.start + TITLE_ROW_SLACK or (hit.start > 0 and ":" in raw):
+                continue  # a sentence, or a label and its value ("证件类型：居民身份证")
             if best is None or (hit.fuzzy, hit.start - hit.end) < (best.fuzzy, best.start - best.end):
                 best = hit
     return (best.doc_type, not best.fuzzy) if best else None

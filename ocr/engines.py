@@ -116,7 +116,7 @@ class Piece:
     chars: tuple[float, ...] = ()
 
     def word(self) -> OcrWord:
-        """This piece as an OCR result word."""
+        """The piece as an OCR result word."""
         return OcrWord(text=self.text.strip(), box=self.box, confidence=min(1.0, max(0.0, self.confidence)),
                        chars=self.chars if len(self.chars) == len(self.text.strip()) else ())
 

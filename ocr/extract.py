@@ -26,7 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ocr.cells import CellKey, Grid
+from ocr.confidence import probability
 from schemas.doctypes import CONTEXT_OF_KEY, LEXICON, DocSpec, FieldSpec, Label, spec_of
+from schemas.documents import SEAL_FIELD
 from schemas.models import CONFIDENT, Extraction, FieldValue, OcrLine, OcrPage, OcrWord
 from schemas.validators import (
     DIGIT_CONFUSIONS,
@@ -767,6 +769,13 @@ class Found:
     rank: tuple[int, ...]
     page: int | None = None
     box: tuple[int, int, int, int] | None = None
+    #: OCR confidence of the value's characters, and how it was found (a label with a colon: 1.0 ...).
+    ocr: float = 1.0
+    how: float = 1.0
+    #: Other values the document offered for the same field (ambiguity).
+    rivals: int = 0
+    #: How the value was parsed (re-reads parse a crop the same way).
+    parse: str = ""
 
 
 def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, Piece] | None:
@@ -830,16 +839,24 @@ def _resolve(doc: Doc, rule: FieldSpec) -> Found | None:
                 loose = LABELS[hit.text].weak and not hit.colon
                 far = piece.factor <= _F_NEAR
                 rank = (parsed.issue is not None, far, loose, hit.signature, s_index, order)
-                found.append(Found(parsed, piece.conf * piece.factor, rank, piece.page, piece.box))
-    return min(found, key=lambda f: f.rank) if found else None
+                found.append(Found(parsed, piece.conf * piece.factor, rank, piece.page, piece.box,
+                                   ocr=piece.conf, how=piece.factor, parse=source.parse))
+    if not found:
+        return None
+    best = min(found, key=lambda f: f.rank)
+    rivals = {f.parsed.value for f in found if f.parsed.issue is None} - {best.parsed.value}
+    return replace(best, rivals=len(rivals))
 
 
-def _field_value(name: str, found: Found) -> FieldValue:
+def _field_value(name: str, found: Found, line_height: float = 0.0) -> FieldValue:
     """Wrap a resolved value, flagging invalid ones."""
     valid = found.parsed.issue is None
     conf = found.conf * (1.0 if valid else _F_INVALID)
+    evidence = {"ocr": round(found.ocr, 4), "how": found.how, "rivals": float(found.rivals),
+                "line_height": round(line_height, 1)}
     return FieldValue(name=name, value=found.parsed.value, confidence=round(max(0.0, min(1.0, conf)), 3),
-                      valid=valid, issue=found.parsed.issue, page=found.page, box=found.box)
+                      valid=valid, issue=found.parsed.issue, page=found.page, box=found.box, evidence=evidence,
+                      read_as=found.parse or None)
 
 
 # --------------------------------------------------------------- fallbacks
@@ -869,7 +886,8 @@ def _id_fallback(doc: Doc, rule: FieldSpec) -> Found | None:
             issues = check_id_number(token)
             parsed = Parsed(token, "; ".join(issues) if issues else None)
             conf = row.conf(0, len(row.text)) * _F_PATTERN
-            found.append(Found(parsed, conf, (bool(issues), 1, 0, i), row.page, row.box(0, len(row.text))))
+            found.append(Found(parsed, conf, (bool(issues), 1, 0, i), row.page, row.box(0, len(row.text)),
+                               ocr=conf / _F_PATTERN, how=_F_PATTERN, parse="id"))
     return min(found, key=lambda f: f.rank) if found else None
 
 
@@ -980,18 +998,25 @@ def _standalone_date(doc: Doc) -> Found | None:
         conf = row.conf(0, len(row.text))
         where = row.page, row.box(0, len(row.text))
         if len(compact) <= 14:
-            return Found(Parsed(dates[-1]), conf * _F_NEAR, (0,), *where)
+            return Found(Parsed(dates[-1]), conf * _F_NEAR, (0,), *where, ocr=conf, how=_F_NEAR, parse="date")
         tail = re.search(r"[\d日]$", compact) and not re.search(r"[，。,;；]", compact)
         if ending is None and tail and normalize_date(compact[-12:]) == dates[-1]:
-            ending = Found(Parsed(dates[-1]), conf * _F_PATTERN, (1,), *where)
+            ending = Found(Parsed(dates[-1]), conf * _F_PATTERN, (1,), *where, ocr=conf, how=_F_PATTERN,
+                           parse="date")
     return ending
 
 
 # ====================================================================== extract
 
 
-def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: float = 1.0) -> Extraction:
-    """Extract the fields of ``doc_type`` (see its spec in schemas/doctypes/) from OCR ``pages``."""
+def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: float = 1.0,
+            finish: bool = True) -> Extraction:
+    """Extract the fields of ``doc_type`` (see its spec in schemas/doctypes/) from OCR ``pages``.
+
+    With ``finish`` the type's rules are applied and confidences settled (see
+    :func:`finish_fields`); without, the raw readings come back (the pipeline
+    re-reads doubtful ones first).
+    """
     spec = spec_of(doc_type)
     rows = build_rows(pages)
     doc = Doc(rows, find_hits(rows), Grid.build(pages, rows))
@@ -1001,14 +1026,60 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
             continue
         found = _resolve(doc, fspec) or _fallback(doc, fspec)
         if found:
-            fields[fspec.name] = _field_value(fspec.name, found)
+            fields[fspec.name] = _field_value(fspec.name, found, _line_height(doc, found))
     if spec.field_spec("building") is not None:
         for name, part in _unit_fields(doc).items():
             fields[name] = FieldValue(name=name, value=part.value, confidence=round(part.conf * part.factor, 3),
-                                      page=part.page, box=part.box)
-    fields = apply_rules(spec, fields)
-    ordered = {f.name: mark_uncertain(fields[f.name]) for f in spec.fields if f.export and f.name in fields}
-    return Extraction(doc_type=spec.name, doc_type_confidence=doc_type_confidence, fields=ordered)
+                                      page=part.page, box=part.box,
+                                      evidence={"ocr": round(part.conf, 4), "how": part.factor, "rivals": 0.0})
+    seal = seal_field(pages)
+    if seal is not None:
+        fields[SEAL_FIELD] = seal
+    extraction = Extraction(doc_type=spec.name, doc_type_confidence=doc_type_confidence, fields=fields,
+                            page_indices=tuple(p.index for p in pages))
+    return finish_fields(extraction) if finish else extraction
+
+
+def finish_fields(extraction: Extraction) -> Extraction:
+    """Apply the type's rules, settle each field's confidence, keep only export fields in export order."""
+    spec = spec_of(extraction.doc_type)
+    fields = apply_rules(spec, dict(extraction.fields))
+    order = [f.name for f in spec.fields if f.export] + [SEAL_FIELD]
+    settled = {name: mark_uncertain(settle(fields[name], spec)) for name in order if name in fields}
+    return extraction.model_copy(update={"fields": settled})
+
+
+def _line_height(doc: Doc, found: Found) -> float:
+    """Height of the text the value was read from (re-reads skip values spanning several lines)."""
+    if found.box is None:
+        return 0.0
+    heights = [r.height for r in doc.rows
+               if r.page == found.page and r.top <= found.box[3] and found.box[1] <= r.bottom]
+    return float(min(heights)) if heights else 0.0
+
+
+def seal_field(pages: Sequence[OcrPage]) -> FieldValue | None:
+    """The text of the document's seal: the name read most often over its pages (best reading first)."""
+    seals = [(seal, page.index) for page in pages for seal in page.seals]
+    if not seals:
+        return None
+    votes: dict[str, list[float]] = {}
+    for seal, _ in seals:
+        votes.setdefault(seal.text, []).append(seal.confidence)
+    text = max(votes, key=lambda t: (len(votes[t]), max(votes[t])))
+    seal, page = next((s, p) for s, p in seals if s.text == text)
+    agreeing = len(votes[text]) / len(seals)
+    return FieldValue(name=SEAL_FIELD, value=text, confidence=round(max(votes[text]) * agreeing, 3), page=page,
+                      box=seal.box, evidence={"ocr": max(votes[text]), "how": agreeing, "rivals": 0.0})
+
+
+def settle(value: FieldValue, spec: DocSpec) -> FieldValue:
+    """Replace the reading's raw confidence by the calibrated probability that the value is right."""
+    if value.evidence is None:
+        return value
+    fspec = spec.field_spec(value.name)
+    kind = "seal" if value.name == SEAL_FIELD else (fspec.kind if fspec else "text")
+    return value.model_copy(update={"confidence": round(probability(kind, value.evidence, valid=value.valid), 3)})
 
 
 def mark_uncertain(value: FieldValue) -> FieldValue:
@@ -1034,10 +1105,12 @@ def apply_rules(spec: DocSpec, fields: dict[str, FieldValue]) -> dict[str, Field
     for check in spec.checks:
         for name, reason in check(values).items():
             if name in out:
-                out[name] = out[name].model_copy(update={"valid": False, "issue": reason})
+                evidence = {**(out[name].evidence or {}), "rule": -1.0}
+                out[name] = out[name].model_copy(update={"valid": False, "issue": reason, "evidence": evidence})
     for derive in spec.derive:
         for name, value in derive(values).items():
             source = out.get("id_number")
             if name not in out and source is not None and source.valid:
-                out[name] = FieldValue(name=name, value=value, confidence=source.confidence)
+                out[name] = FieldValue(name=name, value=value, confidence=source.confidence, page=source.page,
+                                       box=source.box, evidence={**(source.evidence or {}), "derived": 1.0})
     return out

@@ -9,8 +9,8 @@ Image side (called by :func:`ocr.preprocess.preprocess`):
   that layer and cut the text along the upper arc out as a level strip for the
   engine's ``recognize_crops``; :func:`seal_text` cleans what was read into the
   company name.
-* :func:`paint_out_punch_holes` and :func:`suppress_creases` remove punch
-  holes at the margins and long faint fold lines.
+* :func:`paint_out_margin_marks` and :func:`suppress_creases` remove punch
+  holes and staple shadows at the margins, and long faint fold lines.
 
 OCR side: :func:`clean_page` drops words that are marks (tick glyphs, specks
 at the margins) and turns page-number marks ("第 3 页 共 8 页", "- 3 -",
@@ -71,7 +71,7 @@ class RedInk:
 
 
 def separate_red_ink(image: np.ndarray, dpi: int) -> tuple[np.ndarray, RedInk | None]:
-    """Gray page for OCR with seals, thumbprints and red stamps taken out, and the red ink removed.
+    """Gray page for OCR with seals, thumbprints and red stamps taken out, and the red ink as a layer.
 
     Red is told by colour after white-balancing against the paper (yellowed
     paper, photocopy tints and a phone's warm cast do not look red). Inside a
@@ -115,9 +115,9 @@ def separate_red_ink(image: np.ndarray, dpi: int) -> tuple[np.ndarray, RedInk | 
 def paper_colour(bgr: np.ndarray, window: int) -> np.ndarray:
     """Per-pixel paper colour (float32 BGR): each channel's brightest level nearby, smoothed.
 
-    Estimated on a copy ``window`` / 8 times smaller, so the window spans a
-    few centimetres: wider than a seal or a thumbprint, which therefore do not
-    tint the paper estimate.
+    Estimated on a copy 8 times smaller with a ``window`` (pixels of ``bgr``)
+    of a few centimetres: wider than a seal or a thumbprint, which therefore
+    do not tint the paper estimate.
     """
     height, width = bgr.shape[:2]
     factor = 8
@@ -213,6 +213,8 @@ SEAL_MAX_FILL = 0.45
 TEXT_BAND = (0.5, 0.93)
 #: Least gap (degrees) in the rim's ink that separates the rim text from other marks.
 MIN_TEXT_GAP = 10.0
+#: Longest rim text (degrees): names take at most about 260 degrees of the rim.
+MAX_TEXT_ARC = 290.0
 
 
 @dataclass(frozen=True)
@@ -357,7 +359,9 @@ def _text_arc(layer: np.ndarray, seal: Seal) -> tuple[float, float]:
 
     Gaps of at least ``MIN_TEXT_GAP`` degrees with no ink cut the rim into
     arcs; the rim text is the arc at the top (a seal is stamped roughly
-    upright), or the longest arc when the top is empty. Only the outer part of
+    upright), or the longest arc when the top is empty. An arc longer than
+    ``MAX_TEXT_ARC`` runs on into a code along the bottom (the digits of a
+    registered seal); the upper ``MAX_TEXT_ARC`` is taken then. Only the outer part of
     the text band is looked at: a label at the bottom (合同专用章) reaches into
     the inner part.
     """
@@ -370,6 +374,9 @@ def _text_arc(layer: np.ndarray, seal: Seal) -> tuple[float, float]:
     top = 270  # image angles run clockwise from +x, so straight up is 270 degrees
     on_top = [arc for arc in arcs if (top - arc[0]) % 360 < arc[1]]
     start, length = on_top[0] if on_top else max(arcs, key=lambda arc: arc[1])
+    if length > MAX_TEXT_ARC:
+        # No gap between the name and a code or label at the bottom: take the upper part, upright.
+        start, length = top - MAX_TEXT_ARC / 2, MAX_TEXT_ARC
     return math.radians(start - 3), math.radians(min(360, length + 6))
 
 
@@ -435,6 +442,98 @@ def _trim(strip: np.ndarray, *, pad: int) -> np.ndarray:
     x0, x1 = max(0, cols[0] - pad), min(strip.shape[1], cols[-1] + 1 + pad)
     y0, y1 = max(0, rows[0] - pad), min(strip.shape[0], rows[-1] + 1 + pad)
     return strip[y0:y1, x0:x1]
+
+
+# --- seals on gray pages ---
+
+#: Resolution rings are looked for at on a gray page (by halving: 75 dpi for a 300-dpi page).
+GRAY_SEAL_DPI = 70
+#: Seal ink on a gray page is lifted when its ring is at least this light (8-bit levels; black
+#: print stays below about 60 after normalising), and then everything lighter than the ring's
+#: gray less ``GRAY_SEAL_CONTRAST`` inside the ring is taken for seal ink.
+GRAY_SEAL_LIGHT, GRAY_SEAL_CONTRAST = 100, 45
+
+
+@dataclass(frozen=True)
+class GraySeal:
+    """A seal found by its ring on a gray page: the ring (page pixels) and the gray of its ink.
+
+    ``lift`` is the level above which ink inside the ring is the seal's (lighter
+    than the black print crossing it); None when the seal is as dark as print.
+    """
+
+    seal: Seal
+    ink: float
+    lift: float | None
+
+
+def find_gray_seals(gray: np.ndarray, dpi: int) -> list[GraySeal]:
+    """Round seals on a normalised gray page, found by the shape of their ring.
+
+    Colour cannot tell a seal from print on a gray photocopy, but the ring of
+    ``SEAL_MIN_MM`` to ``SEAL_MAX_MM`` does (a Hough circle search on a small
+    copy), and red ink copies to a mid gray, lighter than black print: such a
+    seal can be lifted off the page like a red one. Oval seals are not looked
+    for on gray pages.
+    """
+    small, scale = shrink(gray, GRAY_SEAL_DPI / max(dpi, 1))
+    px_per_mm = dpi * scale / MM_PER_INCH
+    circles = cv2.HoughCircles(
+        cv2.GaussianBlur(small, (3, 3), 0), cv2.HOUGH_GRADIENT_ALT, dp=1.5, minDist=SEAL_MIN_MM / 2 * px_per_mm,
+        param1=150, param2=0.75, minRadius=round(SEAL_MIN_MM / 2 * px_per_mm),
+        maxRadius=round(SEAL_MAX_MM / 2 * px_per_mm),
+    )
+    found: list[GraySeal] = []
+    for cx, cy, r in [] if circles is None else sorted(circles[0].tolist(), key=lambda c: -c[2]):
+        if any(math.hypot(cx / scale - g.seal.centre[0], cy / scale - g.seal.centre[1]) < g.seal.axes[0]
+               for g in found):
+            continue  # the inner ring of a double-ringed seal
+        checked = _gray_seal(gray, Seal((cx / scale, cy / scale), (r / scale, r / scale), 0.0))
+        if checked is not None:
+            found.append(checked)
+    return found
+
+
+def _gray_seal(gray: np.ndarray, seal: Seal) -> GraySeal | None:
+    """The seal and the gray of its ring when the rim is inked all round, or None (no seal there)."""
+    ink = (gray < 200).astype(np.uint8)
+    if _ring_coverage(ink, seal) < RING_COVERAGE or _inner_fill(ink, seal) > SEAL_MAX_FILL:
+        return None
+    xs, ys = _polar_samples(seal, 180, np.linspace(0.9, 1.0, 6))
+    xi = np.clip(np.round(xs).astype(int), 0, gray.shape[1] - 1)
+    yi = np.clip(np.round(ys).astype(int), 0, gray.shape[0] - 1)
+    ring = gray[yi, xi]
+    level = float(np.median(ring[ring < 200]))
+    return GraySeal(seal, level, level - GRAY_SEAL_CONTRAST if level >= GRAY_SEAL_LIGHT else None)
+
+
+def lift_gray_seal(gray: np.ndarray, found: GraySeal, dpi: int) -> tuple[np.ndarray, np.ndarray, Seal]:
+    """Lift a gray seal's ink to paper (print under it stays), and give its ink as a layer to unwrap.
+
+    Returns the page (a copy when anything was lifted), the seal's ink layer
+    (a square around it: 0 = seal ink, 255 = none) and the seal in that
+    layer's pixels. A seal as dark as print stays on the page; its layer then
+    holds the print crossing it as well.
+    """
+    seal = found.seal
+    r = max(seal.axes)
+    x0, y0 = max(0, int(seal.centre[0] - 1.1 * r)), max(0, int(seal.centre[1] - 1.1 * r))
+    x1 = min(gray.shape[1], math.ceil(seal.centre[0] + 1.1 * r))
+    y1 = min(gray.shape[0], math.ceil(seal.centre[1] + 1.1 * r))
+    tile = gray[y0:y1, x0:x1]
+    local = Seal((seal.centre[0] - x0, seal.centre[1] - y0), seal.axes, seal.angle)
+    inside = np.zeros(tile.shape, np.uint8)
+    cv2.circle(inside, (round(local.centre[0]), round(local.centre[1])), round(1.06 * r), 1, -1)
+    lift = found.lift if found.lift is not None else -1.0
+    seal_ink = (inside > 0) & (tile > lift) & (tile < 235)
+    strength = np.clip((235.0 - tile.astype(np.float32)) / max(20.0, 235.0 - found.ink), 0.0, 1.0)
+    layer = np.where(seal_ink, 255 - (strength * 255).astype(np.uint8), 255).astype(np.uint8)
+    if found.lift is None:
+        return gray, layer, local
+    layer = _fill_occluded(layer, (inside > 0) & (tile <= lift), dpi)
+    out = gray.copy()
+    out[y0:y1, x0:x1][seal_ink] = 255
+    return out, layer, local
 
 
 #: Endings of an organisation's name on a seal; anything read after the last one is a stray mark.

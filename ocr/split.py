@@ -21,6 +21,7 @@ classified and read on its own.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,9 +30,9 @@ from schemas.doctypes import spec_of
 from schemas.models import OcrPage
 
 #: A title row saying the page continues a document (续表, 续页, （续）).
-_CONTINUED = re.compile(r"续表|续页|[(（]续[)）]|接上页")
+_CONTINUED = re.compile(r"续表|续页|\(续\)|接上页")
 #: Body score of another type that starts a new document on a page without a title.
-STRONG_BODY = 2.0 * MIN_BODY_SCORE
+STRONG_BODY = 1.5 * MIN_BODY_SCORE
 _CARD_NUMBER = ("公民身份号码", "公民身份证号码")
 _CARD_FRONT_LABELS = ("姓名", "性别", "民族", "出生", "住址")
 _CARD_BACK = ("签发机关", "有效期限")
@@ -62,15 +63,17 @@ def page_signals(page: OcrPage) -> PageSignals:
     """Read the signals of one non-blank page."""
     titled = page_title(page)
     title = titled[0] if titled else None
-    head = normalize_text("".join(line.text for line in page.lines[:6]))
+    head = unicodedata.normalize("NFKC", "".join(line.text for line in page.lines[:6])).replace(" ", "")
     text = normalize_text(page.text)
-    card_like = title in (None, "id_card") and len(text) <= _CARD_PAGE_CHARS
+    body = page_body_scores(page)
+    others = max((score for doc_type, score in body.items() if doc_type != "id_card"), default=0.0)
+    card_like = title in (None, "id_card") and len(text) <= _CARD_PAGE_CHARS and others < MIN_BODY_SCORE / 2
     front = any(w in text for w in _CARD_NUMBER) and sum(w in text for w in _CARD_FRONT_LABELS) >= 3
     back = all(w in text for w in _CARD_BACK)
     return PageSignals(
         index=page.index, title=title, continued=bool(_CONTINUED.search(head)),
         number=page.page_number, total=page.page_total,
-        card_front=card_like and front, card_back=card_like and back, body=page_body_scores(page),
+        card_front=card_like and front, card_back=card_like and back, body=body,
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class FileKind(StrEnum):
@@ -176,6 +176,11 @@ class FieldValue(Frozen):
     issue: str | None = None
     page: int | None = None
     box: Box | None = None
+    #: How the value was read and checked (OCR confidence, label kind, agreement, re-read votes);
+    #: input of the confidence model, never stored.
+    evidence: dict[str, float] | None = Field(default=None, exclude=True)
+    #: How the value was parsed (``date``, ``id``, ``range_start`` ...), so a re-read parses it alike.
+    read_as: str | None = Field(default=None, exclude=True)
 
     @property
     def needs_review(self) -> bool:

@@ -37,9 +37,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from schemas.doctypes import spec_of
 from schemas.documents import SENSITIVE_FIELDS
 from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound
 from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef
+from schemas.validators import check_id_number
 from storage.audit import AuditEntry, scrub_detail, scrub_text
 from storage.blind import BlindIndex, canonical_value, classify_query, mask_value, query_tokens, tokenize
 from storage.crypto import DataKey, WrappedKey, unwrap_key
@@ -136,8 +138,9 @@ class DocumentDetail(BaseModel):
         """Return the DESIGN.md export line; ``revealed`` replaces masked values (audited by the caller).
 
         ``first_page`` is the document's first page in its file (several documents may share one
-        file), ``page_indices`` all its pages (blank pages between them belong to no document). ``issues`` (beyond the DESIGN.md keys) names each field a person must check, with
-        the reason, so an invalid or uncertain value is never exported as if it were sure.
+        file), ``page_indices`` all its pages (blank pages between them belong to no document).
+        ``issues`` (beyond the DESIGN.md keys) names each field a person must check, with the
+        reason, so an invalid or uncertain value is never exported as if it were sure.
         """
         unit = self.unit.model_dump() if self.unit else None
         return {"id": self.id, "source_name": self.source_name, "sha256": self.sha256,
@@ -336,10 +339,14 @@ class Index:
             doc_ids.append(doc_id)
             indices = extraction.page_indices or tuple(by_index)
             owner.update(dict.fromkeys(indices, doc_id))
+            archive_id = self._archive_for(s, unit or extraction.unit_ref)
+            checked = self._cross_check(s, extraction, archive_id, file_id)
+            if checked.fields != extraction.fields:
+                extraction, status = checked, "needs_review"
             s.add(DocumentRow(
                 id=doc_id, file_id=file_id, first_page=extraction.first_page, pages=len(indices),
                 doc_type=str(extraction.doc_type), doc_type_confidence=extraction.doc_type_confidence,
-                archive_id=self._archive_for(s, unit or extraction.unit_ref), status=status))
+                archive_id=archive_id, status=status))
             s.flush()
             if extraction.fields:
                 s.execute(insert(FieldRow), [self._field_row(doc_id, f) for f in extraction.fields.values()])
@@ -350,6 +357,60 @@ class Index:
         if pages:
             s.execute(insert(PageRow), [_page_row(file_id, owner.get(p.index), p) for p in pages])
         return doc_ids
+
+    def _cross_check(self, s: Session, extraction: Extraction, archive_id: str | None, file_id: str) -> Extraction:
+        """Check the people a new document names against documents already archived (see ``ocr.agree``).
+
+        The same ID number (anywhere in the index) must carry the same name; the
+        same name in the same unit archive must carry the same ID number. A
+        disagreement is flagged on the new document's field and on the archived
+        one's (whose document then needs review). Compared through keyed hashes:
+        no ID number is read back in plain.
+        """
+        spec = spec_of(extraction.doc_type)
+        fields = dict(extraction.fields)
+        for person in spec.people:
+            name = fields.get(person.name_field)
+            number = fields.get(person.id_field) if person.id_field else None
+            id_hmac = None
+            if number is not None and number.valid and not check_id_number(number.value):
+                id_hmac = self._blind.value_hmac(canonical_value(number.name, number.value))
+            for other in self._people_like(s, name.value if name else None, id_hmac, archive_id, file_id):
+                same_id = id_hmac is not None and other.id_hmac == id_hmac
+                if same_id and name is not None and other.name is not None and other.name.value != name.value:
+                    fields[name.name] = _disagreeing(name, f"the same ID number names '{other.name.value}' on "
+                                                           f"an archived {other.label}")
+                    _flag_archived(s, other.name, f"the same ID number names '{name.value}' on a newer "
+                                                  f"{spec.label}")
+                elif (not same_id and id_hmac and other.id_hmac and name is not None and other.name is not None
+                      and other.name.value == name.value and number is not None and other.number is not None):
+                    fields[number.name] = _disagreeing(number, f"'{name.value}' has another ID number on an "
+                                                               f"archived {other.label}")
+                    _flag_archived(s, other.number, f"'{name.value}' has another ID number on a newer {spec.label}")
+        return extraction.model_copy(update={"fields": fields})
+
+    def _people_like(self, s: Session, name: str | None, id_hmac: str | None, archive_id: str | None,
+                     file_id: str) -> list[_ArchivedPerson]:
+        """Archived people (other files) with this ID number anywhere, or this name in this archive."""
+        if id_hmac is None and (name is None or archive_id is None):
+            return []
+        conds = []
+        if id_hmac is not None:
+            conds.append(FieldRow.value_hmac == id_hmac)
+        if name is not None and archive_id is not None:
+            conds.append((FieldRow.value == name) & (DocumentRow.archive_id == archive_id))
+        docs = s.execute(select(DocumentRow.id, DocumentRow.doc_type).join(FieldRow, FieldRow.document_id ==
+                                                                           DocumentRow.id)
+                         .where(or_(*conds), DocumentRow.file_id != file_id).distinct()).all()
+        found: list[_ArchivedPerson] = []
+        for doc_id, doc_type in docs[:50]:
+            rows = {f.name: f for f in s.scalars(select(FieldRow).where(FieldRow.document_id == doc_id))}
+            other_spec = spec_of(doc_type)
+            for person in other_spec.people:
+                found.append(_ArchivedPerson(
+                    label=other_spec.label, name=rows.get(person.name_field),
+                    number=rows.get(person.id_field) if person.id_field else None))
+        return found
 
     def _archive_for(self, s: Session, unit: UnitRef | None) -> str | None:
         """Id of the unit's active archive, opened now if there is none."""
@@ -587,6 +648,35 @@ class Index:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+class _ArchivedPerson:
+    """A person named on an archived document: the field rows of their name and ID number."""
+
+    def __init__(self, *, label: str, name: FieldRow | None, number: FieldRow | None) -> None:
+        self.label = label
+        self.name = name
+        self.number = number
+
+    @property
+    def id_hmac(self) -> str | None:
+        """Keyed hash of the ID number, when one was read and passed its checks."""
+        return self.number.value_hmac if self.number is not None and self.number.valid else None
+
+
+def _disagreeing(value: FieldValue, reason: str) -> FieldValue:
+    """A new field that disagrees with the archive: flagged, with the reason (the first one wins)."""
+    evidence = {**(value.evidence or {}), "agree": -1.0}
+    return value.model_copy(update={"issue": value.issue or f"disagrees: {reason}", "evidence": evidence})
+
+
+def _flag_archived(s: Session, row: FieldRow | None, reason: str) -> None:
+    """Flag an archived field that a new document contradicts; its document needs review again."""
+    if row is None:
+        return
+    if not row.issue:
+        row.issue = scrub_text(f"disagrees: {reason}")
+    s.execute(update(DocumentRow).where(DocumentRow.id == row.document_id).values(status="needs_review"))
 
 
 def _field_context(doc_id: str, name: str) -> str:

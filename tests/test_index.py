@@ -534,3 +534,33 @@ def test_index_of_an_older_layout_is_refused(tmp_path: Path, master: MasterKey) 
     engine.dispose()
     with pytest.raises(ConfigError, match="older dangan"):
         Index(url, master).create_schema()
+
+
+def test_archive_cross_check_flags_both_documents(index: Index, master: MasterKey) -> None:
+    unit = UnitRef(building="8", unit="1", room="0501")
+    run_id = index.begin_run()
+    reg = make_doc(80, owner="钱进", unit=unit)
+    first = reg.record(index, master, run_id)
+    # an ID copy of the same number, read with another name, filed in the same unit
+    card = make_doc(81, owner="钱近", doc_type=DocType.ID_CARD, unit=unit)
+    card_fields = dict(card.extraction.fields)
+    card_fields["id_number"] = card_fields["id_number"].model_copy(update={"value": reg.id_number})
+    card = Doc(**{**card.__dict__, "extraction": card.extraction.model_copy(update={"fields": card_fields})})
+    second = card.record(index, master, run_id)
+    new, old = index.get_document(second), index.get_document(first)
+    assert new.status == "needs_review" and new.issues["name"].startswith("disagrees")
+    assert old.status == "needs_review" and old.issues["owner_name"].startswith("disagrees")
+    assert reg.id_number not in str(old.issues) + str(new.issues)
+
+
+def test_archive_cross_check_agreeing_documents_stay_indexed(index: Index, master: MasterKey) -> None:
+    unit = UnitRef(building="8", unit="2", room="0502")
+    run_id = index.begin_run()
+    reg = make_doc(82, owner="孙悦", unit=unit)
+    first = reg.record(index, master, run_id)
+    card = make_doc(83, owner="孙悦", doc_type=DocType.ID_CARD, unit=unit)
+    card_fields = dict(card.extraction.fields)
+    card_fields["id_number"] = card_fields["id_number"].model_copy(update={"value": reg.id_number})
+    card = Doc(**{**card.__dict__, "extraction": card.extraction.model_copy(update={"fields": card_fields})})
+    second = card.record(index, master, run_id)
+    assert index.get_document(first).status == index.get_document(second).status == "indexed"

@@ -1,0 +1,143 @@
+"""Agreement across documents (交叉核对): the same person must read the same on every document.
+
+An owner folder names the owner on the registration form, the ID-card copy,
+the purchase contract and the agreements; a tenant on the lease and their ID
+copy. Two readings that agree make both more certain; two that cannot both be
+right are flagged on both documents:
+
+* the same valid ID number with different names: one name is misread;
+* the same name with two different valid ID numbers: one number is misread;
+* two names of one household that differ in exactly one character: most
+  likely one person, one misread.
+
+Works on plain values inside one file; :mod:`storage.index` applies the same
+rules against the archive's earlier documents through keyed hashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from schemas.doctypes import spec_of
+from schemas.models import Extraction, FieldValue
+from schemas.validators import check_id_number
+
+
+@dataclass(frozen=True)
+class PersonRead:
+    """A person named on one document: where, and the name and ID number fields read."""
+
+    doc: int
+    role: str
+    name: FieldValue | None
+    id_number: FieldValue | None
+
+    @property
+    def valid_id(self) -> str | None:
+        """The ID number when it was read and passes its checksum."""
+        if self.id_number is None or not self.id_number.valid or check_id_number(self.id_number.value):
+            return None
+        return self.id_number.value
+
+
+def people_of(doc: int, extraction: Extraction) -> list[PersonRead]:
+    """The people a document names (from its type's spec)."""
+    out = []
+    for person in spec_of(extraction.doc_type).people:
+        name = extraction.fields.get(person.name_field)
+        number = extraction.fields.get(person.id_field) if person.id_field else None
+        if name is not None or number is not None:
+            out.append(PersonRead(doc, person.role, name, number))
+    return out
+
+
+def one_char_apart(a: str, b: str) -> bool:
+    """Whether two names of equal length differ in exactly one character."""
+    return len(a) == len(b) >= 2 and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+
+
+@dataclass
+class Verdicts:
+    """Per document and field: agreement seen (+1) and disagreement reasons."""
+
+    agree: dict[tuple[int, str], int]
+    disagree: dict[tuple[int, str], str]
+
+
+def compare(a: PersonRead, b: PersonRead, labels: Sequence[str], verdicts: Verdicts) -> None:
+    """Record what two readings of people on documents ``a.doc`` and ``b.doc`` say about each other."""
+    ida, idb = a.valid_id, b.valid_id
+    name_a = a.name.value if a.name else None
+    name_b = b.name.value if b.name else None
+    where_a, where_b = labels[a.doc], labels[b.doc]
+    if ida and idb and ida == idb:
+        _agree(verdicts, a, "id_number", b)
+        if name_a and name_b:
+            if name_a == name_b:
+                _agree(verdicts, a, "name", b)
+            else:
+                _disagree(verdicts, a, "name", f"the same ID number names '{name_b}' on the {where_b}")
+                _disagree(verdicts, b, "name", f"the same ID number names '{name_a}' on the {where_a}")
+        return
+    if name_a and name_b and name_a == name_b:
+        _agree(verdicts, a, "name", b)
+        if ida and idb:  # same name, two valid numbers: one of them is misread
+            _disagree(verdicts, a, "id_number", f"'{name_a}' has another ID number on the {where_b}")
+            _disagree(verdicts, b, "id_number", f"'{name_b}' has another ID number on the {where_a}")
+        return
+    if name_a and name_b and one_char_apart(name_a, name_b) and not (ida and idb):
+        _disagree(verdicts, a, "name", f"differs in one character from '{name_b}' on the {where_b}")
+        _disagree(verdicts, b, "name", f"differs in one character from '{name_a}' on the {where_a}")
+
+
+def _field(person: PersonRead, which: str) -> FieldValue | None:
+    return person.name if which == "name" else person.id_number
+
+
+def _agree(verdicts: Verdicts, a: PersonRead, which: str, b: PersonRead) -> None:
+    for p in (a, b):
+        f = _field(p, which)
+        if f is not None:
+            verdicts.agree[(p.doc, f.name)] = verdicts.agree.get((p.doc, f.name), 0) + 1
+
+
+def _disagree(verdicts: Verdicts, p: PersonRead, which: str, reason: str) -> None:
+    f = _field(p, which)
+    if f is not None:
+        verdicts.disagree.setdefault((p.doc, f.name), reason)
+
+
+def agree_within(documents: Sequence[Extraction]) -> list[Extraction]:
+    """Cross-check the people named by the documents of one file; returns the documents with verdicts applied.
+
+    A field that agrees with another document gets ``agree`` evidence; one that
+    disagrees gets an issue naming the other document (and is counted as
+    disagreeing evidence).
+    """
+    people = [p for i, ex in enumerate(documents) for p in people_of(i, ex)]
+    labels = [f"{spec_of(ex.doc_type).label} (page {ex.first_page + 1})" for ex in documents]
+    verdicts = Verdicts({}, {})
+    for k, a in enumerate(people):
+        for b in people[k + 1:]:
+            if a.doc != b.doc:
+                compare(a, b, labels, verdicts)
+    return [apply_verdicts(i, ex, verdicts) for i, ex in enumerate(documents)]
+
+
+def apply_verdicts(doc: int, extraction: Extraction, verdicts: Verdicts) -> Extraction:
+    """Write the agreement evidence and disagreement issues into a document's fields."""
+    fields = dict(extraction.fields)
+    changed = False
+    for name, value in extraction.fields.items():
+        agree, reason = verdicts.agree.get((doc, name), 0), verdicts.disagree.get((doc, name))
+        if not agree and reason is None:
+            continue
+        evidence = dict(value.evidence or {})
+        evidence["agree"] = -1.0 if reason else float(min(agree, 3))
+        update: dict[str, object] = {"evidence": evidence}
+        if reason and value.issue is None:
+            update["issue"] = f"disagrees: {reason}"
+        fields[name] = value.model_copy(update=update)
+        changed = True
+    return extraction.model_copy(update={"fields": fields}) if changed else extraction
