@@ -12,6 +12,7 @@ Generates a degraded synthetic corpus, then, in the same run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import psutil
 from PIL import Image
 
 from bench.accuracy import Score, score
-from ocr.pipeline import understand
+from ocr.pipeline import understand_document
 from schemas.models import OcrLine, OcrPage
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,20 +82,37 @@ def _rss(p: psutil.Process) -> int:
         return 0
 
 
-def measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[float, float, int]:
-    """Run ``cmd``; returns (seconds, peak MB of the process tree, exit code)."""
+def measured(cmd: list[str], env: dict[str, str], timeout: float, *,
+             log: Path | None = None) -> tuple[float, float, int]:
+    """Run ``cmd``; returns (seconds, peak MB of the process tree, exit code).
+
+    Standard error goes to ``log`` when given, else its tail is echoed on failure.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    rss = PeakRss(proc.pid)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
+    with open(log, "wb") if log else contextlib.nullcontext() as sink:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=sink or subprocess.PIPE)
+        rss = PeakRss(proc.pid)
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
+            _, err = proc.communicate()
     seconds = time.perf_counter() - start
-    if proc.returncode:
+    if proc.returncode and err:
         sys.stderr.write(err.decode(errors="replace")[-2000:])
     return seconds, rss.stop(), proc.returncode
+
+
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a timed-out command and its children (a helper server would outlive it otherwise)."""
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    proc.kill()
 
 
 def truth_lines(corpus: Path) -> list[dict]:
@@ -163,7 +181,7 @@ def run_ocrmypdf(corpus: Path, work: Path, truth: list[dict]) -> Run:
         if code or not side.exists():
             failures += 1
             continue
-        extraction = understand(sidecar_pages(side.read_text(encoding="utf-8")))
+        extraction = understand_document(sidecar_pages(side.read_text(encoding="utf-8")))
         results[name] = {"doc_type": extraction.doc_type,
                          "fields": {k: v.value for k, v in extraction.fields.items()}}
     pages = sum(t["pages"] for t in truth)
