@@ -245,6 +245,45 @@ def test_most_rendered_seals_are_read(ppocr: OcrEngine, fonts: FontBook) -> None
     assert hits >= 0.85 * total, f"{hits} of {total} seals read exactly"
 
 
+# --- seals on gray pages ---
+
+
+def gray_copy(page: np.ndarray) -> np.ndarray:
+    """A gray photocopy: luminance, a little grain."""
+    gray = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return (gray + np.random.default_rng(5).normal(0, 4, gray.shape)).clip(0, 255).astype(np.uint8)
+
+
+def test_gray_seal_is_found_by_its_ring_lifted_and_read(ppocr: OcrEngine, fonts: FontBook) -> None:
+    dpi = 200
+    page = gray_copy(sealed_date_page(fonts, dpi=dpi, dx=-10, dy=-12))
+    (found,) = marks.find_gray_seals(page, dpi)
+    assert found.seal.centre == pytest.approx((mm(dpi, 55), mm(dpi, 68)), abs=mm(dpi, 1.5))
+    assert found.lift is not None, "copied red is lighter than black print"
+    lifted, layer, local = marks.lift_gray_seal(page, found, dpi)
+    crop = (slice(mm(dpi, 50), mm(dpi, 110)), slice(0, mm(dpi, 120)))
+    plain = squeeze(ppocr.recognize(PageImage(index=0, image=page[crop], dpi=dpi)).text)
+    after = squeeze(ppocr.recognize(PageImage(index=0, image=lifted[crop], dpi=dpi)).text)
+    assert DATE not in plain and f"签订日期：{DATE}" in after
+    (word,) = ppocr.recognize_crops([marks.unwrap_seal(layer, local)])
+    seal = marks.seal_text(word, found.seal.box())
+    assert seal is not None and seal.text == SEAL_NAME
+
+
+def test_forms_text_and_printed_circles_are_no_gray_seals() -> None:
+    dpi = 200
+    page = text_page(dpi, [(20, 40, "业主入住登记表"), (20, 60, "本人承诺以上信息真实有效，如有变更将及时通知。")])
+    for y in (100, 112, 124, 136):
+        cv2.line(page, (mm(dpi, 20), mm(dpi, y)), (mm(dpi, 190), mm(dpi, y)), 0, 2)
+    for x in (20, 60, 120, 190):
+        cv2.line(page, (mm(dpi, x), mm(dpi, 100)), (mm(dpi, x), mm(dpi, 136)), 0, 2)
+    assert marks.find_gray_seals(page, dpi) == []
+    cv2.circle(page, (mm(dpi, 105), mm(dpi, 200)), mm(dpi, 20), 0, 3)  # a printed black ring ("盖章处")
+    found = marks.find_gray_seals(page, dpi)
+    assert all(f.lift is None for f in found), "black print is never lifted"
+    assert all(marks.lift_gray_seal(page, f, dpi)[0] is page for f in found)
+
+
 # --- scanner and paper marks on the image ---
 
 

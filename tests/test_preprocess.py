@@ -303,10 +303,13 @@ def test_preprocess_finds_table_cells_and_reads_the_seal_of_a_turned_page(rapid:
     assert (seal_area < 128).mean() < 0.02, "the seal is off the page sent to OCR"
 
 
-def test_gray_page_has_no_seal_strips() -> None:
-    page = PageImage(index=0, image=cv2.cvtColor(sealed_form(150), cv2.COLOR_BGR2GRAY), dpi=150)
-    out = pp.preprocess(page, engine=FixedOrientation())  # type: ignore[arg-type]
-    assert out.seal_strips == () and out.seal_boxes == () and len(out.cells) == 7
+def test_gray_copy_of_a_sealed_form_gives_the_seal_by_its_ring(rapid: RapidOcrEngine) -> None:
+    gray = cv2.cvtColor(sealed_form(200), cv2.COLOR_BGR2GRAY)
+    out = pp.preprocess(PageImage(index=0, image=gray, dpi=200), engine=FixedOrientation())  # type: ignore[arg-type]
+    assert len(out.cells) == 7
+    assert [s.text for s in marks.read_seals(out, rapid)] == [SEAL_NAME]
+    (box,) = out.seal_boxes
+    assert (out.image[box[1] : box[3], box[0] : box[2]] < 128).mean() < 0.02, "the copied seal is lifted"
 
 
 # --- speed ---
