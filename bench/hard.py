@@ -60,12 +60,12 @@ class Corpus:
 
     name: str
     path: Path
-    truth: tuple[dict[str, Any], ...]
+    truth: tuple[Mapping[str, Any], ...]
     files: tuple[str, ...]
     pages: int
     recipe: str
     #: bench/run.py's truth lines (single-document corpus only), for the old score and the baseline.
-    legacy_truth: tuple[dict[str, Any], ...] = ()
+    legacy_truth: tuple[Mapping[str, Any], ...] = ()
     generated_seconds: float | None = None
 
 
@@ -401,9 +401,11 @@ def _cell(tallies: Mapping[str, Tally], key: str) -> str:
 def _per_condition(runs: Sequence[CorpusRun]) -> list[str]:
     seen = {c for r in runs for c in r.score.by_condition}
     names = [c for c in CONDITIONS if c in seen] + sorted(seen - set(CONDITIONS))
-    out = ["### Fields exact by condition", "", _table_head(["condition", *_columns(runs)], right_from=1)]
-    out += [_row([c, *(_cell(r.score.by_condition, c) for r in runs)]) for c in names]
-    return out
+    out = ["### Fields exact by condition", ""]
+    if not names:
+        return [*out, "No document of these corpora has a named condition."]
+    out.append(_table_head(["condition", *_columns(runs)], right_from=1))
+    return out + [_row([c, *(_cell(r.score.by_condition, c) for r in runs)]) for c in names]
 
 
 def _per_type(runs: Sequence[CorpusRun]) -> list[str]:
@@ -447,6 +449,8 @@ def _throughput(o: Outcome) -> list[str]:
 
 def _problems(o: Outcome) -> list[str]:
     found = [*o.problems, *(f"{r.corpus.name}: {p}" for r in o.runs for p in r.problems)]
+    if o.baseline is not None and o.baseline.failures:
+        found.append(f"OCRmyPDF failed on {o.baseline.failures} file(s) (their fields count as missed)")
     out = ["### Problems", ""]
     if not found:
         return [*out, "None: every file was stored and every command exited 0."]
@@ -544,7 +548,7 @@ def run(args: argparse.Namespace) -> Outcome:
     if single is not None and not args.no_baseline:
         print("[bench.hard] OCRmyPDF baseline on the single-document corpus", file=sys.stderr)
         baseline = attempt("OCRmyPDF baseline", problems, run_ocrmypdf, single.path, args.out / "work-ocrmypdf",
-                           list(single.legacy_truth))
+                           [dict(t) for t in single.legacy_truth])
     engine = args.engine or _default_engine()
     return Outcome(machine(), command_line(args), engine, tuple(runs), baseline, tuple(problems),
                    (load_start, os.getloadavg()[0]))

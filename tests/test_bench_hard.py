@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from bench.accuracy import Score, Tally, score
 from bench.hard import (
@@ -12,6 +14,7 @@ from bench.hard import (
     Outcome,
     dangan_env,
     first_documents,
+    prepare,
     render_report,
     report_json,
     single_conditions,
@@ -24,7 +27,7 @@ MACHINE = {"cores": 2, "logical_cpus": 2, "ram_gib": 23.5, "cpu": "Test CPU", "p
            "system": "Linux x86_64"}
 
 #: One folder file with two documents (pages 0-1 and 3; page 2 a blank back) and one single file.
-TRUTH = [
+TRUTH: list[Mapping[str, Any]] = [
     {"file": "scan_0001.pdf", "first_page": 0, "page_indices": [0, 1], "doc_type": "owner_registration",
      "fields": {"owner_name": "周红", "room": "1201"}, "flags": {}, "conditions": ["folder", "handwritten"],
      "field_conditions": {"room": ["seal_over_text"]}, "holdout": False},
@@ -36,7 +39,7 @@ TRUTH = [
      "conditions": ["phone"], "field_conditions": {}, "holdout": False},
 ]
 #: dangan found the registration (room confidently wrong) and the lease (rent flagged), missed the ID card.
-EXPORT = [
+EXPORT: list[Mapping[str, Any]] = [
     {"source_name": "scan_0001.pdf", "first_page": 0, "page_indices": [0, 1], "pages": 2,
      "doc_type": "owner_registration", "fields": {"owner_name": "周红", "room": "1207"},
      "confidence": {"room": 0.93}, "issues": {}, "status": "indexed"},
@@ -135,3 +138,27 @@ def test_dangan_env_drops_callers_settings() -> None:
 
 def test_tally_of_nothing_is_a_dash() -> None:
     assert Tally().cell() == "-"
+
+
+def test_reuse_reads_a_corpus_written_with_the_same_recipe(tmp_path: Path) -> None:
+    recipe = {"kind": "hard", "count": 3, "seed": 1, "holdout": False}
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev.corpus.json").write_text(json.dumps(recipe), encoding="utf-8")
+    (tmp_path / "dev" / "truth.jsonl").write_text("".join(json.dumps(t) + "\n" for t in TRUTH), encoding="utf-8")
+    (tmp_path / "dev" / "files.jsonl").write_text(
+        json.dumps({"file": "scan_0001.pdf", "pages": 5}) + "\n" + json.dumps({"file": "IMG_0002.jpg", "pages": 1}),
+        encoding="utf-8")
+    corpus = prepare("dev", tmp_path, recipe, reuse=True)
+    assert corpus.generated_seconds is None  # nothing was generated
+    assert (corpus.pages, corpus.files, len(corpus.truth)) == (6, ("scan_0001.pdf", "IMG_0002.jpg"), 3)
+    assert corpus.recipe.endswith("--hard --count 3 --seed 1")
+
+
+def test_baseline_failures_are_problems_and_an_empty_condition_table_says_so() -> None:
+    base = Run("OCRmyPDF baseline", seconds=30.0, pages=1, peak_rss_mb=400.0, score=Score(), failures=2)
+    text = render_report(_outcome(base))
+    assert "- OCRmyPDF failed on 2 file(s) (their fields count as missed)" in text.splitlines()
+    bare = Outcome(MACHINE, "cmd", "rapidocr", (), None, ("dev: corpus: OSError: disk full",), (1.0, 1.0))
+    text = render_report(bare)
+    assert "No document of these corpora has a named condition." in text
+    assert "- dev: corpus: OSError: disk full" in text.splitlines()
