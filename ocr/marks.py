@@ -12,7 +12,8 @@ Image side (called by :func:`ocr.preprocess.preprocess`):
 * :func:`paint_out_margin_marks` and :func:`suppress_creases` remove punch
   holes and staple shadows at the margins, and long faint fold lines.
 
-OCR side: :func:`clean_page` drops words that are marks (tick glyphs, specks
+OCR side: :func:`add_margin_text` reads small header and footer text the
+page OCR missed, and :func:`clean_page` drops words that are marks (tick glyphs, specks
 at the margins) and turns page-number marks ("第 3 页 共 8 页", "- 3 -",
 "3/8", a numbering-machine stamp in a corner) into ``page_number`` /
 ``page_total``.
@@ -718,6 +719,13 @@ JUNK = frozenset("|Il1!.,:;'\"`~-_^*·•°()[]{}<>/\\=+oO0。，、；：·")
 PAGE_NUMBER_ZONE = 0.12
 #: Margin (share of the shorter side) where isolated specks are dropped.
 MARGIN_ZONE = 0.06
+#: Small header and footer text: resolution looked at, ink joined within (mm), height range and
+#: greatest width (mm) of a piece, and most pieces read per page.
+MARK_DPI = 150
+MARK_JOIN_MM = 2.5
+MARK_HEIGHT_MM = (1.2, 7.0)
+MARK_WIDTH_MM = 60.0
+MAX_MARGIN_PIECES = 8
 
 _PAGE_MARKS = (
     re.compile(r"第(\d{1,3})页[,，/、]?(?:共(\d{1,3})页)?"),
@@ -726,7 +734,63 @@ _PAGE_MARKS = (
     re.compile(r"(\d{1,3})/(\d{1,3})"),
     re.compile(r"(?i)(?:page|p\.?)(\d{1,3})(?:of(\d{1,3}))?"),
 )
-_STAMP_NUMBER = re.compile(r"(?:No\.?|№)?0*(\d{1,7})")
+_STAMP_NUMBER = re.compile(r"[-—–一－~·]*(?:No\.?|№)?0*(\d{1,7})[-—–一－~·]*")
+
+
+def margin_text_boxes(gray: np.ndarray, dpi: int) -> list[Box]:
+    """Boxes (page pixels) of small, separate pieces of text in the top and bottom ``PAGE_NUMBER_ZONE``.
+
+    Page numbers are often printed small and alone ("- 3 -" in 8-point type)
+    where a page detector tuned for body text does not see them. Ink within
+    ``MARK_JOIN_MM`` joins one piece; a piece must be text-sized
+    (``MARK_HEIGHT_MM``, at most ``MARK_WIDTH_MM`` wide).
+    """
+    small, scale = shrink(gray, MARK_DPI / max(dpi, 1))
+    px_per_mm = dpi * scale / MM_PER_INCH
+    height = small.shape[0]
+    zone = round(PAGE_NUMBER_ZONE * height)
+    boxes: list[Box] = []
+    for top in (0, height - zone):
+        band = small[top : top + zone]
+        ink = (band < 180).astype(np.uint8)
+        join = max(3, round(MARK_JOIN_MM * px_per_mm))
+        ink = cv2.dilate(ink, np.ones((max(1, join // 3), join), np.uint8))
+        contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            if MARK_HEIGHT_MM[0] * px_per_mm <= h <= MARK_HEIGHT_MM[1] * px_per_mm and w <= MARK_WIDTH_MM * px_per_mm:
+                pad = px_per_mm
+                boxes.append((max(0, int((x - pad) / scale)), max(0, int((top + y - pad) / scale)),
+                              min(gray.shape[1], math.ceil((x + w + pad) / scale)),
+                              min(gray.shape[0], math.ceil((top + y + h + pad) / scale))))
+    return boxes
+
+
+def add_margin_text(result: OcrPage, page: PageImage, engine: OcrEngine) -> OcrPage:
+    """Add the small header and footer text the page OCR missed, read as single lines.
+
+    Pieces found by :func:`margin_text_boxes` that no OCR line overlaps are
+    read with the engine's ``recognize_crops`` (cheap: no detection) and added
+    as lines, so that :func:`clean_page` can read a page number from them.
+    """
+    if page.blank or page.image.ndim != 2:
+        return result
+    boxes = [b for b in margin_text_boxes(page.image, page.dpi) if not any(_overlap(b, ln.box) for ln in result.lines)]
+    if not boxes:
+        return result
+    crops = [page.image[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes[:MAX_MARGIN_PIECES]]
+    words = engine.recognize_crops(crops)
+    added = [OcrLine(text=w.text, box=b, confidence=w.confidence,
+                     words=(w.model_copy(update={"box": b}),))
+             for w, b in zip(words, boxes, strict=False) if w.text and w.confidence >= 0.5]
+    if not added:
+        return result
+    lines = sorted((*result.lines, *added), key=lambda ln: (ln.box[1] + ln.box[3], ln.box[0]))
+    return result.model_copy(update={"lines": tuple(lines)})
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def clean_page(page: OcrPage) -> OcrPage:

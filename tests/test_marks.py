@@ -397,6 +397,22 @@ def test_stray_ticks_and_margin_specks_are_dropped() -> None:
     assert page.text.count("\n") == 3, "the input page is unchanged"
 
 
+def test_small_footer_missed_by_the_page_ocr_is_read_and_gives_the_page_number(ppocr: OcrEngine) -> None:
+    dpi = 200
+    page = text_page(dpi, [(20, 40, "第六章 商品房质量及保修责任"), (20, 60, "出卖人承诺商品房质量符合国家标准。")])
+    footer = text_page(dpi, [(101, 282, "- 3 -")], pt=7.5)
+    scan = np.minimum(page, np.where(footer < 255, 150 + footer * 105 // 255, 255).astype(np.uint8))  # faint
+    image = PageImage(index=0, image=scan, dpi=dpi)
+    (box,) = marks.margin_text_boxes(scan, dpi)
+    assert box[1] > mm(dpi, 280) and box[3] < mm(dpi, 288)
+    result = ppocr.recognize(image)
+    with_marks = marks.add_margin_text(result, image, ppocr)
+    assert len(with_marks.lines) == len(result.lines) + (0 if "3" in result.text.split("\n")[-1] else 1)
+    clean = marks.clean_page(with_marks)
+    assert clean.page_number == 3 and "3" not in clean.text
+    assert marks.add_margin_text(with_marks, image, ppocr) == with_marks, "text already read is not read again"
+
+
 # --- cost ---
 
 
