@@ -31,14 +31,13 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from ocr.grid import shrink
+from ocr.grid import MM_PER_INCH, shrink
 from schemas.models import Box, OcrLine, OcrPage, OcrWord, SealText
 
 if TYPE_CHECKING:
     from ocr.engines import OcrEngine
     from schemas.models import PageImage
 
-MM_PER_INCH = 25.4
 
 # --- red ink ---
 
