@@ -19,21 +19,31 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench.score import HardScore, load_truth, score_hard
-from ocr.engines import make_engine
+from ocr.engines import OcrEngine, make_engine
 from ocr.load import preflight
 from ocr.pipeline import read_document, understand
 from ocr.reread import PageStore
-from schemas.models import OcrPage
+from schemas.models import Extraction, OcrPage
 from schemas.settings import Settings
 
 _ENGINE = None
 
 
+def _engine(engine: str, settings: Settings) -> OcrEngine:
+    """``rapidocr``, ``tesseract``, or ``rapidocr:MODELS`` (a PP-OCR model set, e.g. rapidocr:ppocr-v6-small)."""
+    name, _, models = engine.partition(":")
+    if models:
+        from ocr.engine_rapid import RapidOcrEngine
+
+        return RapidOcrEngine(models=models, threads=1)
+    return make_engine(name, settings)  # type: ignore[arg-type]
+
+
 def _read(path: str, cache: str, engine: str) -> str:
     global _ENGINE
-    settings = Settings(workers=2, ocr_engine=engine)  # type: ignore[call-arg]
+    settings = Settings(workers=2)  # type: ignore[call-arg]
     if _ENGINE is None:
-        _ENGINE = make_engine(settings.ocr_engine, settings)
+        _ENGINE = _engine(engine, settings)
     source = preflight(Path(path), settings)
     store = PageStore()
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,20 +81,30 @@ def read_cache(corpus: Path) -> dict[str, tuple[list[OcrPage], PageStore]]:
     return out
 
 
+def read_corpus(corpus: Path, engine: str = "rapidocr", reread: bool = True) -> list[tuple[str, Extraction]]:
+    """Split, classify and extract every cached file: (file name, document) pairs."""
+    settings = Settings(workers=2)  # type: ignore[call-arg]
+    readers = [_engine(engine, settings).recognize_crops] if reread else []
+    out = []
+    for name, (pages, store) in read_cache(corpus).items():
+        out += [(name, ex) for ex in understand(pages, store=store, rereaders=readers)]
+    return out
+
+
 def evaluate(corpus: Path, engine: str = "rapidocr", reread: bool = True) -> HardScore:
     """Split, classify and extract every cached file and score it against the truth."""
-    results = []
-    settings = Settings(workers=2, ocr_engine=engine)  # type: ignore[call-arg]
-    readers = [make_engine(settings.ocr_engine, settings).recognize_crops] if reread else []
-    for name, (pages, store) in read_cache(corpus).items():
-        for ex in understand(pages, store=store, rereaders=readers):
-            results.append({
-                "source_name": name, "first_page": ex.first_page, "page_indices": list(ex.page_indices),
-                "doc_type": ex.doc_type, "fields": {k: v.value for k, v in ex.fields.items()},
-                "confidence": {k: v.confidence for k, v in ex.fields.items()},
-                "issues": {k: v.issue or "review" for k, v in ex.fields.items() if v.needs_review},
-                "status": "needs_review" if ex.flagged_fields else "indexed",
-            })
+    return score_documents(corpus, read_corpus(corpus, engine, reread))
+
+
+def score_documents(corpus: Path, documents: list[tuple[str, Extraction]]) -> HardScore:
+    """Score (file name, document) pairs against the corpus truth."""
+    results = [{
+        "source_name": name, "first_page": ex.first_page, "page_indices": list(ex.page_indices),
+        "doc_type": ex.doc_type, "fields": {k: v.value for k, v in ex.fields.items()},
+        "confidence": {k: v.confidence for k, v in ex.fields.items()},
+        "issues": {k: v.issue or "review" for k, v in ex.fields.items() if v.needs_review},
+        "status": "needs_review" if ex.flagged_fields else "indexed",
+    } for name, ex in documents]
     return score_hard(load_truth(corpus), results)
 
 

@@ -415,6 +415,8 @@ class Doc:
         nxt = self.next_row(hit.row)
         if not hit.last or nxt is None or nxt.top - row.bottom > 1.2 * row.height:
             return False
+        if len(self.by_row.get(hit.row, ())) >= 2 and len(row.cells) >= 2:
+            return False  # a header row of labels, not a sentence
         lo, hi = self.edges[row.page]
         a, b = self.lead(hit.row + 1)
         wide = row.cells[-1].x1 - row.cells[0].x0 >= 0.7 * (hi - lo)
@@ -447,14 +449,17 @@ class Doc:
         if in_grid is not None:  # a form's table says where the value is (an empty cell: no value)
             return [in_grid] if in_grid.text else []
         same = row.text[hit.value_start:hit.value_end]
-        if hit.colon and _UNKNOWN_LABEL.match(same):  # "姓名：  班别：": blank value, then another label
-            same = ""
+        if (hit.colon and _UNKNOWN_LABEL.match(same)) or _LABEL_SHAPED.fullmatch(same.strip(" \t:")):
+            same = ""  # "姓名：  班别：", "业主姓名 | 确认日期": blank value, then a label we do not know
         here = row.box(hit.value_start, hit.value_end)
         out = [Piece(same, row.conf(hit.value_start, hit.value_end), factor, row.page, here)] \
             if _blank_free(same) else []
         nxt = self.next_row(hit.row)
         if nxt is None:
             return out
+        if not _blank_free(same) and len(self.by_row.get(hit.row, ())) >= 2 and len(row.cells) >= 2:
+            below = self._below(hit, row, nxt)  # a header row of labels: values sit under them
+            return [below] if below else []
         if hit.last and (run_on or not _blank_free(same)):
             a, b = self.lead(hit.row + 1)
             if b > a:
@@ -508,17 +513,23 @@ class Doc:
         return "\t".join(parts), min(confs, default=0.0), key[0]
 
     def _below(self, hit: Hit, row: Row, nxt: Row) -> Piece | None:
-        """Return the cell under a label whose own value is blank (table header rows)."""
-        x0, x1 = row.x_at(hit.start), row.x_at(hit.value_end)
-        if hit.last:
-            x1 = max(x1, max(c.x1 for c in nxt.cells))
+        """Return the cell under a label whose own value is blank (a header row of labels).
+
+        Each cell of the next row belongs to the header cell it lies closest to
+        (overlap first, then the gap between them): header labels are centred over
+        their columns while handwritten values may start at the column's left edge.
+        The label's value is the first cell that belongs to the label's own cell.
+        """
+        own = next((c for c in row.cells if c.start <= hit.start < c.end), None)
+        if own is None:
+            return None
         lead_end = self.lead(hit.row + 1)[1]
         for cell in nxt.cells:
-            overlap = min(x1, cell.x1) - max(x0, cell.x0)
-            if cell.start >= lead_end or overlap <= 0.5 * min(cell.x1 - cell.x0, x1 - x0):
+            if cell.start >= lead_end:
                 continue
-            return Piece(nxt.text[cell.start:cell.end], nxt.conf(cell.start, cell.end), _F_NEAR, nxt.page,
-                         nxt.box(cell.start, cell.end))
+            if min(row.cells, key=lambda h: _column_distance(h, cell)) is own:
+                return Piece(nxt.text[cell.start:cell.end], nxt.conf(cell.start, cell.end), _F_NEAR, nxt.page,
+                             nxt.box(cell.start, cell.end))
         return None
 
     def _continued(self, hit: Hit, first: Piece) -> Piece:
@@ -538,6 +549,16 @@ class Doc:
             i += 1
         return Piece(text, conf, first.factor, first.page, box)
 
+
+def _column_distance(header: Cell, cell: Cell) -> tuple[float, float]:
+    """How far a cell lies from a header cell's column: the gap between them (0 when they overlap),
+    then the distance of their centres."""
+    gap = max(0.0, max(header.x0, cell.x0) - min(header.x1, cell.x1))
+    return gap, abs((header.x0 + header.x1) - (cell.x0 + cell.x1)) / 2
+
+
+#: Text shaped like a form label this module does not know ("确认日期", "抄表人"), standing as a whole cell.
+_LABEL_SHAPED = re.compile(r"[\u3400-\u9fff]{0,5}(?:日期|时间|签字|签名|电话|号码|地址|编号|底数|读数|情况|意见|关系)")
 
 #: A label this module does not know, at the start of a value: "班别：".
 _UNKNOWN_LABEL = re.compile(r"\s*[\u3400-\u9fff]{2,6}\s*[：:]")
@@ -625,6 +646,7 @@ def id_tokens(text: str) -> list[str]:
 
 def parse_id(text: str) -> Parsed | None:
     """Read an ID number; a near miss (wrong length) is kept and flagged."""
+    text = re.sub(r"(?<=\d)[.,·:'`](?=\d)", "", text)  # specks read between the digits of a box row
     tokens = id_tokens(text)
     if tokens:
         valid = [t for t in tokens if not check_id_number(t)]
@@ -938,7 +960,15 @@ def _labelled_unit(doc: Doc) -> tuple[dict[str, UnitPart], dict[str, UnitPart]]:
     full: dict[str, UnitPart] = {}
     single: dict[str, UnitPart] = {}
     for hit in doc.hits:
-        if hit.key not in {"location", "building", "unit", "room"}:
+        if hit.key not in {"location", "building", "unit", "room", "unit_room"}:
+            continue
+        if hit.key == "unit_room":
+            for piece in doc.pieces(hit):
+                pair = _unit_room_pair(piece.text)
+                if pair:
+                    for name, value in zip(("unit", "room"), pair, strict=True):
+                        single.setdefault(name, UnitPart(value, piece.conf, piece.factor, piece.page, piece.box))
+                    break
             continue
         for piece in doc.pieces(hit):
             conf, factor, where = piece.conf, piece.factor, (piece.page, piece.box)
@@ -954,6 +984,15 @@ def _labelled_unit(doc: Doc) -> tuple[dict[str, UnitPart], dict[str, UnitPart]]:
             for name, value in parts.items():
                 single.setdefault(name, UnitPart(value, conf, factor * 0.9, *where))
     return full, single
+
+
+def _unit_room_pair(text: str) -> tuple[str, str] | None:
+    """Read a value printed under 单元-房号: ``4-3103`` or ``4单元3103``."""
+    parts = parse_unit_parts(text)
+    if "unit" in parts and "room" in parts:
+        return parts["unit"], parts["room"]
+    m = re.fullmatch(r"\s*([A-Za-z]|\d{1,2})\s*[-—–一/]\s*([A-Za-z]?\d{2,5}[A-Za-z]?)\s*", fix_digit_runs(text))
+    return (m.group(1).upper(), m.group(2).upper()) if m else None
 
 
 def _unit_prose(doc: Doc) -> dict[str, UnitPart]:

@@ -30,6 +30,7 @@ LABELS: dict[str, Label] = {
              "物业地址", "房产地址", "房屋门牌号", "门牌号", "所购房屋", "房屋所在地", "装修地址",
              "装修房号", "坐落", "座落", "房号", "住房地址", "租赁房屋地址", "房屋坐落地址"),
     **labels("building", "楼栋号", "楼栋", "栋号", "楼号", "幢号", "楼宇号", weak=True),
+    **labels("unit_room", "单元-房号", "单元/房号", "单元—房号", "单元-室号", "单元/室号"),
     **labels("unit", "单元号", "单元", weak=True),
     **labels("room", "室号", "房间号", "房间", weak=True),
     # --- dates
@@ -56,7 +57,7 @@ LABELS: dict[str, Label] = {
 #: Keys that set the context (whose section of the document we are in).
 CONTEXT_OF_KEY: dict[str, str | None] = {
     "owner_name": "owner", "greeting": "owner", "emergency_contact": "emergency",
-    "emergency_phone": "emergency", "section": None,
+    "emergency_phone": "emergency", "section": "family",
 }
 
 _OWNER_CTX = (None, "owner")

@@ -22,6 +22,7 @@ SPEC = DocSpec(
     ),
     labels={
         **labels("emergency_contact", "紧急联系人姓名", "紧急联系人", "紧急联络人", "紧急联系人名称"),
+        **labels("emergency_contact", "联系人", weak=True),
         **labels("emergency_phone", "紧急联系人电话", "紧急联系电话", "紧急电话", "紧急联络电话",
                  "紧急联络人电话", "联系人电话", "紧急联系人手机", "紧急联系人联系电话"),
         **labels("move_in_date", "入住日期", "入住时间", "入伙日期", "入伙时间"),
