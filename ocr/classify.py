@@ -69,6 +69,12 @@ def title_rows(page: OcrPage, *, raw: bool = False) -> list[str]:
 
     ``raw`` gives the rows' text as read (width-folded only), punctuation kept.
     """
+    texts = ["".join(ln.text for ln in row) for row in _title_bands(page)]
+    return [unicodedata.normalize("NFKC", t) if raw else normalize_text(t) for t in texts]
+
+
+def _title_bands(page: OcrPage) -> list[list[OcrLine]]:
+    """The lines of the rows a title may be printed on, grouped by row, left to right."""
     lines = list(page.lines)
     if not lines:
         return []
@@ -84,8 +90,46 @@ def title_rows(page: OcrPage, *, raw: bool = False) -> list[str]:
             rows[-1].append(line)
         else:
             rows.append([line])
-    texts = ["".join(ln.text for ln in sorted(row, key=lambda ln: ln.box[0])) for row in rows]
-    return [unicodedata.normalize("NFKC", t) if raw else normalize_text(t) for t in texts]
+    return [sorted(row, key=lambda ln: ln.box[0]) for row in rows]
+
+
+#: How a printed document title ends (登记表, 确认单, 协议书, 买卖合同, 通知, 公约 ...).
+_TITLE_END = re.compile(r"(表|单|书|合同|协议|通知|公约|规约|证明|清单|声明|复印件|须知)$")
+#: Titles of attachments and continuations belong to the document before them.
+_ATTACHMENT = re.compile(r"^(附件|附表|附页|补充|续)")
+#: Least title-word weight that names a type from a title nobody listed.
+MIN_TITLE_WORDS = 2.5
+
+
+def generic_title(page: OcrPage) -> str | None:
+    """A printed document title, listed or not, as normalised text.
+
+    A short row near the top that ends like a title (表, 单, 书, 合同 ...),
+    printed larger than the text of the page or centred on it.
+    """
+    lines = list(page.lines)
+    if not lines:
+        return None
+    median = statistics.median(ln.box[3] - ln.box[1] for ln in lines)
+    width = page.width or max(ln.box[2] for ln in lines)
+    for band in _title_bands(page):
+        raw = unicodedata.normalize("NFKC", "".join(ln.text for ln in band))
+        text = normalize_text(re.sub(r"\([^()]*\)", "", raw))
+        if ":" in raw or not 3 <= len(text) <= 20 or not _TITLE_END.search(text):
+            continue
+        x0, x1 = min(ln.box[0] for ln in band), max(ln.box[2] for ln in band)
+        height = max(ln.box[3] - ln.box[1] for ln in band)
+        centred = abs((x0 + x1) / 2 - width / 2) < 0.12 * width and x1 - x0 < 0.6 * width
+        if height >= 1.2 * median or centred:
+            return text
+    return None
+
+
+def title_type(title: str) -> str | None:
+    """The type a title names by its words (装修 -> renovation_application), or None."""
+    scores = {name: sum(w for word, w in spec.title_words if word in title) for name, spec in SPECS.items()}
+    best = max(scores, key=lambda name: scores[name])
+    return best if scores[best] >= MIN_TITLE_WORDS else None
 
 
 def _same_band(a: OcrLine, b: OcrLine) -> bool:
@@ -119,6 +163,11 @@ def score_types(pages: Sequence[OcrPage]) -> dict[str, float]:
         for hit in _title_hits(row):
             weight = FUZZY_TITLE_WEIGHT if hit.fuzzy else TITLE_WEIGHT
             scores[hit.doc_type] = max(scores[hit.doc_type], weight)
+    if pages and not any(scores.values()):
+        title = generic_title(pages[0])
+        named = title_type(title) if title else None
+        if named in scores:
+            scores[named] = FUZZY_TITLE_WEIGHT
     titled = {t for t, s in scores.items() if s > 0}
     body = normalize_text("".join(p.text for p in pages))
     for doc_type, words in BODY_WORDS.items():
@@ -154,6 +203,9 @@ TITLE_ROW_SLACK = 8
 def page_title(page: OcrPage) -> tuple[str, bool] | None:
     """The type whose printed title heads ``page``, and whether the title was read exactly; None without one.
 
+    A title nobody listed ("装修报建登记表") names its type by its words; a
+    title of no known type gives ``other`` (it still starts a document).
+
     Stricter than classifying a whole document: the title must stand (nearly)
     alone on its row, so a continuation page whose first sentence mentions
     "临时管理规约" does not look like the start of a 管理规约.
@@ -165,7 +217,12 @@ def page_title(page: OcrPage) -> tuple[str, bool] | None:
                 continue  # a sentence, or a label and its value ("证件类型：居民身份证")
             if best is None or (hit.fuzzy, hit.start - hit.end) < (best.fuzzy, best.start - best.end):
                 best = hit
-    return (best.doc_type, not best.fuzzy) if best else None
+    if best is not None:
+        return best.doc_type, not best.fuzzy
+    title = generic_title(page)
+    if title is None or _ATTACHMENT.match(title):
+        return None
+    return title_type(title) or OTHER.name, False
 
 
 def page_body_scores(page: OcrPage) -> dict[str, float]:

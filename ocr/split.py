@@ -33,11 +33,12 @@ from schemas.models import OcrPage
 _CONTINUED = re.compile(r"续表|续页|\(续\)|接上页")
 #: Body score of another type that starts a new document on a page without a title.
 STRONG_BODY = 1.5 * MIN_BODY_SCORE
-_CARD_NUMBER = ("公民身份号码", "公民身份证号码")
+_CARD_NUMBER = ("公民身份号码", "公民身份证号码", "身份号码")
 _CARD_FRONT_LABELS = ("姓名", "性别", "民族", "出生", "住址")
-_CARD_BACK = ("签发机关", "有效期限")
+_CARD_BACK = ("中华人民共和国", "居民身份证", "签发机关", "有效期限")
 #: A copy of a card holds little text; a form or contract quoting card labels holds much more.
 _CARD_PAGE_CHARS = 320
+_ID_LIKE = re.compile(r"\d{17}[\dXx]")
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,10 @@ def page_signals(page: OcrPage) -> PageSignals:
     body = page_body_scores(page)
     others = max((score for doc_type, score in body.items() if doc_type != "id_card"), default=0.0)
     card_like = title in (None, "id_card") and len(text) <= _CARD_PAGE_CHARS and others < MIN_BODY_SCORE / 2
-    front = any(w in text for w in _CARD_NUMBER) and sum(w in text for w in _CARD_FRONT_LABELS) >= 3
-    back = all(w in text for w in _CARD_BACK)
+    front_labels = sum(w in text for w in _CARD_FRONT_LABELS)
+    number = any(w in text for w in _CARD_NUMBER) or bool(_ID_LIKE.search(text))
+    front = number and front_labels >= 3
+    back = sum(w in text for w in _CARD_BACK) >= 2 and ("签发机关" in text or "有效期限" in text)
     return PageSignals(
         index=page.index, title=title, continued=bool(_CONTINUED.search(head)),
         number=page.page_number, total=page.page_total,

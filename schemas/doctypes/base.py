@@ -110,6 +110,9 @@ class DocSpec:
     order: int
     #: Printed titles; longer titles win over titles they contain.
     titles: tuple[str, ...] = ()
+    #: Words that make a printed title one of this type when the title itself is not listed
+    #: ("装修报建登记表": 装修), with weights; the type whose words weigh most wins.
+    title_words: tuple[tuple[str, float], ...] = ()
     #: Words typical of the body, with weights; each counts once per document.
     body_words: tuple[tuple[str, float], ...] = ()
     #: Label synonyms this type's forms print (the reader's lexicon is the union over all types).
