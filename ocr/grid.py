@@ -41,8 +41,11 @@ BORDER_COVERAGE = 0.6
 #: Smallest table (mm): a boxed character in a heading (回, 田) is no table.
 MIN_TABLE_MM = (20.0, 5.0)
 #: A "table" whose cells are narrower than this (mm, median) and either uneven (median deviation
-#: over this share of the median width) or fuller of ink than this share is a heading's strokes.
-HEADING_CELL_MM, HEADING_UNEVEN, HEADING_FILL = 8.0, 0.15, 0.22
+#: over this share of the median width) or fuller of ink than this share is a heading's strokes
+#: (handwritten digits fill about a third of a digit box).
+HEADING_CELL_MM, HEADING_UNEVEN, HEADING_FILL = 8.0, 0.15, 0.45
+#: Narrow cells are digit boxes only in a row of at least this many (a postcode has six).
+MIN_DIGIT_BOXES = 6
 #: Least distance (mm) between grid lines: a digit box is wider, a stroke beside a rule is closer.
 MIN_STEP_MM = 2.5
 #: Least median row height (mm): strokes inside bold heading characters line up like a grid,
@@ -84,10 +87,10 @@ def find_cells(gray: np.ndarray, dpi: int) -> tuple[TableCell, ...]:
 def _is_heading(cells: list[TableCell], ink: np.ndarray, px_per_mm: float) -> bool:
     """Whether a "table" is the strokes of heading characters or a signature.
 
-    Narrow cells occur in real tables as digit boxes, which are equal in
-    width and mostly paper inside (a digit each). The gaps between the strokes
-    of heading characters are narrow too, but uneven or crowded with ink. A
-    lone small cell is a loop of a signature or a boxed character.
+    Narrow cells occur in real tables as digit boxes, which come in rows of
+    ``MIN_DIGIT_BOXES`` or more, equal in width, a digit each. The gaps between the strokes of heading
+    characters are narrow too, but uneven or crowded with ink. A lone small
+    cell is a loop of a signature or a boxed character.
     """
     widths = np.array([(c.box[2] - c.box[0]) / px_per_mm for c in cells])
     if len(cells) == 1:
@@ -96,6 +99,9 @@ def _is_heading(cells: list[TableCell], ink: np.ndarray, px_per_mm: float) -> bo
     median = float(np.median(widths))
     if median >= HEADING_CELL_MM:
         return False
+    per_row = np.bincount([c.row for c in cells])
+    if per_row.max() < MIN_DIGIT_BOXES:
+        return True
     uneven = float(np.median(np.abs(widths - median))) > HEADING_UNEVEN * median
     fills = []
     for cell in cells:
@@ -304,7 +310,8 @@ def _grid_lines(segments: list[Segment], same: float, min_step: float) -> list[t
 
 
 def _mean_pos(group: list[Segment]) -> float:
-    return float(np.mean([s.pos for s in group]))
+    """Position of a grid line: weighted by length, so a stroke touching a rule hardly moves it."""
+    return float(np.average([s.pos for s in group], weights=[s.hi - s.lo + 1 for s in group]))
 
 
 def _length(group: list[Segment]) -> float:

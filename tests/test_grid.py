@@ -129,6 +129,27 @@ def test_text_headings_and_fill_in_lines_make_no_cells() -> None:
     assert grid.find_cells(np.asarray(image), dpi) == ()
 
 
+def test_inset_digit_boxes_with_handwriting_are_a_table_of_their_own() -> None:
+    dpi = 300
+    page = np.full((mm(dpi, 297), mm(dpi, 210)), 255, np.uint8)
+    for y in (60, 77):  # the form's cell around the boxes
+        cv2.line(page, (mm(dpi, 20), mm(dpi, y)), (mm(dpi, 190), mm(dpi, y)), 0, 3)
+    for x in (20, 190):
+        cv2.line(page, (mm(dpi, x), mm(dpi, 60)), (mm(dpi, x), mm(dpi, 77)), 0, 3)
+    x0, y0, y1, w = 25.0, 65.0, 70.5, 4.5  # 18 boxes inset in the cell, 4.5 x 5.5 mm
+    for y in (y0, y1):
+        cv2.line(page, (mm(dpi, x0), mm(dpi, y)), (mm(dpi, x0 + 18 * w), mm(dpi, y)), 0, 2)
+    for k in range(19):
+        cv2.line(page, (mm(dpi, x0 + k * w), mm(dpi, y0)), (mm(dpi, x0 + k * w), mm(dpi, y1)), 0, 2)
+    for k, digit in enumerate("31011519641227510X"):  # pen digits crossing the box rules
+        cv2.putText(page, digit, (mm(dpi, x0 + k * w + 0.4), mm(dpi, y1 + 0.6)), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+                    1.9, 30, 5)
+    cells = grid.find_cells(page, dpi)
+    boxes = [c for c in cells if c.table == 1]
+    assert sorted((c.row, c.col) for c in boxes) == [(0, k) for k in range(18)]
+    assert [c for c in cells if c.table == 0] == [cells[0]], "the cell around them"
+
+
 # --- worn scans ---
 
 
