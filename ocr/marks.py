@@ -181,8 +181,8 @@ def _lift_red(bgr: np.ndarray, gray: np.ndarray, paper: np.ndarray, dpi: int) ->
     lifted *= paper_gray / 255.0
     # Widen by a fraction of a millimetre: anti-aliased and JPEG-smeared edges of the ink are red too.
     grow = _odd(round(dpi / 100))
-    alpha = cv2.dilate(alpha, np.ones((grow, grow), np.uint8))
-    tile = gray.astype(np.float32) + alpha * (lifted - gray.astype(np.float32))
+    wide = cv2.dilate(alpha, np.ones((grow, grow), np.uint8))
+    tile = gray.astype(np.float32) + wide * (lifted - gray.astype(np.float32))
     # Thin strokes lose colour to blur and JPEG first: three quarters of the typical redness counts as full ink.
     ink_strength = 0.75 * float(np.median(red[strong])) if strong.any() else RED_HIGH
     ink = (255.0 - np.clip(red / max(ink_strength, RED_HIGH) * 255.0, 0.0, 255.0)).astype(np.uint8)
@@ -272,8 +272,8 @@ def _ink_groups(layer: np.ndarray, px_per_mm: float, *, min_mm: float, max_mm: f
     # Every fourth pixel is enough to see a ring a millimetre wide, and ten times faster than averaging.
     mask = (layer[factor // 2 :: factor, factor // 2 :: factor] < 160).astype(np.uint8)
     close = _odd(round(3.0 * px_per_mm / factor))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
+    contours, _ = cv2.findContours(joined, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     margin = round(2 * px_per_mm)
     height, width = layer.shape[:2]
     boxes = []
@@ -373,10 +373,11 @@ def _text_arc(layer: np.ndarray, seal: Seal) -> tuple[float, float]:
         return 0.0, 2 * math.pi
     top = 270  # image angles run clockwise from +x, so straight up is 270 degrees
     on_top = [arc for arc in arcs if (top - arc[0]) % 360 < arc[1]]
-    start, length = on_top[0] if on_top else max(arcs, key=lambda arc: arc[1])
+    first, length = on_top[0] if on_top else max(arcs, key=lambda arc: arc[1])
+    start = float(first)
     if length > MAX_TEXT_ARC:
         # No gap between the name and a code or label at the bottom: take the upper part, upright.
-        start, length = top - MAX_TEXT_ARC / 2, MAX_TEXT_ARC
+        start, length = top - MAX_TEXT_ARC / 2, round(MAX_TEXT_ARC)
     return math.radians(start - 3), math.radians(min(360, length + 6))
 
 
@@ -751,9 +752,8 @@ def margin_text_boxes(gray: np.ndarray, dpi: int) -> list[Box]:
     boxes: list[Box] = []
     for top in (0, height - zone):
         band = small[top : top + zone]
-        ink = (band < 180).astype(np.uint8)
         join = max(3, round(MARK_JOIN_MM * px_per_mm))
-        ink = cv2.dilate(ink, np.ones((max(1, join // 3), join), np.uint8))
+        ink = cv2.dilate((band < 180).astype(np.uint8), np.ones((max(1, join // 3), join), np.uint8))
         contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
