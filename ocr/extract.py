@@ -558,7 +558,9 @@ def _column_distance(header: Cell, cell: Cell) -> tuple[float, float]:
 
 
 #: Text shaped like a form label this module does not know ("确认日期", "抄表人"), standing as a whole cell.
-_LABEL_SHAPED = re.compile(r"[\u3400-\u9fff]{0,5}(?:日期|时间|签字|签名|电话|号码|地址|编号|底数|读数|情况|意见|关系)")
+_LABEL_SHAPED = re.compile(r"[\u3400-\u9fff]{0,5}(?:日期|时间|签字|签名|电话|号码|地址|编号|底数|读数|情况|意见|关系"
+                           r"|负责人|经办人|代表人|接待人|抄表人|审核人|审批人|联系人|代理人|委托人|受托人|签收人"
+                           r"|见证人)")
 
 #: A label this module does not know, at the start of a value: "班别：".
 _UNKNOWN_LABEL = re.compile(r"\s*[\u3400-\u9fff]{2,6}\s*[：:]")
