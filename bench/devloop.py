@@ -69,11 +69,13 @@ def ocr(corpus: Path, engine: str, workers: int, force: bool) -> None:
             print(f"[{n}/{len(todo)}] {Path(done).name}", file=sys.stderr)
 
 
-def read_cache(corpus: Path) -> dict[str, tuple[list[OcrPage], PageStore]]:
+def read_cache(corpus: Path, *, legacy_stamps: bool = True) -> dict[str, tuple[list[OcrPage], PageStore]]:
     """Cached OCR pages and page images per file name."""
     out = {}
     for path in sorted((corpus / ".ocr").glob("*.json")):
         pages = [OcrPage.model_validate(p) for p in json.loads(path.read_text(encoding="utf-8"))]
+        if legacy_stamps:  # caches read before stamps stopped giving page numbers
+            pages = [p.model_copy(update={"page_number": None}) if p.page_total is None else p for p in pages]
         store = PageStore()
         for png in path.with_suffix(".pages").glob("*.png"):
             store._png[int(png.stem)] = png.read_bytes()

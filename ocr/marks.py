@@ -797,8 +797,8 @@ def clean_page(page: OcrPage) -> OcrPage:
 
     * Page-number marks in the top or bottom ``PAGE_NUMBER_ZONE`` ("第 3 页 共
       8 页", "共8页 第3页", "- 3 -", "3/8", "Page 3 of 8") set ``page_number``
-      / ``page_total`` and leave the text; so does a number standing alone in
-      a corner (a numbering-machine stamp).
+      / ``page_total`` and leave the text; a number standing alone in a
+      corner (a numbering-machine stamp) leaves the text without setting them.
     * A tick glyph standing alone is dropped, unless it sits just before or
       after a short option word (☑男: the extractor reads ticked boxes).
     * Specks read as one or two marks (``|``, ``.``, ``'``) alone on their line
@@ -823,8 +823,13 @@ def clean_page(page: OcrPage) -> OcrPage:
     return page.model_copy(update={"lines": tuple(lines), "page_number": number, "page_total": total})
 
 
-def _page_mark(words: list[OcrWord], page: OcrPage) -> tuple[tuple[int, int], int, int | None] | None:
-    """(word range, number, total) of a page-number mark on one line, or None."""
+def _page_mark(words: list[OcrWord], page: OcrPage) -> tuple[tuple[int, int], int | None, int | None] | None:
+    """(word range, number, total) of a page-number mark on one line, or None.
+
+    A numbering-machine stamp in a corner counts pages across a whole batch
+    (000123, 000124 ...), not within a document: it is taken off the text but
+    gives no page number (a running count would glue documents together).
+    """
     zone = PAGE_NUMBER_ZONE * page.height
     for start in range(len(words)):
         if zone < words[start].box[3] and words[start].box[1] < page.height - zone:
@@ -836,7 +841,7 @@ def _page_mark(words: list[OcrWord], page: OcrPage) -> tuple[tuple[int, int], in
     if len(words) == 1 and _in_corner(words[0].box, page):
         match = _STAMP_NUMBER.fullmatch(_squeeze(words[0].text))
         if match and int(match.group(1)) > 0:
-            return (0, 1), int(match.group(1)), None
+            return (0, 1), None, None
     return None
 
 
