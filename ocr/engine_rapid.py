@@ -34,8 +34,10 @@ from ocr.preprocess import to_bgr
 from schemas.errors import EngineError
 from schemas.models import OcrPage, OcrWord, PageImage
 
-#: The model set used when none is named.
-DEFAULT_MODELS = "ppocr-v4"
+#: The model set used when none is named: PP-OCRv6 tiny detects and reads, PP-OCRv6 small re-reads
+#: doubtful lines. On handwritten field values it reads as well as v6 small alone and faster than
+#: PP-OCRv4 (bench/RESULTS.md, "OCR models on handwritten fields").
+DEFAULT_MODELS = "ppocr-v6-tiny>ppocr-v6-small"
 #: A detected box is "tall" or "wide" when one side exceeds the other by this factor.
 ELONGATED = 1.5
 #: Boxes (the longest first) whose orientation the classifier votes on.

@@ -4,8 +4,8 @@ Two engines implement :class:`OcrEngine`:
 
 * ``tesseract`` (:mod:`ocr.engine_tesseract`): Tesseract 5, ``chi_sim+eng``, run as a
   subprocess with a timeout.
-* ``rapidocr`` (:mod:`ocr.engine_rapid`): PP-OCRv4 through ``rapidocr_onnxruntime``,
-  in process; its models ship in the wheel.
+* ``rapidocr`` (:mod:`ocr.engine_rapid`): PaddleOCR's PP-OCR models (v4, v5, v6) on
+  ONNX Runtime, in process; the models ship in wheels.
 
 Line contract (both engines): an :class:`~schemas.models.OcrPage` holds one
 :class:`~schemas.models.OcrLine` per *text row*. Pieces of text that sit on the
@@ -16,7 +16,7 @@ separated by spaces. An extractor can therefore look for a label and read the
 value that follows it on the same line. Lines are in reading order: rows top to
 bottom, and within a row left to right.
 
-Engines are expensive to create (RapidOCR loads three ONNX models): create one
+Engines are expensive to create (the PP-OCR engine loads four ONNX models): create one
 per process with :func:`make_engine` and reuse it for every page.
 """
 
