@@ -22,6 +22,7 @@ one thread (that is how ingest runs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import cv2
@@ -93,7 +94,8 @@ class RapidOcrEngine:
         )
         readings = self._read_quads(work, quads)
         pieces = [
-            Piece(r.text, clip_box(_quad_box(quad / work_scale), width, height), r.confidence, r.chars)
+            Piece(r.text, clip_box(_quad_box(quad / work_scale), width, height), r.confidence, r.chars,
+                  _quad_angle(quad))
             for quad, r in zip(quads, readings, strict=True)
             if r.confidence >= self.text_score and r.text
         ]
@@ -172,6 +174,15 @@ class RapidOcrEngine:
             for i, reading in zip(doubtful, self._rereader([crops[i] for i in doubtful]), strict=True):
                 readings[i] = reading
         return readings
+
+
+def _quad_angle(quad: np.ndarray) -> float:
+    """Slope (degrees, counter-clockwise positive) of the long side of a detected text region."""
+    direction, long, short = _long_edge(cv2.boxPoints(cv2.minAreaRect(np.asarray(quad, np.float32))))
+    if long < ELONGATED * short:
+        return 0.0  # one or two characters: no reliable slope
+    angle = -math.degrees(math.atan2(float(direction[1]), float(direction[0])))
+    return (angle + 90.0) % 180.0 - 90.0
 
 
 def _quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:

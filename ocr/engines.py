@@ -114,11 +114,14 @@ class Piece:
     confidence: float
     #: Per-character confidences, when the engine gives them.
     chars: tuple[float, ...] = ()
+    #: Slope of the text in degrees (counter-clockwise positive).
+    angle: float = 0.0
 
     def word(self) -> OcrWord:
         """The piece as an OCR result word."""
         return OcrWord(text=self.text.strip(), box=self.box, confidence=min(1.0, max(0.0, self.confidence)),
-                       chars=self.chars if len(self.chars) == len(self.text.strip()) else ())
+                       chars=self.chars if len(self.chars) == len(self.text.strip()) else (),
+                       angle=round(self.angle, 1))
 
 
 def is_cjk(char: str) -> bool:

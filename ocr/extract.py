@@ -398,6 +398,8 @@ class Doc:
     hits: list[Hit]
     #: Table cells of the pages (grid forms) and the words inside them.
     grid: Grid = field(default_factory=Grid)
+    #: The OCR pages the rows come from.
+    pages: Sequence[OcrPage] = ()
     by_row: dict[int, list[Hit]] = field(default_factory=dict)
     #: Per page: left and right edge of the text.
     edges: dict[int, tuple[float, float]] = field(default_factory=dict)
@@ -551,8 +553,7 @@ class Doc:
 
 
 def _column_distance(header: Cell, cell: Cell) -> tuple[float, float]:
-    """How far a cell lies from a header cell's column: the gap between them (0 when they overlap),
-    then the distance of their centres."""
+    """How far a cell lies from a header cell's column: the gap, then the distance of the centres."""
     gap = max(0.0, max(header.x0, cell.x0) - min(header.x1, cell.x1))
     return gap, abs((header.x0 + header.x1) - (cell.x0 + cell.x1)) / 2
 
@@ -1060,7 +1061,7 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
     """
     spec = spec_of(doc_type)
     rows = build_rows(pages)
-    doc = Doc(rows, find_hits(rows), Grid.build(pages, rows))
+    doc = Doc(rows, find_hits(rows), Grid.build(pages, rows), pages)
     fields: dict[str, FieldValue] = {}
     for fspec in spec.fields:
         if fspec.kind == "unit_part" or not fspec.sources:
@@ -1136,6 +1137,19 @@ def _fallback(doc: Doc, fspec: FieldSpec) -> Found | None:
         return _id_fallback(doc, fspec)
     if fspec.fallback == "standalone_date":
         return _standalone_date(doc)
+    if fspec.fallback == "overlay":
+        return _overlay_text(doc.pages)
+    return None
+
+
+def _overlay_text(pages: Sequence[OcrPage]) -> Found | None:
+    """The line written across a copy (its stated purpose), as read along its slant."""
+    for page in pages:
+        for word in page.overlays:
+            text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", word.text))
+            if len(text) >= 4:
+                return Found(Parsed(text), word.confidence, (0,), page.index, word.box,
+                             ocr=word.min_char_confidence, how=_F_PLAIN, parse="text")
     return None
 
 

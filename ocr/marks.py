@@ -912,3 +912,84 @@ def _inside(inner: Box, outer: Box) -> bool:
 
 def _odd(n: int) -> int:
     return max(3, n | 1)
+
+
+# --- lines written across the page at a slant (ID-copy purpose lines) ---
+
+#: Words of the line written across a copy to state its purpose ("仅供…使用，再复印无效").
+_PURPOSE = re.compile(r"仅供|仅限|仅用|使用|无效|复印|办理|用于|存档|专用|手续|他用")
+#: A word whose slope differs this much (degrees) from the page's print runs across it.
+OVERLAY_SLANT = 5.0
+#: Characters a piece must hold to count as part of a written line (not a tick or a flourish).
+OVERLAY_MIN_CHARS = 2
+
+
+def find_overlay_words(result: OcrPage) -> list[OcrWord]:
+    """Words that run at a slant of their own across the page's level print."""
+    words = [w for line in result.lines for w in line.words]
+    if not words:
+        return []
+    level = float(np.median([w.angle for w in words]))
+    return [w for w in words if abs(w.angle - level) >= OVERLAY_SLANT and len(_squeeze(w.text)) >= OVERLAY_MIN_CHARS]
+
+
+def read_overlays(result: OcrPage, page: PageImage, engine: OcrEngine) -> OcrPage:
+    """Read a line written across the page at a slant as one line, and take its pieces out of ``lines``.
+
+    The slanted pieces the page OCR found (often only parts of the line, where
+    it crossed print) give the line's slope and position; a band along that line
+    over the width of the print it crosses is levelled and read whole.
+    """
+    slanted = find_overlay_words(result)
+    if not slanted or page.image.ndim != 2:
+        return result
+    strip = _overlay_strip(page.image, slanted, result)
+    if strip is None:
+        return result
+    (word,) = engine.recognize_crops([strip])
+    pieces = "".join(w.text for w in slanted)
+    if not (_PURPOSE.search(word.text) or _PURPOSE.search(pieces)):
+        return result  # slanted print (a card lying crooked), not a line written across it
+    ids = {id(w) for w in slanted}
+    lines = []
+    for line in result.lines:
+        kept = [w for w in line.words if id(w) not in ids]
+        if len(kept) == len(line.words):
+            lines.append(line)
+        elif kept:
+            lines.append(_line(kept))
+    x0, y0 = min(w.box[0] for w in slanted), min(w.box[1] for w in slanted)
+    x1, y1 = max(w.box[2] for w in slanted), max(w.box[3] for w in slanted)
+    overlay = word.model_copy(update={"box": (x0, y0, x1, y1), "angle": float(np.median([w.angle for w in slanted]))})
+    return result.model_copy(update={"lines": tuple(lines), "overlays": (*result.overlays, overlay)})
+
+
+def _overlay_strip(gray: np.ndarray, slanted: Sequence[OcrWord], result: OcrPage) -> np.ndarray | None:
+    """The band along the slanted line, levelled, over the width of the print it crosses."""
+    angle = float(np.median([w.angle for w in slanted]))
+    slope = -math.tan(math.radians(angle))  # image y grows downwards
+    centres = np.array([((w.box[0] + w.box[2]) / 2, (w.box[1] + w.box[3]) / 2) for w in slanted], float)
+    if len(slanted) >= 2 and np.ptp(centres[:, 0]) > 0:  # pieces far apart give the line better than their slopes
+        slope = float(np.polyfit(centres[:, 0], centres[:, 1], 1)[0])
+        angle = -math.degrees(math.atan(slope))
+    offset = float(np.median(centres[:, 1] - slope * centres[:, 0]))
+    # a slanted piece's box is taller than its text by its length times the slope
+    heights = [max(8.0, (w.box[3] - w.box[1]) - abs(slope) * (w.box[2] - w.box[0])) for w in slanted]
+    band = 0.7 * float(np.median(heights))
+    crossed = [w for line in result.lines for w in line.words
+               if abs((w.box[1] + w.box[3]) / 2 - (offset + slope * (w.box[0] + w.box[2]) / 2)) < 3 * band]
+    xs = [w.box[0] for w in [*crossed, *slanted]] + [w.box[2] for w in [*crossed, *slanted]]
+    x0, x1 = max(0, min(xs) - band), min(gray.shape[1] - 1, max(xs) + band)
+    if x1 - x0 < 4 * band:
+        return None
+    cx = (x0 + x1) / 2
+    cy = offset + slope * cx
+    # turn the page about a point on the line so the line runs level, then cut the band out
+    matrix = cv2.getRotationMatrix2D((cx, cy), -angle, 1.0)
+    length = (x1 - x0) / math.cos(math.radians(angle))
+    w, h = round(length), round(2 * band)  # the text's height and a little
+    matrix[0, 2] += w / 2 - cx
+    matrix[1, 2] += h / 2 - cy
+    strip = cv2.warpAffine(gray, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=255)
+    return strip if strip.size else None

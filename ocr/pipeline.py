@@ -14,7 +14,7 @@ from ocr.classify import classify
 from ocr.engines import OcrEngine
 from ocr.extract import PARSERS, extract, finish_fields
 from ocr.load import rasterise
-from ocr.marks import add_margin_text, clean_page, read_seals
+from ocr.marks import add_margin_text, clean_page, read_overlays, read_seals
 from ocr.preprocess import preprocess
 from ocr.reread import PageStore, Reader, reread_fields
 from ocr.split import split_documents
@@ -60,7 +60,7 @@ def read_page(page: PageImage, *, engine: OcrEngine) -> OcrPage:
         return _blank_page(page.index, engine.name, page)
     read = engine.recognize(page)
     read = read.model_copy(update={"dpi": page.dpi, "cells": page.cells, "seals": read_seals(page, engine)})
-    return clean_page(add_margin_text(read, page, engine))
+    return clean_page(add_margin_text(read_overlays(read, page, engine), page, engine))
 
 
 def understand(pages: Sequence[OcrPage], *, store: PageStore | None = None,

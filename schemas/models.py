@@ -81,6 +81,9 @@ class OcrWord(Frozen):
     box: Box
     confidence: float
     chars: tuple[float, ...] = ()
+    #: Slope of the text in degrees (counter-clockwise positive) on the upright page: 0 for level
+    #: print; a line written across an ID copy runs at a slant of its own.
+    angle: float = 0.0
 
     @property
     def min_char_confidence(self) -> float:
@@ -140,6 +143,9 @@ class OcrPage(Frozen):
     #: Printed or stamped page number ("第 2 页 共 8 页": 2 and 8), when one was found.
     page_number: int | None = None
     page_total: int | None = None
+    #: Lines written across the page at a slant of their own ("仅供办理入住使用" across an ID copy),
+    #: read as whole lines and kept out of ``lines``.
+    overlays: tuple[OcrWord, ...] = ()
 
     @property
     def text(self) -> str:

@@ -65,7 +65,7 @@ SPEC = DocSpec(
         FieldSpec("issuing_authority", "text", (src("issuing_authority", "text"),)),
         FieldSpec("valid_from", "date", (src("valid_period", "range_start"),)),
         FieldSpec("valid_to", "date", (src("valid_period", "range_end"),)),
-        FieldSpec("copy_purpose", "text"),
+        FieldSpec("copy_purpose", "text", fallback="overlay"),
     ),
     people=(Person("holder", "name", "id_number"),),
     checks=(card_agrees_with_number, validity_in_order),
