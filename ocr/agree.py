@@ -208,3 +208,86 @@ def agree_seals(documents: Sequence[Extraction], pages: Sequence[OcrPage]) -> li
         fields = {**extraction.fields, SEAL_FIELD: agree_seal(seal, names)}
         out.append(extraction.model_copy(update={"fields": fields}))
     return out
+
+
+# --- one household, one file: the unit and the owner read the same on every document ---
+
+#: Fields that name the owner of the unit on the documents of an owner folder.
+OWNER_NAME_FIELDS = ("owner_name", "buyer_name", "principal_name", "landlord_name")
+OWNER_ID_FIELDS = ("id_number", "buyer_id_number")
+UNIT_PARTS = ("building", "unit", "room")
+
+
+def _consensus(values: Sequence[str]) -> str | None:
+    """The value at least two documents read alike, when no other value has as much support."""
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    if not ranked or ranked[0][1] < 2 or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+        return None
+    return ranked[0][0]
+
+
+def _near(a: str, b: str, limit: int) -> bool:
+    return edit_distance(a, b) <= limit
+
+
+def settle_household(documents: Sequence[Extraction]) -> list[Extraction]:
+    """Fill and mend the unit and the owner's name and ID number from what the file's other documents agree on.
+
+    In a whole-folder scan every document belongs to one unit and one owner.
+    When two or more documents read the unit (or the owner's name, or a valid ID
+    number) alike, a document that read it a character off takes the agreed
+    value (``replaced``), one that could not read it at all gets it
+    (``derived``), and one that read it alike is confirmed (``agree``). A value
+    far from the agreed one is left alone: it may be another unit or person.
+    """
+    units = ["-".join(ex.fields[p].value for p in UNIT_PARTS) for ex in documents
+             if all(p in ex.fields for p in UNIT_PARTS)]
+    names = [ex.fields[f].value for ex in documents for f in OWNER_NAME_FIELDS if f in ex.fields]
+    ids = [ex.fields[f].value for ex in documents for f in OWNER_ID_FIELDS
+           if f in ex.fields and not check_id_number(ex.fields[f].value)]
+    unit, name, number = _consensus(units), _consensus(names), _consensus(ids)
+    return [_settle(ex, unit, name, number) for ex in documents]
+
+
+def _settle(extraction: Extraction, unit: str | None, name: str | None, number: str | None) -> Extraction:
+    spec = spec_of(extraction.doc_type)
+    fields = dict(extraction.fields)
+    if unit and spec.field_spec("building") is not None:
+        agreed = dict(zip(UNIT_PARTS, unit.split("-"), strict=True))
+        mine = {p: fields[p].value for p in UNIT_PARTS if p in fields}
+        if all(_near(mine[p], agreed[p], 1) for p in mine):  # the same unit, read less well or not at all
+            source = next((fields[p] for p in UNIT_PARTS if p in fields), None)
+            for part in UNIT_PARTS:
+                fields[part] = _agreed(fields.get(part), part, agreed[part], source)
+    if name:
+        for f in OWNER_NAME_FIELDS:
+            if f in fields and fields[f].value != name and _near(fields[f].value, name, 1) \
+                    and len(fields[f].value) == len(name):
+                fields[f] = _agreed(fields[f], f, name, fields[f])
+            elif f in fields and fields[f].value == name:
+                fields[f] = _agreed(fields[f], f, name, fields[f])
+    if number:
+        for f in OWNER_ID_FIELDS:
+            if spec.field_spec(f) is None:
+                continue
+            value = fields.get(f)
+            if value is not None and (value.value == number or _near(value.value, number, 2)):
+                fields[f] = _agreed(value, f, number, value)
+    return extraction.model_copy(update={"fields": fields})
+
+
+def _agreed(value: FieldValue | None, name: str, agreed: str, source: FieldValue | None) -> FieldValue:
+    """``value`` confirmed, mended or filled by the value the file's documents agree on."""
+    if value is not None and value.value == agreed:
+        evidence = {**(value.evidence or {}), "agree": max(1.0, (value.evidence or {}).get("agree", 0.0))}
+        return value.model_copy(update={"evidence": evidence})
+    if value is not None:
+        evidence = {**(value.evidence or {}), "agree": 1.0, "replaced": 1.0}
+        return value.model_copy(update={"value": agreed, "valid": True, "issue": None, "evidence": evidence})
+    evidence = {"ocr": (source.evidence or {}).get("ocr", 0.9) if source else 0.9, "how": 1.0, "agree": 1.0,
+                "derived": 1.0}
+    return FieldValue(name=name, value=agreed, confidence=0.9, page=source.page if source else None,
+                      box=source.box if source else None, evidence=evidence)

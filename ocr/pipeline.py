@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocr.agree import agree_seals, agree_within
+from ocr.agree import agree_seals, agree_within, settle_household
 from ocr.classify import classify
 from ocr.engines import OcrEngine
 from ocr.extract import PARSERS, extract, finish_fields
@@ -79,7 +79,9 @@ def understand(pages: Sequence[OcrPage], *, store: PageStore | None = None,
         if store is not None and rereaders:
             raw = reread_fields(raw, store, rereaders, PARSERS)
         documents.append(raw)
-    return [finish_fields(d) for d in agree_within(agree_seals(documents, pages))]
+    documents = settle_household(agree_seals(documents, pages)) if len(documents) > 1 else \
+        agree_seals(documents, pages)
+    return [finish_fields(d) for d in agree_within(documents)]
 
 
 def understand_document(pages: Sequence[OcrPage]) -> Extraction:
