@@ -242,16 +242,29 @@ def find_hits(rows: Sequence[Row]) -> list[Hit]:
     """All label occurrences in document order, each with its context and value span."""
     hits: list[Hit] = []
     context: str | None = None
+    before: str | None = None  # the context to return to after a row-scoped one
     for i, row in enumerate(rows):
+        if context in _ROW_SCOPED and row_scoped:
+            context = before
+        row_scoped = False
         row_hits = _row_hits(i, row, _seam_prefix(rows, i))
         for k, hit in enumerate(row_hits):
             end = row_hits[k + 1].start if k + 1 < len(row_hits) else len(row.text)
             opens, own = _context_of(hit)
-            if opens:
+            if opens and own != context:
+                if own in _ROW_SCOPED:
+                    before = context if context not in _ROW_SCOPED else before
+                    # "紧急联系人：王凯 电话：…" holds for its row; a label alone heads a block of rows
+                    row_scoped = _blank_free(row.text[hit.value_start:end])
                 context = own
             hits.append(replace(hit, context=context, value_end=max(hit.value_start, end),
                                 last=k + 1 == len(row_hits)))
     return hits
+
+
+#: Contexts opened by a label with its value on the same row that end with the row (the emergency contact
+#: and their phone share a row; the owner's mobile on the next row is the owner's again).
+_ROW_SCOPED = frozenset({"emergency"})
 
 
 def _context_of(hit: Hit) -> tuple[bool, str | None]:
@@ -493,7 +506,8 @@ class Doc:
                 continue
             text, conf, page = self._cell_text(neighbour)
             spans = self.grid.spans.get(neighbour, [])
-            if spans and any(h.start == spans[0].start for h in self.by_row.get(spans[0].row, [])):
+            if (spans and any(h.start == spans[0].start for h in self.by_row.get(spans[0].row, []))) \
+                    or _LABEL_SHAPED.fullmatch(text.strip(" \t:")):
                 continue  # a label cell (a header row of labels): the value is further on
             return Piece(text if _blank_free(text) else "", conf, _F_COLON, page, self.grid.box(neighbour))
         return None
@@ -663,8 +677,8 @@ def parse_id(text: str) -> Parsed | None:
 
 
 def parse_phone(text: str) -> Parsed | None:
-    """Read a mobile or landline number."""
-    value = normalize_phone(text)
+    """Read a mobile or landline number (specks read between its digits are dropped)."""
+    value = normalize_phone(re.sub(r"(?<=\d)[.,·'`](?=\d)", "", text))
     return Parsed(value) if value else None
 
 

@@ -56,8 +56,7 @@ LABELS: dict[str, Label] = {
 
 #: Keys that set the context (whose section of the document we are in).
 CONTEXT_OF_KEY: dict[str, str | None] = {
-    "owner_name": "owner", "greeting": "owner", "emergency_contact": "emergency",
-    "emergency_phone": "emergency", "section": "family",
+    "owner_name": "owner", "greeting": "owner", "emergency_contact": "emergency", "section": "family",
 }
 
 _OWNER_CTX = (None, "owner")

@@ -25,7 +25,7 @@ SPEC = DocSpec(
     ),
     labels={
         **labels("handover_date", "交接日期", "收楼日期", "交房日期", "验收日期", "交付日期", "交接时间",
-                 "收楼时间"),
+                 "收楼时间", "抄表日期", "确认日期"),
         **labels("water_meter", "水表底数", "水表读数", "水表示数", "水表起数"),
         **labels("water_meter", "水表", weak=True),
         **labels("electricity_meter", "电表底数", "电表读数", "电表示数", "电表起数"),
@@ -34,7 +34,9 @@ SPEC = DocSpec(
     fields=(
         OWNER_NAME,
         building, unit, room,
-        FieldSpec("handover_date", "date", (src("handover_date", "date"), src("date", "date"))),
+        FieldSpec("handover_date", "date", (
+            src("handover_date", "date"), src("move_in_date", "date"), src("date", "date"),
+        )),
         FieldSpec("water_meter", "meter", (src("water_meter", "meter"),)),
         FieldSpec("electricity_meter", "meter", (src("electricity_meter", "meter"),)),
     ),

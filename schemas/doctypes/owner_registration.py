@@ -35,7 +35,7 @@ SPEC = DocSpec(
         FieldSpec("id_number", "id", (src("id_number", "id", *OWNER_CONTEXTS),), fallback="id_anywhere"),
         FieldSpec("phone", "phone", (src("phone", "phone", *OWNER_CONTEXTS),)),
         building, unit, room,
-        FieldSpec("move_in_date", "date", (src("move_in_date", "date"),)),
+        FieldSpec("move_in_date", "date", (src("move_in_date", "date"), src("handover_date", "date"))),
         FieldSpec("emergency_contact", "name", (
             src("emergency_contact", "name"), src("name", "name", "emergency"),
         )),
