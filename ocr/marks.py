@@ -986,8 +986,12 @@ def _overlay_strip(gray: np.ndarray, slanted: Sequence[OcrWord], result: OcrPage
     cy = offset + slope * cx
     # turn the page about a point on the line so the line runs level, then cut the band out
     matrix = cv2.getRotationMatrix2D((cx, cy), -angle, 1.0)
+    if abs(angle) > 60:
+        return None  # not a line written across level print
     length = (x1 - x0) / math.cos(math.radians(angle))
     w, h = round(length), round(2 * band)  # the text's height and a little
+    if not (8 <= h <= 0.25 * gray.shape[0] and 8 <= w <= 2 * max(gray.shape)):
+        return None
     matrix[0, 2] += w / 2 - cx
     matrix[1, 2] += h / 2 - cy
     strip = cv2.warpAffine(gray, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
