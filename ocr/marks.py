@@ -989,7 +989,7 @@ def _overlay_strip(gray: np.ndarray, slanted: Sequence[OcrWord], result: OcrPage
     if abs(angle) > 60:
         return None  # not a line written across level print
     length = (x1 - x0) / math.cos(math.radians(angle))
-    w, h = int(round(float(length))), int(round(float(2 * band)))  # the text's height and a little
+    w, h = round(float(length)), round(float(2 * band))  # the text's height and a little
     if not (8 <= h <= 0.25 * gray.shape[0] and 8 <= w <= 2 * max(gray.shape)):
         return None
     matrix[0, 2] += w / 2 - cx
