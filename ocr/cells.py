@@ -59,7 +59,7 @@ class Grid:
         for i, row in enumerate(rows):
             candidates = by_page.get(row.page, [])  # type: ignore[attr-defined]
             for word in row.cells:  # type: ignore[attr-defined]
-                key = _holder(candidates, ((word.x0 + word.x1) / 2, (word.y0 + word.y1) / 2))
+                key = _holder(candidates, (word.x0, word.y0 or row.top, word.x1, word.y1 or row.bottom))  # type: ignore[attr-defined]
                 if key is not None:
                     grid.where[(i, word.start)] = key
                     grid.spans.setdefault(key, []).append(Span(i, word.start, word.end))
@@ -101,10 +101,22 @@ class Grid:
         return self.cells[key].box
 
 
-def _holder(candidates: Sequence[tuple[CellKey, TableCell]], point: tuple[float, float]) -> CellKey | None:
-    """The smallest cell containing ``point``."""
-    x, y = point
-    inside = [(k, c) for k, c in candidates if c.box[0] <= x <= c.box[2] and c.box[1] <= y <= c.box[3]]
+def _holder(candidates: Sequence[tuple[CellKey, TableCell]], box: tuple[float, float, float, float]) -> CellKey | None:
+    """The smallest cell holding most of a word's box (its centre, and at least 60% of its area).
+
+    A number written over a row of digit boxes lies in the form's cell that
+    holds the whole row, not in the one digit box its centre falls in.
+    """
+    x0, y0, x1, y1 = box
+    x, y = (x0 + x1) / 2, (y0 + y1) / 2
+    area = max(1.0, (x1 - x0) * (y1 - y0))
+    inside = []
+    for k, c in candidates:
+        if not (c.box[0] <= x <= c.box[2] and c.box[1] <= y <= c.box[3]):
+            continue
+        shared = max(0.0, min(x1, c.box[2]) - max(x0, c.box[0])) * max(0.0, min(y1, c.box[3]) - max(y0, c.box[1]))
+        if shared >= 0.6 * area:
+            inside.append((k, c))
     if not inside:
         return None
     return min(inside, key=lambda kc: (kc[1].box[2] - kc[1].box[0]) * (kc[1].box[3] - kc[1].box[1]))[0]

@@ -501,6 +501,7 @@ class Doc:
         key = self.grid.cell_of(hit.row, hit.start, [c.start for c in row.cells])
         if key is None or _blank_free(self._cell_text(key, after=(hit.row, hit.value_start))[0]):
             return None
+        empty: Piece | None = None
         for neighbour in (self.grid.right_of(key), self.grid.below(key)):
             if neighbour is None:
                 continue
@@ -509,8 +510,11 @@ class Doc:
             if (spans and any(h.start == spans[0].start for h in self.by_row.get(spans[0].row, []))) \
                     or _LABEL_SHAPED.fullmatch(text.strip(" \t:")):
                 continue  # a label cell (a header row of labels): the value is further on
-            return Piece(text if _blank_free(text) else "", conf, _F_COLON, page, self.grid.box(neighbour))
-        return None
+            if _blank_free(text):
+                return Piece(text, conf, _F_COLON, page, self.grid.box(neighbour))
+            # an empty cell right of a label: no value, unless the label heads a column with its value below
+            empty = empty or Piece("", conf, _F_COLON, page, self.grid.box(neighbour))
+        return empty
 
     def _cell_text(self, key: CellKey, after: tuple[int, int] | None = None) -> tuple[str, float, int]:
         """Text of a table cell (words in reading order, rows joined), its lowest confidence, its page."""

@@ -38,7 +38,8 @@ SPEC = DocSpec(
         **labels("lease_period", "租赁期限", "租赁期", "租期", "租赁时间"),
         **labels("lease_start", "起租日期", "租赁起始日期", "租期开始", "起始日期", "租赁开始日期"),
         **labels("lease_end", "终止日期", "租赁终止日期", "到期日期", "租期结束", "租赁结束日期"),
-        **labels("monthly_rent", "月租金", "每月租金", "租金标准", "月租"),
+        **labels("monthly_rent", "月租金", "每月租金", "租金标准", "月租", "租金/月", "租金(元/月)", "月租金(元)",
+                 "月租金额", "每月租金(元)"),
         **labels("monthly_rent", "租金", weak=True),
     },
     fields=(
