@@ -243,6 +243,7 @@ def find_hits(rows: Sequence[Row]) -> list[Hit]:
     hits: list[Hit] = []
     context: str | None = None
     before: str | None = None  # the context to return to after a row-scoped one
+    row_scoped = False
     for i, row in enumerate(rows):
         if context in _ROW_SCOPED and row_scoped:
             context = before
@@ -794,6 +795,7 @@ PARSERS: dict[str, Callable[[str], Parsed | None]] = {
     "range_start": parse_range_start, "range_end": parse_range_end, "decimal": parse_decimal,
     "meter": parse_meter, "sex": parse_sex, "ethnicity": parse_ethnicity, "address": parse_address,
     "text": parse_text, "code": parse_code, "amount_words": parse_amount_words,
+    "name_before": parse_name,
 }
 _CONTINUED_KINDS = frozenset({"address", "text"})
 #: Kinds whose value may start at the end of the label's row and go on in the next row.
@@ -823,6 +825,8 @@ class Found:
 
 def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, Piece] | None:
     """Parse the best candidate text near ``hit`` as ``kind``."""
+    if kind == "name_before":  # "李倩 先生/女士：": the name stands before the salutation
+        return _name_before(doc, hit)
     parser = PARSERS[kind]
     run_on = kind in _RUN_ON_KINDS
     if not run_on and doc.wraps(hit):
@@ -835,6 +839,17 @@ def _hit_value(doc: Doc, hit: Hit, kind: str) -> tuple[Parsed, Piece] | None:
         if parsed:
             return parsed, piece
     return None
+
+
+def _name_before(doc: Doc, hit: Hit) -> tuple[Parsed, Piece] | None:
+    """The name written just before a salutation (``李倩 先生/女士：``), after any label before it."""
+    row = doc.rows[hit.row]
+    start = max((h.value_end for h in doc.by_row.get(hit.row, []) if h.end <= hit.start), default=0)
+    text = row.text[start:hit.start]
+    parsed = parse_name(text.split("\t")[-1] if "\t" in text.strip() else text)
+    if parsed is None:
+        return None
+    return parsed, Piece(text, row.conf(start, hit.start), _F_PLAIN, row.page, row.box(start, hit.start))
 
 
 _METER_HEADER = re.compile(r"(?:本期|起始|初始|表)?(?:底数|读数|示数|起数|行度)(?:\(.*\))?")

@@ -16,7 +16,7 @@ from typing import Literal
 #: How a value is parsed (see ``ocr.extract.PARSERS``).
 ParseKind = Literal[
     "name", "party", "id", "phone", "date", "range_start", "range_end", "decimal", "meter", "sex",
-    "ethnicity", "address", "text", "code", "amount_words",
+    "ethnicity", "address", "text", "code", "amount_words", "name_before",
 ]
 #: What a field holds, which decides its export format and whether it is sensitive.
 ValueKind = Literal[

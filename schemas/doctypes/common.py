@@ -14,6 +14,7 @@ LABELS: dict[str, Label] = {
              "申请人签名", "承诺人签字"),
     **labels("owner_name", "业主", weak=True),
     **labels("greeting", "尊敬的"),
+    **labels("honorific", "先生/女士", "女士/先生", "先生(女士)", "女士(先生)", "先生、女士", "先生/小姐"),
     **labels("name", "姓名", "名字"),
     **labels("id_number", "身份证号码", "身份证号", "公民身份号码", "公民身份证号码", "身份证件号码",
              "证件号码", "证件号", "身份号码", "身份证件号"),
@@ -56,14 +57,15 @@ LABELS: dict[str, Label] = {
 
 #: Keys that set the context (whose section of the document we are in).
 CONTEXT_OF_KEY: dict[str, str | None] = {
-    "owner_name": "owner", "greeting": "owner", "emergency_contact": "emergency", "section": "family",
+    "owner_name": "owner", "greeting": "owner", "honorific": "owner", "emergency_contact": "emergency",
+    "section": "family",
 }
 
 _OWNER_CTX = (None, "owner")
 
 #: The owner's name on notices, forms and letters: a labelled name, 乙方, a greeting, a bare 姓名.
 OWNER_NAME = FieldSpec("owner_name", "name", (
-    src("owner_name", "name"), src("party:b", "name"), src("greeting", "name"),
+    src("owner_name", "name"), src("party:b", "name"), src("greeting", "name"), src("honorific", "name_before"),
     src("name", "name", *_OWNER_CTX),
 ))
 #: A signing date, or the date under the signatures of a letter.
