@@ -26,9 +26,13 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def load_truth(corpus: Path) -> list[dict[str, Any]]:
-    """The corpus's truth lines (one per document)."""
+    """The corpus's truth lines (one per document); single-document corpora get their page list."""
     lines = (corpus / "truth.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    truth = [json.loads(line) for line in lines if line.strip()]
+    for t in truth:
+        t.setdefault("first_page", 0)
+        t.setdefault("page_indices", list(range(t["pages"])))
+    return truth
 
 
 def same_value(name: str, want: str | None, got: str | None) -> bool:
