@@ -1097,9 +1097,9 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
     doc = Doc(rows, find_hits(rows), Grid.build(pages, rows), pages)
     fields: dict[str, FieldValue] = {}
     for fspec in spec.fields:
-        if fspec.kind == "unit_part" or not fspec.sources:
+        if fspec.kind == "unit_part" or not (fspec.sources or fspec.fallback):
             continue
-        found = _resolve(doc, fspec) or _fallback(doc, fspec)
+        found = (_resolve(doc, fspec) if fspec.sources else None) or _fallback(doc, fspec)
         if found:
             fields[fspec.name] = _field_value(fspec.name, found, _line_height(doc, found))
     if spec.field_spec("building") is not None:
