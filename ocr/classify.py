@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ocr.idcard import looks_like_card_back, looks_like_card_front
 from schemas.doctypes import OTHER, SPECS
 from schemas.models import OcrLine, OcrPage
 
@@ -94,7 +95,7 @@ def _title_bands(page: OcrPage) -> list[list[OcrLine]]:
 
 
 #: How a printed document title ends (登记表, 确认单, 协议书, 买卖合同, 通知, 公约 ...).
-_TITLE_END = re.compile(r"(表|单|书|合同|协议|通知|公约|规约|证明|清单|声明|复印件|须知)$")
+_TITLE_END = re.compile(r"(表|单|书|卡|合同|协议|通知|公约|规约|证明|清单|声明|复印件|须知|收据|凭证)$")
 #: Titles of attachments and continuations belong to the document before them.
 _ATTACHMENT = re.compile(r"^(附件|附表|附页|补充|续)")
 #: Least title-word weight that names a type from a title nobody listed.
@@ -115,7 +116,7 @@ def generic_title(page: OcrPage) -> str | None:
     for band in _title_bands(page):
         raw = unicodedata.normalize("NFKC", "".join(ln.text for ln in band))
         text = normalize_text(re.sub(r"\([^()]*\)", "", raw))
-        if ":" in raw or not 3 <= len(text) <= 20 or not _TITLE_END.search(text):
+        if ":" in raw or not 2 <= len(text) <= 20 or not _TITLE_END.search(text):
             continue
         x0, x1 = min(ln.box[0] for ln in band), max(ln.box[2] for ln in band)
         height = max(ln.box[3] - ln.box[1] for ln in band)
@@ -190,6 +191,9 @@ def classify(pages: Sequence[OcrPage]) -> tuple[str, float]:
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (best, s1), (_, s2) = ranked[0], ranked[1]
     if s1 < MIN_SCORE:
+        text = "\n".join(p.text for p in pages)
+        if looks_like_card_front(text) or looks_like_card_back(text):  # a card copy whose labels faded
+            return "id_card", 0.6
         return OTHER.name, round(0.9 - 0.2 * s1, 3)
     margin = (s1 - s2) / s1
     strength = min(1.0, s1 / (TITLE_WEIGHT + 4.0))

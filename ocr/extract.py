@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from ocr.cells import CellKey, Grid
 from ocr.confidence import probability
+from ocr.idcard import card_fields
 from schemas.doctypes import CONTEXT_OF_KEY, LEXICON, DocSpec, FieldSpec, Label, spec_of
 from schemas.documents import SEAL_FIELD
 from schemas.models import CONFIDENT, Extraction, FieldValue, OcrLine, OcrPage, OcrWord
@@ -1172,6 +1173,13 @@ def _fallback(doc: Doc, fspec: FieldSpec) -> Found | None:
         return _standalone_date(doc)
     if fspec.fallback == "overlay":
         return _overlay_text(doc.pages)
+    if fspec.fallback == "card":
+        read = card_fields(doc.pages).get(fspec.name)
+        if read is None:
+            return None
+        conf = read.line.confidence
+        return Found(Parsed(read.value), conf * _F_PATTERN, (1,), read.page, read.line.box, ocr=conf,
+                     how=_F_PATTERN, parse=fspec.kind if fspec.kind in PARSERS else "text")
     return None
 
 

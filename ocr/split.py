@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocr.classify import MIN_BODY_SCORE, normalize_text, page_body_scores, page_title
+from ocr.idcard import looks_like_card_back, looks_like_card_front
 from schemas.doctypes import spec_of
 from schemas.models import OcrPage
 
@@ -71,8 +72,9 @@ def page_signals(page: OcrPage) -> PageSignals:
     card_like = title in (None, "id_card") and len(text) <= _CARD_PAGE_CHARS and others < MIN_BODY_SCORE / 2
     front_labels = sum(w in text for w in _CARD_FRONT_LABELS)
     number = any(w in text for w in _CARD_NUMBER) or bool(_ID_LIKE.search(text))
-    front = number and front_labels >= 3
-    back = sum(w in text for w in _CARD_BACK) >= 2 and ("签发机关" in text or "有效期限" in text)
+    front = (number and front_labels >= 3) or looks_like_card_front(page.text)
+    back = (sum(w in text for w in _CARD_BACK) >= 2 and ("签发机关" in text or "有效期限" in text)) \
+        or looks_like_card_back(page.text)
     return PageSignals(
         index=page.index, title=title, continued=bool(_CONTINUED.search(head)),
         number=page.page_number, total=page.page_total,

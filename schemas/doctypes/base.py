@@ -24,7 +24,7 @@ ValueKind = Literal[
     "code", "unit_part",
 ]
 #: Fallbacks tried when no label gave a value.
-Fallback = Literal["id_anywhere", "standalone_date", "overlay"]
+Fallback = Literal["id_anywhere", "standalone_date", "overlay", "card"]
 
 
 @dataclass(frozen=True)
