@@ -149,8 +149,8 @@ def _score_document(s: HardScore, t: Mapping[str, Any], doc: Mapping[str, Any] |
                             f"{_redact(key, have.get(key))!r}{' [flagged]' if key in issues else ''}")
     for key in t.get("flags") or {}:
         s.flags.add(key in issues)
-    if doc is None:
-        return
+    if doc is None or doc_type == "other":
+        return  # the truth of an "other" paper lists no fields: nothing to judge its values against
     for key, value in have.items():
         ok = same_value(key, t["fields"].get(key), value)
         stated = key not in issues

@@ -40,6 +40,7 @@ from schemas.validators import (
     fix_digit_runs,
     normalize_date,
     normalize_decimal,
+    normalize_ethnicity,
     normalize_id_number,
     normalize_phone,
     normalize_sex,
@@ -750,10 +751,9 @@ def parse_sex(text: str) -> Parsed | None:
 
 
 def parse_ethnicity(text: str) -> Parsed | None:
-    """Read an ethnic group name without the trailing 族."""
-    value = _squeeze(text.split("\t")[0])
-    value = value[:-1] if value.endswith("族") and len(value) > 1 else value
-    return Parsed(value) if re.fullmatch(r"[\u3400-\u9fff]{1,5}", value) else None
+    """Read an ethnic group (one of the 56) without the trailing 族."""
+    value = normalize_ethnicity(_squeeze(text.split("\t")[0])[:6])
+    return Parsed(value) if value else None
 
 
 def parse_address(text: str) -> Parsed | None:

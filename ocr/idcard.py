@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.models import OcrLine, OcrPage
-from schemas.validators import find_dates, normalize_id_number
+from schemas.validators import find_dates, normalize_ethnicity, normalize_id_number
 
 _SEX_ROW = re.compile(r"^(?:性别)?\s*([男女])\s*(?:民族)?\s*([\u4e00-\u9fff]{1,4}?)族?$")
 _BIRTH = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?")
 _AUTHORITY = re.compile(
-    r"[\u4e00-\u9fff]{1,6}?(?:省|市|自治区|州|县|盟)[\u4e00-\u9fff]*?公安[\u4e00-\u9fff]*?(?:分局|局)")
+    r"[\u4e00-\u9fff]{1,6}?(?:省|市|自治区|州|县|盟)[\u4e00-\u9fff]*?公安[\u4e00-\u9fff]*(?:分局|局)")
 _NAME = re.compile(r"[\u4e00-\u9fff]{2,4}|[\u4e00-\u9fff]{1,6}·[\u4e00-\u9fff]{1,8}")
 #: Words of the line written across a copy: their pieces are not part of the card.
 _OVERLAY = re.compile(r"仅|供|使用|无效|复印|他用|存档|限|办理|手续|登记")
@@ -62,8 +62,9 @@ def card_fields(pages: Sequence[OcrPage]) -> dict[str, CardRead]:
         page, line, text = lines[sex_at]
         m = _SEX_ROW.match(text.replace(" ", ""))
         assert m is not None
-        if m.group(2):
-            out["ethnicity"] = CardRead(m.group(2), line, page)
+        ethnicity = normalize_ethnicity(m.group(2))
+        if ethnicity:
+            out["ethnicity"] = CardRead(ethnicity, line, page)
         for back in range(1, 3):  # the name stands on the line above (a stray mark may come between)
             if sex_at - back < 0:
                 break
@@ -77,7 +78,7 @@ def card_fields(pages: Sequence[OcrPage]) -> dict[str, CardRead]:
     if birth_at is not None and id_at is not None and birth_at < id_at:
         parts = []
         for page, line, text in lines[birth_at + 1:id_at]:
-            if _OVERLAY.search(text) and len(parts) > 0:
+            if (_OVERLAY.search(text) and len(parts) > 0) or _CARD_WORDS.search(text) or "公安" in text:
                 continue
             piece = re.sub(r"^(?:住址)", "", text.replace(" ", ""))
             piece = re.sub(r"[^\u4e00-\u9fff0-9A-Za-z\-]", "", piece)

@@ -463,3 +463,23 @@ def mask_address(value: str) -> str:
     """Keep the first 6 characters: ``北京市东城区****``."""
     keep = 6 if len(value) > 6 else len(value) // 2
     return value[:keep] + "****"
+
+
+#: The 56 ethnic groups of China as printed on ID cards (without 族).
+ETHNIC_GROUPS = (
+    "汉", "蒙古", "回", "藏", "维吾尔", "苗", "彝", "壮", "布依", "朝鲜", "满", "侗", "瑶", "白", "土家", "哈尼",
+    "哈萨克", "傣", "黎", "傈僳", "佤", "畲", "高山", "拉祜", "水", "东乡", "纳西", "景颇", "柯尔克孜", "土",
+    "达斡尔", "仫佬", "羌", "布朗", "撒拉", "毛南", "仡佬", "锡伯", "阿昌", "普米", "塔吉克", "怒", "乌孜别克",
+    "俄罗斯", "鄂温克", "德昂", "保安", "裕固", "京", "塔塔尔", "独龙", "鄂伦春", "赫哲", "门巴", "珞巴", "基诺",
+)
+_ETHNIC_BY_LENGTH = sorted(ETHNIC_GROUPS, key=len, reverse=True)
+
+
+def normalize_ethnicity(raw: str | None) -> str | None:
+    """The ethnic group a text ends with (``民族汉`` -> ``汉``, ``蒙古族`` -> ``蒙古``), or None."""
+    if not raw:
+        return None
+    text = re.sub(r"[^\u4e00-\u9fff]", "", raw)
+    text = text[:-1] if text.endswith("族") and len(text) > 1 else text
+    return next((g for g in _ETHNIC_BY_LENGTH if text.endswith(g)), None)
+
