@@ -39,7 +39,7 @@ def samples(corpus: Path) -> tuple[list[str], list[dict[str, float]], list[int]]
             fspec = spec.field_spec(field_name)
             kind = "seal" if field_name == SEAL_FIELD else (fspec.kind if fspec else "text")
             groups.append(GROUP_OF_KIND.get(kind, "text"))
-            xs.append(features(value.evidence or {}, valid=value.valid))
+            xs.append(features(value.evidence or {}, valid=value.valid, length=len(value.value)))
             ys.append(int(same_value(field_name, t["fields"].get(field_name), value.value)))
     return groups, xs, ys
 
@@ -65,6 +65,24 @@ def fit(groups: list[str], xs: list[dict[str, float]], ys: list[int], l2: float 
             "samples": len(ys), "right": int(y.sum())}
 
 
+def thresholds(groups: list[str], xs: list[dict[str, float]], ys: list[int], model: dict[str, object]) -> None:
+    """Print, per threshold, the share of values stated and how many of those are right."""
+    weights, intercept = model["weights"], model["intercept"]
+    probs = []
+    for g, x in zip(groups, xs, strict=True):
+        z = intercept[g] + sum(weights[k] * v for k, v in x.items())  # type: ignore[index]
+        p = 1 / (1 + np.exp(-np.clip(z, -30, 30)))
+        probs.append(min(p, 0.5) if x["invalid"] or x["rule"] or x["disagree"] else p)
+    p_arr, y_arr = np.array(probs), np.array(ys)
+    wrong = (y_arr == 0).sum()
+    for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99):
+        stated = p_arr >= t
+        right = int((y_arr[stated] == 1).sum())
+        caught = int(((y_arr == 0) & ~stated).sum())
+        print(f"threshold {t:.2f}: stated {stated.mean():6.1%}  right {right / max(1, stated.sum()):7.2%}  "
+              f"wrong caught {caught / max(1, wrong):6.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("corpora", type=Path, nargs="+")
@@ -78,6 +96,7 @@ def main() -> None:
         ys += y
     model = fit(groups, xs, ys)
     print(json.dumps(model, indent=2, ensure_ascii=False))
+    thresholds(groups, xs, ys, model)
     if args.write:
         MODEL.write_text(json.dumps(model, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {MODEL}")

@@ -32,8 +32,8 @@ GROUP_OF_KIND: dict[str, str] = {
 }
 GROUPS = tuple(sorted(set(GROUP_OF_KIND.values())))
 #: Names of the model's features, in order (see :func:`features`).
-FEATURES = ("ocr_logit", "how_log", "rivals", "agree", "disagree", "reread_ok", "reread_split", "replaced",
-            "invalid", "derived", "rule")
+FEATURES = ("ocr_logit", "page_logit", "length", "how_log", "rivals", "agree", "disagree", "reread_ok",
+            "reread_split", "replaced", "invalid", "derived", "rule")
 #: A value that failed a rule is never stated with more than this confidence.
 INVALID_CAP = 0.5
 
@@ -60,12 +60,14 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def features(evidence: dict[str, float], *, valid: bool) -> dict[str, float]:
-    """The model's features from a field's evidence."""
+def features(evidence: dict[str, float], *, valid: bool, length: int = 4) -> dict[str, float]:
+    """The model's features from a field's evidence (and the length of its value)."""
     agree = evidence.get("agree", 0.0)
     reread = evidence.get("reread")
     return {
         "ocr_logit": _logit(evidence.get("ocr", 0.9)),
+        "page_logit": _logit(evidence.get("page", 0.95)),
+        "length": math.log(1 + length),
         "how_log": math.log(max(evidence.get("how", 1.0), 0.05)),
         "rivals": min(evidence.get("rivals", 0.0), 3.0),
         "agree": max(agree, 0.0),
@@ -79,11 +81,12 @@ def features(evidence: dict[str, float], *, valid: bool) -> dict[str, float]:
     }
 
 
-def probability(kind: ValueKind | str, evidence: dict[str, float] | None, *, valid: bool) -> float:
+def probability(kind: ValueKind | str, evidence: dict[str, float] | None, *, valid: bool, length: int = 4) -> float:
     """Probability that a value of ``kind`` with this evidence is exactly right."""
     params = parameters()
     group = GROUP_OF_KIND.get(kind, "text")
-    x = features(evidence or {}, valid=valid)
+    x = features(evidence or {}, valid=valid, length=length)
     z = params["intercept"].get(group, 0.0) + sum(params["weights"].get(k, 0.0) * v for k, v in x.items())
     p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-    return min(p, INVALID_CAP) if not valid else p
+    doubtful = not valid or (evidence or {}).get("agree", 0.0) < 0
+    return min(p, INVALID_CAP) if doubtful else p

@@ -1111,9 +1111,27 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
     seal = seal_field(pages)
     if seal is not None:
         fields[SEAL_FIELD] = seal
+    quality = page_quality(pages)
+    fields = {name: _with_page_quality(value, quality) for name, value in fields.items()}
     extraction = Extraction(doc_type=spec.name, doc_type_confidence=doc_type_confidence, fields=fields,
                             page_indices=tuple(p.index for p in pages))
     return finish_fields(extraction) if finish else extraction
+
+
+def page_quality(pages: Sequence[OcrPage]) -> dict[int, float]:
+    """Median word confidence of each page: how well the page as a whole was read (fax, faint copy ...)."""
+    out = {}
+    for page in pages:
+        confs = sorted(w.confidence for line in page.lines for w in line.words)
+        if confs:
+            out[page.index] = confs[len(confs) // 2]
+    return out
+
+
+def _with_page_quality(value: FieldValue, quality: dict[int, float]) -> FieldValue:
+    if value.page is None or value.page not in quality:
+        return value
+    return value.model_copy(update={"evidence": {**(value.evidence or {}), "page": round(quality[value.page], 4)}})
 
 
 def finish_fields(extraction: Extraction) -> Extraction:
@@ -1155,7 +1173,8 @@ def settle(value: FieldValue, spec: DocSpec) -> FieldValue:
         return value
     fspec = spec.field_spec(value.name)
     kind = "seal" if value.name == SEAL_FIELD else (fspec.kind if fspec else "text")
-    return value.model_copy(update={"confidence": round(probability(kind, value.evidence, valid=value.valid), 3)})
+    p = probability(kind, value.evidence, valid=value.valid, length=len(value.value))
+    return value.model_copy(update={"confidence": round(p, 3)})
 
 
 def mark_uncertain(value: FieldValue) -> FieldValue:
