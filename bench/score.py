@@ -30,8 +30,9 @@ def load_truth(corpus: Path) -> list[dict[str, Any]]:
     lines = (corpus / "truth.jsonl").read_text(encoding="utf-8").splitlines()
     truth = [json.loads(line) for line in lines if line.strip()]
     for t in truth:
-        t.setdefault("first_page", 0)
-        t.setdefault("page_indices", list(range(t["pages"])))
+        if "page_indices" not in t and "pages" in t:
+            t.setdefault("first_page", 0)
+            t["page_indices"] = list(range(t["pages"]))
     return truth
 
 

@@ -969,15 +969,8 @@ def _bare_unit_token(text: str) -> str | None:
     return str(number) if number is not None else None
 
 
-@dataclass(frozen=True)
-class UnitPart:
-    """One of building / unit / room with its OCR confidence, how it was found and where."""
-
-    value: str
-    conf: float
-    factor: float
-    page: int | None = None
-    box: tuple[int, int, int, int] | None = None
+UnitPart = Piece
+"""One of building / unit / room: its text is the value."""
 
 
 def _unit_fields(doc: Doc) -> dict[str, UnitPart]:
@@ -1105,7 +1098,7 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
             fields[fspec.name] = _field_value(fspec.name, found, _line_height(doc, found))
     if spec.field_spec("building") is not None:
         for name, part in _unit_fields(doc).items():
-            fields[name] = FieldValue(name=name, value=part.value, confidence=round(part.conf * part.factor, 3),
+            fields[name] = FieldValue(name=name, value=part.text, confidence=round(part.conf * part.factor, 3),
                                       page=part.page, box=part.box,
                                       evidence={"ocr": round(part.conf, 4), "how": part.factor, "rivals": 0.0})
     seal = seal_field(pages)

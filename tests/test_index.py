@@ -536,17 +536,22 @@ def test_index_of_an_older_layout_is_refused(tmp_path: Path, master: MasterKey) 
         Index(url, master).create_schema()
 
 
-def test_archive_cross_check_flags_both_documents(index: Index, master: MasterKey) -> None:
-    unit = UnitRef(building="8", unit="1", room="0501")
+def _registration_then_card(index: Index, master: MasterKey, seed: int, owner: str, card_name: str,
+                            room: str) -> tuple[Doc, str, str]:
+    """A registration form, then an ID copy of the same ID number read as ``card_name``, in one unit."""
+    unit = UnitRef(building="8", unit="1", room=room)
     run_id = index.begin_run()
-    reg = make_doc(80, owner="钱进", unit=unit)
+    reg = make_doc(seed, owner=owner, unit=unit)
     first = reg.record(index, master, run_id)
-    # an ID copy of the same number, read with another name, filed in the same unit
-    card = make_doc(81, owner="钱近", doc_type=DocType.ID_CARD, unit=unit)
+    card = make_doc(seed + 1, owner=card_name, doc_type=DocType.ID_CARD, unit=unit)
     card_fields = dict(card.extraction.fields)
     card_fields["id_number"] = card_fields["id_number"].model_copy(update={"value": reg.id_number})
     card = Doc(**{**card.__dict__, "extraction": card.extraction.model_copy(update={"fields": card_fields})})
-    second = card.record(index, master, run_id)
+    return reg, first, card.record(index, master, run_id)
+
+
+def test_archive_cross_check_flags_both_documents(index: Index, master: MasterKey) -> None:
+    reg, first, second = _registration_then_card(index, master, 80, "钱进", "钱近", "0501")
     new, old = index.get_document(second), index.get_document(first)
     assert new.status == "needs_review" and new.issues["name"].startswith("disagrees")
     assert old.status == "needs_review" and old.issues["owner_name"].startswith("disagrees")
@@ -554,13 +559,5 @@ def test_archive_cross_check_flags_both_documents(index: Index, master: MasterKe
 
 
 def test_archive_cross_check_agreeing_documents_stay_indexed(index: Index, master: MasterKey) -> None:
-    unit = UnitRef(building="8", unit="2", room="0502")
-    run_id = index.begin_run()
-    reg = make_doc(82, owner="孙悦", unit=unit)
-    first = reg.record(index, master, run_id)
-    card = make_doc(83, owner="孙悦", doc_type=DocType.ID_CARD, unit=unit)
-    card_fields = dict(card.extraction.fields)
-    card_fields["id_number"] = card_fields["id_number"].model_copy(update={"value": reg.id_number})
-    card = Doc(**{**card.__dict__, "extraction": card.extraction.model_copy(update={"fields": card_fields})})
-    second = card.record(index, master, run_id)
+    _, first, second = _registration_then_card(index, master, 82, "孙悦", "孙悦", "0502")
     assert index.get_document(first).status == index.get_document(second).status == "indexed"
