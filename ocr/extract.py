@@ -1132,8 +1132,12 @@ def finish_fields(extraction: Extraction) -> Extraction:
     spec = spec_of(extraction.doc_type)
     fields = apply_rules(spec, dict(extraction.fields))
     order = [f.name for f in spec.fields if f.export] + [SEAL_FIELD]
-    settled = {name: mark_uncertain(settle(fields[name], spec)) for name in order if name in fields}
-    return extraction.model_copy(update={"fields": settled})
+    settled = {name: settle(fields[name], spec) for name in order if name in fields}
+    number = settled.get("id_number")
+    for name, value in settled.items():  # what follows from the ID number is no surer than the number
+        if number is not None and (value.evidence or {}).get("from_id"):
+            settled[name] = value.model_copy(update={"confidence": min(value.confidence, number.confidence)})
+    return extraction.model_copy(update={"fields": {n: mark_uncertain(v) for n, v in settled.items()}})
 
 
 def _line_height(doc: Doc, found: Found) -> float:
@@ -1220,5 +1224,6 @@ def apply_rules(spec: DocSpec, fields: dict[str, FieldValue]) -> dict[str, Field
             source = out.get("id_number")
             if name not in out and source is not None and source.valid:
                 out[name] = FieldValue(name=name, value=value, confidence=source.confidence, page=source.page,
-                                       box=source.box, evidence={**(source.evidence or {}), "derived": 1.0})
+                                       box=source.box,
+                                       evidence={**(source.evidence or {}), "derived": 1.0, "from_id": 1.0})
     return out
