@@ -174,8 +174,10 @@ def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
     label = DOC_LABELS.get(record["doc_type"], record["doc_type"])
     print(f"{record['id']}  {label} ({record['doc_type']})  {record['source_name']}")
     unit = record.get("unit") or {}
+    pages = record.get("page_indices") or []
+    where = f" (page {pages[0] + 1}-{pages[-1] + 1} of the file)" if pages and pages[0] > 0 else ""
     print(f"  unit: {'-'.join(unit.get(k, '?') for k in ('building', 'unit', 'room')) if unit else '-'}"
-          f"   pages: {record['pages']}   status: {record['status']}")
+          f"   pages: {record['pages']}{where}   status: {record['status']}")
     for name, value in record["fields"].items():
         conf = record["confidence"].get(name)
         flag = f"  !! {record['issues'][name]}" if name in record["issues"] else ""
