@@ -244,7 +244,7 @@ def settle_household(documents: Sequence[Extraction]) -> list[Extraction]:
     far from the agreed one is left alone: it may be another unit or person.
     """
     units = ["-".join(ex.fields[p].value for p in UNIT_PARTS) for ex in documents
-             if all(p in ex.fields for p in UNIT_PARTS)]
+             if all(p in ex.fields and ex.fields[p].valid for p in UNIT_PARTS)]
     names = [ex.fields[f].value for ex in documents for f in OWNER_NAME_FIELDS if f in ex.fields]
     ids = [ex.fields[f].value for ex in documents for f in OWNER_ID_FIELDS
            if f in ex.fields and not check_id_number(ex.fields[f].value)]

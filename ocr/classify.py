@@ -75,8 +75,8 @@ def title_rows(page: OcrPage, *, raw: bool = False) -> list[str]:
 
 
 def _title_bands(page: OcrPage) -> list[list[OcrLine]]:
-    """The lines of the rows a title may be printed on, grouped by row, left to right."""
-    lines = list(page.lines)
+    """The lines of the rows a title may be printed on, grouped by row, left to right (specks left out)."""
+    lines = [ln for ln in page.lines if normalize_text(ln.text)]
     if not lines:
         return []
     heights = [ln.box[3] - ln.box[1] for ln in lines]

@@ -1098,7 +1098,9 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
             fields[fspec.name] = _field_value(fspec.name, found, _line_height(doc, found))
     if spec.field_spec("building") is not None:
         for name, part in _unit_fields(doc).items():
+            zero = bool(re.fullmatch(r"0+", part.text))  # buildings, units and rooms are counted from 1
             fields[name] = FieldValue(name=name, value=part.text, confidence=round(part.conf * part.factor, 3),
+                                      valid=not zero, issue=f"there is no {name} {part.text}" if zero else None,
                                       page=part.page, box=part.box,
                                       evidence={"ocr": round(part.conf, 4), "how": part.factor, "rivals": 0.0})
     seal = seal_field(pages)

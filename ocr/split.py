@@ -125,9 +125,10 @@ def split_documents(pages: Sequence[OcrPage]) -> list[tuple[int, ...]]:
 def _continues(part: _Part, page: PageSignals) -> bool:
     """Whether ``page`` continues ``part`` rather than starting a new document."""
     last = part.signals[-1]
-    if page.number is not None and last.number is not None:
-        same_count = page.total == last.total or page.total is None or last.total is None
-        if same_count and page.number == last.number + 1 and not (page.title and page.number == 1):
+    if page.number is not None and last.number is not None and page.number == last.number + 1:
+        # "第 2 页 共 8 页" after "第 1 页 共 8 页" continues; a bare running number does not outweigh a title
+        counted = page.total is not None and page.total == last.total
+        if counted or not (page.title and not page.continued):
             return True
     if page.number == 1:
         return False
