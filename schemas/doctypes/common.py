@@ -22,6 +22,9 @@ LABELS: dict[str, Label] = {
     **labels("phone", "联系电话", "手机号码", "手机号", "电话号码", "移动电话", "联系方式", "联系手机",
              "手机"),
     **labels("phone", "电话", weak=True),
+    # --- people acting for a party: what follows them is theirs, not the party's
+    **labels("party:agent", "委托代理人"),
+    **labels("party:rep", "法定代表人", "法定代表"),
     # --- generic parties of agreements
     **labels("party:a", "甲方", weak=True),
     **labels("party:b", "乙方", weak=True),
@@ -42,7 +45,7 @@ LABELS: dict[str, Label] = {
     **labels("unit_price", "单价", "每平方米单价", "房屋单价"),
     # --- labels that only end the value before them
     **labels("section", "家庭成员情况", "家庭成员"),
-    **labels("stop", "国籍", "证件类型", "统一社会信用代码", "法定代表人", "委托代理人", "签订地点",
+    **labels("stop", "国籍", "证件类型", "统一社会信用代码", "签订地点",
              "工作单位", "车牌号码", "车牌号", "备注", "经办人", "物业经办人", "填表日期", "登记日期",
              "申请日期", "小区名称", "项目名称", "与业主关系", "出生年月", "业主电话", "居住人数",
              "入住人数", "施工负责人", "负责人电话", "装修押金", "垃圾清运费", "押金", "燃气表底数",
