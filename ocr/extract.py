@@ -30,7 +30,7 @@ from ocr.confidence import probability
 from ocr.idcard import card_fields
 from schemas.doctypes import CONTEXT_OF_KEY, LEXICON, DocSpec, FieldSpec, Label, spec_of
 from schemas.documents import SEAL_FIELD
-from schemas.models import CONFIDENT, Extraction, FieldValue, OcrLine, OcrPage, OcrWord
+from schemas.models import CONFIDENT, Extraction, FieldValue, OcrLine, OcrPage, OcrWord, Unread
 from schemas.validators import (
     DIGIT_CONFUSIONS,
     amount_in_words,
@@ -880,6 +880,18 @@ def _meter_column(doc: Doc, hit: Hit) -> str | None:
     return None
 
 
+def unread_place(doc: Doc, rule: FieldSpec) -> Unread | None:
+    """Where the first labelled value of ``rule`` stands when none could be parsed (to be read again)."""
+    for source in rule.sources:
+        for hit in doc.hits:
+            if hit.key != source.key or (source.contexts is not None and hit.context not in source.contexts):
+                continue
+            for piece in doc.pieces(hit, run_on=False)[:1]:
+                if piece.box is not None and piece.page is not None and _blank_free(piece.text):
+                    return Unread(page=piece.page, box=piece.box, parse=source.parse)
+    return None
+
+
 def _resolve(doc: Doc, rule: FieldSpec) -> Found | None:
     """Pick the best value for ``rule``.
 
@@ -1090,12 +1102,15 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
     rows = build_rows(pages)
     doc = Doc(rows, find_hits(rows), Grid.build(pages, rows), pages)
     fields: dict[str, FieldValue] = {}
+    unread: dict[str, Unread] = {}
     for fspec in spec.fields:
         if fspec.kind == "unit_part" or not (fspec.sources or fspec.fallback):
             continue
         found = (_resolve(doc, fspec) if fspec.sources else None) or _fallback(doc, fspec)
         if found:
             fields[fspec.name] = _field_value(fspec.name, found, _line_height(doc, found))
+        elif fspec.sources and (place := unread_place(doc, fspec)) is not None:
+            unread[fspec.name] = place
     if spec.field_spec("building") is not None:
         for name, part in _unit_fields(doc).items():
             zero = bool(re.fullmatch(r"0+", part.text))  # buildings, units and rooms are counted from 1
@@ -1109,7 +1124,7 @@ def extract(doc_type: str, pages: Sequence[OcrPage], *, doc_type_confidence: flo
     quality = page_quality(pages)
     fields = {name: _with_page_quality(value, quality) for name, value in fields.items()}
     extraction = Extraction(doc_type=spec.name, doc_type_confidence=doc_type_confidence, fields=fields,
-                            page_indices=tuple(p.index for p in pages))
+                            page_indices=tuple(p.index for p in pages), unread=unread)
     return finish_fields(extraction) if finish else extraction
 
 

@@ -92,6 +92,7 @@ def needs_reread(value: FieldValue) -> bool:
 def reread_fields(extraction: Extraction, store: PageStore, readers: Sequence[Reader],
                   parsers: dict[str, Callable[[str], object | None]]) -> Extraction:
     """Re-read the doubtful fields of a document and apply the votes (see the module docstring)."""
+    extraction = recover_unread(extraction, store, readers, parsers)
     todo = [(name, value) for name, value in extraction.fields.items() if needs_reread(value)]
     if not todo or not readers:
         return extraction
@@ -138,3 +139,44 @@ def vote(value: FieldValue, readings: Sequence[str | None]) -> FieldValue:
         return value.model_copy(update={"value": winner, "valid": True, "issue": None, "evidence": evidence})
     evidence["reread"] = 0.0 if count > total / 2 else -1.0
     return value.model_copy(update={"evidence": evidence})
+
+
+def recover_unread(extraction: Extraction, store: PageStore, readers: Sequence[Reader],
+                   parsers: dict[str, Callable[[str], object | None]]) -> Extraction:
+    """Read again, from the page image, labelled values the page reading could not parse.
+
+    A small handwritten digit on an underline ("2023年_6_月23日") is often lost
+    by text detection; the value's place is known from its label, so the place
+    is cut out and read as one line. A value two readers agree on, or that one
+    reader gives when it is the only one, is kept with that evidence.
+    """
+    if not extraction.unread or not readers:
+        return extraction
+    names, crops = [], []
+    for name, place in extraction.unread.items():
+        if name in extraction.fields or place.parse not in parsers:
+            continue
+        crop = store.crop(place.page, place.box)
+        if crop is not None:
+            names.append(name)
+            crops.append(enlarge(crop))
+    if not crops:
+        return extraction
+    readings = [reader(crops) for reader in readers]
+    fields = dict(extraction.fields)
+    for k, name in enumerate(names):
+        place = extraction.unread[name]
+        votes = [(_parsed_value(parsers[place.parse](r[k].text)), r[k]) for r in readings]
+        values = Counter(v for v, _ in votes if v)
+        if not values:
+            continue
+        value, count = values.most_common(1)[0]
+        if count < len(readers) and len(readers) > 1:
+            continue  # the readers disagree: better no value than a guess
+        word = next(w for v, w in votes if v == value)
+        evidence = {"ocr": word.min_char_confidence, "how": 1.0, "reread": 1.0 if count > 1 else 0.5,
+                    "recovered": 1.0}
+        fields[name] = FieldValue(name=name, value=value, confidence=word.confidence, page=place.page,
+                                  box=place.box, evidence=evidence, read_as=place.parse)
+    return extraction.model_copy(update={"fields": fields})
+

@@ -207,6 +207,14 @@ class UnitRef(Frozen):
         return f"{self.building}-{self.unit}-{self.room}"
 
 
+class Unread(Frozen):
+    """A labelled value that could not be parsed from the page reading: where it stands, how to parse it."""
+
+    page: int
+    box: Box
+    parse: str
+
+
 class Extraction(Frozen):
     """Classification and fields of one document."""
 
@@ -216,6 +224,8 @@ class Extraction(Frozen):
     fields: dict[str, FieldValue] = {}
     #: Page indices (0-based, in the file) of the document's pages; blank pages are left out.
     page_indices: tuple[int, ...] = ()
+    #: Fields whose label was found but whose value could not be read (re-read from the page image).
+    unread: dict[str, Unread] = Field(default_factory=dict, exclude=True)
 
     @property
     def first_page(self) -> int:
