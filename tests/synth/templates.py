@@ -66,6 +66,18 @@ __all__ = ["TEMPLATES", "Household", "SynthDoc", "make_document", "make_househol
 GRAY: Color = (90, 90, 90)
 
 
+# The fire-safety agreement's model clauses (消防安全协议), shared with the hard corpus.
+FIRE_CLAUSES = (
+    "乙方是其房屋的消防安全责任人，应自觉遵守消防法律法规及小区消防安全管理规定。",
+    "乙方不得占用、堵塞疏散通道和安全出口，不得在楼道、楼梯间堆放杂物或停放电动自行车。",
+    "乙方不得在室内存放易燃易爆危险物品，严禁私拉乱接电线，严禁在楼道内为电动车充电。",
+    "乙方装修时不得擅自改动、损坏消防设施和器材，不得使用易燃装修材料。",
+    "甲方负责小区公共区域消防设施的日常维护和检查，定期组织消防安全宣传和演练。",
+    "发生火情时，乙方应立即拨打119报警并通知甲方，积极配合扑救和疏散工作。",
+    "本协议一式两份，甲乙双方各执一份，自签订之日起生效。",
+)
+
+
 def make_household(rng: random.Random) -> Household:
     """An owner, their unit and the estate's companies; shared by an archive's documents."""
     city = rng.choice(CITIES)
@@ -942,15 +954,7 @@ def fire_safety_agreement(ctx: Ctx) -> SynthDoc:
     clauses(
         ctx,
         b,
-        [
-            "乙方是其房屋的消防安全责任人，应自觉遵守消防法律法规及小区消防安全管理规定。",
-            "乙方不得占用、堵塞疏散通道和安全出口，不得在楼道、楼梯间堆放杂物或停放电动自行车。",
-            "乙方不得在室内存放易燃易爆危险物品，严禁私拉乱接电线，严禁在楼道内为电动车充电。",
-            "乙方装修时不得擅自改动、损坏消防设施和器材，不得使用易燃装修材料。",
-            "甲方负责小区公共区域消防设施的日常维护和检查，定期组织消防安全宣传和演练。",
-            "发生火情时，乙方应立即拨打119报警并通知甲方，积极配合扑救和疏散工作。",
-            "本协议一式两份，甲乙双方各执一份，自签订之日起生效。",
-        ],
+        list(FIRE_CLAUSES),
         numbered=ctx.rng.choice(("dot", "cnlist")),
     )
     b.gap(10)

@@ -543,18 +543,7 @@ def _finish_contract(
     if "tenant_id_number" in truth:
         extra.mark(["tenant_id_number"], "distractor")
     doc = _doc(ctx, doc_type, layout, pages, truth, extra, title)
-    return HardDoc(
-        doc.doc_type,
-        doc.layout,
-        doc.holdout,
-        doc.pages,
-        doc.fields,
-        flags,
-        doc.conditions,
-        doc.color,
-        doc.title,
-        doc.field_extra,
-    )
+    return replace(doc, flags=flags)
 
 
 def purchase_model(ctx: Ctx) -> HardDoc:

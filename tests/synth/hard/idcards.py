@@ -191,18 +191,7 @@ def _copy(ctx: Ctx, layout: str, arrange: str, *, two_pages: bool = False, frame
     ctx.conditions.add("id_true_size")
     truth = id_truth(p, start, end, back=back, purpose=purpose)
     doc = _doc(ctx, DocType.ID_CARD, layout, pages, truth, FormParts(), title or "居民身份证复印件")
-    return HardDoc(
-        doc.doc_type,
-        doc.layout,
-        doc.holdout,
-        doc.pages,
-        doc.fields,
-        {},
-        doc.conditions,
-        ctx.chance(0.2),
-        doc.title,
-        doc.field_extra,
-    )
+    return replace(doc, flags={}, color=ctx.chance(0.2))
 
 
 def _overlay_again(ctx: Ctx, s: Sheet, card: Box, text: str, stamped: bool) -> None:

@@ -16,6 +16,7 @@ from tests.synth.hard.flow import Flow, run
 from tests.synth.hard.forms import UNIT, FormParts, _doc, above_rows, heights, lr_rows, pair
 from tests.synth.hard.sheet import Cell, HardDoc, Sheet, date_blanks, grid, hand_date, label, val
 from tests.synth.items import PT_MM, Line, text_width
+from tests.synth.templates import FIRE_CLAUSES
 
 
 def _unit_truth(ctx: Ctx) -> dict[str, str]:
@@ -207,16 +208,6 @@ def notice_holdout(ctx: Ctx) -> HardDoc:
 
 
 # ================================================================= fire_safety_agreement
-
-FIRE_CLAUSES = (
-    "乙方是其房屋的消防安全责任人，应自觉遵守消防法律法规及小区消防安全管理规定。",
-    "乙方不得占用、堵塞疏散通道和安全出口，不得在楼道、楼梯间堆放杂物或停放电动自行车。",
-    "乙方不得在室内存放易燃易爆危险物品，严禁私拉乱接电线，严禁在楼道内为电动车充电。",
-    "乙方装修时不得擅自改动、损坏消防设施和器材，不得使用易燃装修材料。",
-    "甲方负责小区公共区域消防设施的日常维护和检查，定期组织消防安全宣传和演练。",
-    "发生火情时，乙方应立即拨打119报警并通知甲方，积极配合扑救和疏散工作。",
-    "本协议一式两份，甲乙双方各执一份，自签订之日起生效。",
-)
 
 
 def _fire_truth(ctx: Ctx) -> dict[str, str]:
