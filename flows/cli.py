@@ -106,7 +106,17 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--jsonl", type=Path, required=True, help="output file ('-' for standard output)")
     export.add_argument("--reveal", action="store_true", help="include full ID numbers and phones (audited)")
     export.set_defaults(handler=_cmd_export)
+
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
+
+
+#: Modules that add their own sub-commands: each has ``register(sub)``, adding parsers whose
+#: ``handler(args, settings) -> ExitCode`` runs the command. They must not import Prefect at module level.
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 
 # --- ingest -------------------------------------------------------------------
