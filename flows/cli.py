@@ -1,6 +1,7 @@
 """The ``dangan`` command line.
 
-Exceptions become exit codes here and nowhere else (``ExitCode``). The search
+Exceptions become exit codes here and nowhere else: each error class carries
+its own (``schemas.errors.ExitCode``). The search
 path (search, show, export) never imports Prefect, so it answers at once;
 only ``ingest`` loads the flow machinery.
 """
@@ -12,67 +13,52 @@ import json
 import sys
 from collections.abc import Sequence
 from contextlib import closing
-from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from schemas.documents import DOC_LABELS, DOC_TYPES
-from schemas.errors import (
-    AccessDenied,
-    ConfigError,
-    DanganError,
-    IndexUnavailable,
-    InputRejected,
-    NotFound,
-    StorageError,
-)
-from schemas.settings import Settings
+from schemas.errors import DanganError, ExitCode
+from schemas.settings import Settings, default_home, load_settings
 
 if TYPE_CHECKING:
     from storage.vault import Vault
 
 
-class ExitCode(IntEnum):
-    """Process exit codes of ``dangan``."""
-
-    OK = 0
-    USAGE = 2
-    INCOMPLETE = 3  # some files could not be handled and stay in the drop folder
-    ACCESS_DENIED = 4
-    NOT_FOUND = 5
-    CONFIG = 6
-    STORAGE = 7
-    INDEX = 8
-    BAD_INPUT = 9
-    INTERRUPTED = 130
-    INTERNAL = 70
-
-
-_EXIT_BY_ERROR: tuple[tuple[type[DanganError], ExitCode], ...] = (
-    (AccessDenied, ExitCode.ACCESS_DENIED),
-    (NotFound, ExitCode.NOT_FOUND),
-    (ConfigError, ExitCode.CONFIG),
-    (StorageError, ExitCode.STORAGE),
-    (IndexUnavailable, ExitCode.INDEX),
-    (InputRejected, ExitCode.BAD_INPUT),
-)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dangan`` console command."""
+    """Entry point of the ``dangan`` console command.
+
+    Every failure ends here as one line on standard error and the exit code its
+    error class carries (``schemas.errors.ExitCode``); a bug's traceback goes to
+    the error log under an id the line names.
+    """
     args = _parser().parse_args(argv)
+    settings: Settings | None = None
     try:
-        settings = Settings()
+        settings = load_settings()
         return int(args.handler(args, settings))
     except DanganError as e:
-        print(f"dangan: {e.message}", file=sys.stderr)
-        return int(next((code for cls, code in _EXIT_BY_ERROR if isinstance(e, cls)), ExitCode.INTERNAL))
+        _say(e.message)
+        return int(e.exit_code)
     except KeyboardInterrupt:
-        print("dangan: interrupted; run the same command again to finish the batch", file=sys.stderr)
+        _say("interrupted; run the same command again to finish the batch")
         return int(ExitCode.INTERRUPTED)
-    except ValueError as e:  # pydantic settings validation
-        print(f"dangan: invalid setting: {e}", file=sys.stderr)
-        return int(ExitCode.CONFIG)
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, the traceback in the log
+        from flows.errorlog import error_log_path, record_error
+
+        home = settings.home if settings else default_home()
+        error_id = record_error(e, home, context=" ".join(sys.argv[1:2]))
+        _say(f"internal error {error_id} ({type(e).__name__}); the details are in {error_log_path(home)}. "
+             "Please report the error id.")
+        return int(ExitCode.INTERNAL)
+
+
+def _say(message: str) -> None:
+    """One line on standard error, whatever the message holds (a file name with a newline stays one line)."""
+    text = " ".join(str(message).split())
+    try:
+        print(f"dangan: {text}", file=sys.stderr, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:

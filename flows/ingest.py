@@ -25,11 +25,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.context import current_reporter, current_settings
+from flows.errorlog import unexpected
 from flows.services import Services, open_services
 from flows.summary import FileOutcome, IngestSummary
 from ocr.load import preflight
 from ocr.pipeline import FileReading, read_file
-from schemas.errors import DanganError, EngineError, EngineUnavailable, InputRejected, UnexpectedError
+from schemas.errors import DanganError, EngineError, EngineUnavailable, InputRejected
 from schemas.models import Extraction, OcrPage, SourceFile
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
 
@@ -61,7 +62,7 @@ def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinati
         quarantine(item, f"{e.code}: {e.message}", dest)
         return FileOutcome.quarantined(item, e)
     except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
-        error = UnexpectedError.record(e, services.settings.home)
+        error = unexpected(e, services.settings.home, context=item.path.name)
         quarantine(item, f"{error.code}: {error.message}", dest)
         return FileOutcome.quarantined(item, error)
     finally:

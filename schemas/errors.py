@@ -1,20 +1,43 @@
 """One error hierarchy for dangan.
 
-Every error carries a stable ``code`` (used in quarantine reasons and exit
-codes), a ``retryable`` flag (used only by flows to decide on retries) and a
+Every error carries a stable ``code`` (used in quarantine reasons and the
+error log), the process ``exit_code`` the command line returns for it, a
+``retryable`` flag (used only by flows to decide on retries) and a
 user-facing message that says what is wrong and what to do. Code never
 classifies an error by matching its message text.
+
+``ExitCode`` is the one list of the command line's exit codes; the README
+lists the same.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of ``dangan`` (documented in the README)."""
+
+    OK = 0
+    INTERNAL = 1  # a bug: the one-line message names the error id in the error log
+    USAGE = 2
+    INCOMPLETE = 3  # some files could not be handled and stay in the drop folder for the next run
+    ACCESS_DENIED = 4
+    NOT_FOUND = 5
+    CONFIG = 6  # settings, master key, database URL
+    STORAGE = 7  # object store, local disk
+    INDEX = 8  # the SQL index
+    BAD_INPUT = 9
+    INTEGRITY = 10  # stored data failed authentication
+    BUSY = 11  # another run holds the lock
+    INTERRUPTED = 130
 
 
 class DanganError(Exception):
     """Base of all dangan errors."""
 
     code: str = "error"
+    exit_code: ExitCode = ExitCode.INTERNAL
     retryable: bool = False
 
     def __init__(self, message: str) -> None:
@@ -32,6 +55,7 @@ class InputRejected(DanganError):
     """The input file cannot be archived as it is; it goes to quarantine."""
 
     code = "rejected"
+    exit_code = ExitCode.BAD_INPUT
 
 
 class EmptyFile(InputRejected):
@@ -103,6 +127,7 @@ class StorageError(DanganError):
     """The object store refused or failed an operation."""
 
     code = "storage_error"
+    exit_code = ExitCode.STORAGE
     retryable = True
 
 
@@ -124,6 +149,7 @@ class IndexUnavailable(DanganError):
     """The SQL index could not be reached or written."""
 
     code = "index_error"
+    exit_code = ExitCode.INDEX
     retryable = True
 
 
@@ -131,6 +157,7 @@ class IntegrityError(DanganError):
     """Stored data failed authentication (wrong key, tampering, destroyed key)."""
 
     code = "integrity_error"
+    exit_code = ExitCode.INTEGRITY
 
 
 class KeyDestroyed(IntegrityError):
@@ -143,18 +170,21 @@ class ConfigError(DanganError):
     """Settings are missing or inconsistent."""
 
     code = "config_error"
+    exit_code = ExitCode.CONFIG
 
 
 class AccessDenied(DanganError):
     """The acting role may not do this."""
 
     code = "access_denied"
+    exit_code = ExitCode.ACCESS_DENIED
 
 
 class NotFound(DanganError):
     """The asked-for document or archive does not exist."""
 
     code = "not_found"
+    exit_code = ExitCode.NOT_FOUND
 
 
 class SourceChanged(DanganError):
@@ -168,17 +198,3 @@ class UnexpectedError(DanganError):
     """A bug met while handling one file; the file is set aside and the batch goes on."""
 
     code = "internal_error"
-
-    @classmethod
-    def record(cls, error: BaseException, home: Path) -> UnexpectedError:
-        """Append the traceback to ``home/logs/errors.log`` and return a user-facing error."""
-        import traceback
-        from datetime import UTC, datetime
-
-        log = home / "logs" / "errors.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as f:
-            f.write(f"--- {datetime.now(UTC).isoformat()} {type(error).__name__}\n")
-            f.write("".join(traceback.format_exception(error)))
-        return cls(f"unexpected {type(error).__name__} while reading the file; it was set aside. "
-                   f"Please report it with {log}.")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.errors import ConfigError
 
 OcrEngineName = Literal["rapidocr", "tesseract"]
 Role = Literal["admin", "leader", "clerk", "staff", "auditor", "external"]
@@ -22,7 +24,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DANGAN_", extra="ignore", frozen=True)
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".dangan")
+    home: Path = Field(default_factory=lambda: default_home())
     db_url: str | None = None
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
@@ -57,6 +59,17 @@ class Settings(BaseSettings):
     actor: str = Field(default_factory=lambda: _login_name())
     role: Role = "clerk"
 
+    @field_validator("db_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        dialect = url.split(":", 1)[0].split("+", 1)[0].lower()
+        if dialect not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError(f"the index database must be SQLite or PostgreSQL (sqlite:///... or "
+                             f"postgresql://...), not {dialect!r}")
+        return url
+
     @property
     def database_url(self) -> str:
         """SQLAlchemy URL of the index (SQLite file under home by default)."""
@@ -76,6 +89,21 @@ class Settings(BaseSettings):
     def objects_dir(self) -> Path:
         """Root of the embedded encrypted object store."""
         return self.home / "objects"
+
+
+def default_home() -> Path:
+    """``~/.dangan``: where the archive lives when DANGAN_HOME is not set."""
+    return Path.home() / ".dangan"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is a ConfigError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = "; ".join(
+            f"DANGAN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"invalid setting: {problems}") from None
 
 
 def _login_name() -> str:
