@@ -19,7 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench.score import HardScore, load_truth, score_hard
-from ocr.engines import OcrEngine, make_engine
+from ocr.engine_factory import make_engine
+from ocr.engines import OcrEngine
 from ocr.load import preflight
 from ocr.pipeline import read_document, understand
 from ocr.reread import PageStore

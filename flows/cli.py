@@ -184,15 +184,55 @@ def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
     with closing(_open_vault(settings)) as vault:
         if str(args.jsonl) == "-":
-            count = vault.export_jsonl(sys.stdout, reveal=args.reveal)
+            try:
+                count = vault.export_jsonl(sys.stdout, reveal=args.reveal)
+            except BrokenPipeError:
+                # The reader stopped early (``| head``): nothing more leaves, the audit log says so.
+                _silence_stdout()
+                return ExitCode.OK
         else:
-            args.jsonl.parent.mkdir(parents=True, exist_ok=True)
-            tmp = args.jsonl.with_name(f".{args.jsonl.name}.tmp")
-            with tmp.open("w", encoding="utf-8") as out:
-                count = vault.export_jsonl(out, reveal=args.reveal)
-            tmp.replace(args.jsonl)
-    print(f"exported {count} document(s) to {args.jsonl}", file=sys.stderr)
+            count = _export_to_file(vault, args.jsonl, reveal=args.reveal)
+    print(f"exported {count} document(s) to {_printable(str(args.jsonl))}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _export_to_file(vault: Vault, path: Path, *, reveal: bool) -> int:
+    """Write the export to ``path`` through a private (0600) temporary file, replaced atomically."""
+    import os
+
+    from schemas.errors import OutputUnwritable
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an old temporary file keeps its mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            count = vault.export_jsonl(out, reveal=reveal)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputUnwritable(f"cannot write the export to {_printable(str(path))}: "
+                               f"{e.strerror or type(e).__name__}") from None
+    return count
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _dump_json(value: object, out: TextIO) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ocr.engines import OcrEngine, make_engine
+from ocr.engine_factory import make_engine
+from ocr.engines import OcrEngine
 from ocr.reread import Reader
 from schemas.settings import Settings
 from storage.vault import Vault

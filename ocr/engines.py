@@ -22,20 +22,16 @@ per process with :func:`make_engine` and reuse it for every page.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from statistics import median
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from schemas.models import OcrLine, OcrPage, OcrWord, PageImage
-
-if TYPE_CHECKING:
-    from schemas.settings import OcrEngineName, Settings
 
 Box = tuple[int, int, int, int]
 
@@ -73,33 +69,6 @@ class OcrEngine(Protocol):
         empty text means nothing was read.
         """
         ...
-
-
-def make_engine(name: OcrEngineName, settings: Settings) -> OcrEngine:
-    """Create the named engine, configured from settings.
-
-    Call once per process and reuse the engine: creation checks the installation
-    (and for RapidOCR loads the models). Raises ``EngineUnavailable`` when the
-    engine cannot run here.
-    """
-    threads = threads_per_worker(settings.workers)
-    if name == "tesseract":
-        from ocr.engine_tesseract import TesseractEngine
-
-        return TesseractEngine(
-            timeout=settings.program_timeout, threads=threads, max_side_px=settings.max_side_px
-        )
-    if name == "rapidocr":
-        from ocr.engine_rapid import RapidOcrEngine
-
-        return RapidOcrEngine(threads=threads, max_side_px=settings.max_side_px)
-    raise ValueError(f"unknown OCR engine {name!r}")
-
-
-def threads_per_worker(workers: int, cpus: int | None = None) -> int:
-    """CPU threads one engine may use when ``workers`` pages are OCR'd in parallel."""
-    total = cpus or os.cpu_count() or 1
-    return max(1, total // max(1, workers))
 
 
 # --- layout helpers shared by the engines ---

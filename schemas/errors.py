@@ -198,3 +198,10 @@ class UnexpectedError(DanganError):
     """A bug met while handling one file; the file is set aside and the batch goes on."""
 
     code = "internal_error"
+
+
+class OutputUnwritable(DanganError):
+    """A file the user asked for (an export, a report) cannot be written where they said."""
+
+    code = "output_unwritable"
+    exit_code = ExitCode.STORAGE

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from schemas.errors import ConfigError, NotFound, PlaintextRefused, StorageError
+from schemas.errors import NotFound, PlaintextRefused, StorageError
 from schemas.models import StoredObject
-from schemas.settings import Settings
 from storage.crypto import ALGORITHM, MAGIC, DataKey, open_sealed, seal
 from storage.files import atomic_write, fsync_path
 
@@ -174,20 +173,6 @@ class LocalObjectStore:
                 if name.startswith(".") or name.endswith(_META_SUFFIX) or not key.startswith(prefix):
                     continue
                 yield key
-
-
-def make_object_store(settings: Settings) -> ObjectStore:
-    """Return the S3 store when an endpoint and bucket are configured, else the embedded local store."""
-    if not settings.uses_s3:
-        return LocalObjectStore(settings.objects_dir)
-    if not settings.s3_access_key or settings.s3_secret_key is None:
-        raise ConfigError("DANGAN_S3_ENDPOINT is set but DANGAN_S3_ACCESS_KEY or DANGAN_S3_SECRET_KEY "
-                          "is missing; set both.")
-    from storage.s3 import S3ObjectStore
-
-    return S3ObjectStore(str(settings.s3_endpoint), settings.s3_access_key,
-                         settings.s3_secret_key.get_secret_value(), str(settings.s3_bucket),
-                         secure=settings.s3_secure, region=settings.s3_region)
 
 
 # --------------------------------------------------------------------------- sealed I/O

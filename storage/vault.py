@@ -18,7 +18,8 @@ from schemas.settings import Settings
 from storage.crypto import DataKey, wrap_key
 from storage.index import DocumentSummary, Index
 from storage.keys import MasterKey
-from storage.objects import ObjectStore, load_sealed, make_object_store, ocr_key, original_key, store_sealed
+from storage.objects import ObjectStore, load_sealed, ocr_key, original_key, store_sealed
+from storage.stores import make_object_store
 
 #: Roles that may see full ID numbers, phones and addresses (need-to-know).
 REVEAL_ROLES = frozenset({"admin", "leader"})
@@ -114,14 +115,26 @@ class Vault:
         return record
 
     def export_jsonl(self, out: TextIO, *, reveal: bool = False) -> int:
-        """Write every document as one JSON line; returns the count (audited as one export)."""
+        """Write every document as one JSON line; returns the count.
+
+        The audit row is written before the first line leaves, and a second
+        row records the outcome (completed, or how it stopped: a closed pipe,
+        a full disk), so an export cut short is still on record.
+        """
         self._check_reveal(reveal)
+        self._audit("export", detail={"revealed": reveal, "outcome": "started"})
         count = 0
-        for detail in self.index.iter_documents():
-            record = detail.export_record(self.index.reveal_fields(detail.id) if reveal else None)
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-        self._audit("export", detail={"documents": count, "revealed": reveal})
+        try:
+            for detail in self.index.iter_documents():
+                record = detail.export_record(self.index.reveal_fields(detail.id) if reveal else None)
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+            out.flush()
+        except BaseException as e:
+            self._audit("export", detail={"documents": count, "revealed": reveal,
+                                          "outcome": f"stopped ({type(e).__name__})"})
+            raise
+        self._audit("export", detail={"documents": count, "revealed": reveal, "outcome": "completed"})
         return count
 
     def read_original(self, doc_id: str) -> bytes:

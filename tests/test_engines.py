@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from ocr.engine_factory import make_engine, threads_per_worker
 from ocr.engine_rapid import RapidOcrEngine
 from ocr.engine_tesseract import TesseractEngine
-from ocr.engines import OcrEngine, Piece, is_cjk, join_words, make_engine, merge_rows, threads_per_worker
+from ocr.engines import OcrEngine, Piece, is_cjk, join_words, merge_rows
 from schemas.errors import EngineError, EngineTimeout, EngineUnavailable
 from schemas.models import OcrPage, PageImage
 from schemas.settings import Settings

@@ -660,7 +660,7 @@ def test_every_field_of_every_synthetic_template() -> None:
 @pytest.fixture(scope="module")
 def rapid_pages(realworld_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[OcrPage]]:
     """Real-world photos OCR'd once by RapidOCR (PP-OCRv4) through the ingest reading path."""
-    from ocr.engines import make_engine
+    from ocr.engine_factory import make_engine
     from ocr.load import preflight
     from ocr.pipeline import read_document
     from schemas.settings import Settings

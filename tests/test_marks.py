@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from ocr import marks
-from ocr.engines import OcrEngine, make_engine
+from ocr.engine_factory import make_engine
+from ocr.engines import OcrEngine
 from ocr.preprocess import to_gray
 from schemas.models import OcrLine, OcrPage, OcrWord, PageImage
 from schemas.settings import Settings

@@ -20,12 +20,12 @@ from storage.objects import (
     LocalObjectStore,
     ObjectStore,
     load_sealed,
-    make_object_store,
     ocr_key,
     original_key,
     store_sealed,
 )
 from storage.s3 import S3ObjectStore
+from storage.stores import make_object_store
 from tests.s3server import SeaweedServer, free_ports
 
 SHA_A = "ab" + "0" * 62
