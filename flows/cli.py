@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted; run the same command again to finish the batch")
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:  # the reader of our output went away (``| head``)
+        _silence_stdout()
+        return int(ExitCode.OK)
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line, the traceback in the log
         from flows.errorlog import error_log_path, record_error
 
