@@ -205,3 +205,42 @@ class OutputUnwritable(DanganError):
 
     code = "output_unwritable"
     exit_code = ExitCode.STORAGE
+
+
+# --- master key and backups ---
+
+
+class MasterKeyMissing(ConfigError):
+    """No master key where the settings point; dangan never creates one in its place."""
+
+    code = "master_key_missing"
+    exit_code = ExitCode.CONFIG
+
+
+class WrongMasterKey(ConfigError):
+    """The master key does not unlock this archive or this backup."""
+
+    code = "wrong_master_key"
+    exit_code = ExitCode.CONFIG
+
+
+class MasterKeyExposed(ConfigError):
+    """The master key file may be read or changed by other users, or belongs to another user."""
+
+    code = "master_key_exposed"
+    exit_code = ExitCode.CONFIG
+
+
+class ArchiveExists(ConfigError):
+    """First-time setup (or a restore) refused: a key or an archive is already there."""
+
+    code = "archive_exists"
+    exit_code = ExitCode.CONFIG
+
+
+class BackupDamaged(IntegrityError):
+    """A backup failed verification: a file is missing, altered, or not made under this master key."""
+
+    code = "backup_damaged"
+    exit_code = ExitCode.INTEGRITY
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.errors import ConfigError
@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str | None = None
     master_key_file: Path | None = None
+    #: Command whose standard output is the master key (a KMS or vault client); see README "Keys".
+    master_key_command: str | None = None
+    #: systemd's credentials folder (CREDENTIALS_DIRECTORY, set for LoadCredential=); the key is
+    #: read from its ``dangan-master-key`` file when there is one.
+    credentials_directory: Path | None = Field(
+        default=None, validation_alias=AliasChoices("credentials_directory", "CREDENTIALS_DIRECTORY"))
 
     #: Default OCR engine (the one that measured best in bench/RESULTS.md).
     ocr_engine: OcrEngineName = "rapidocr"
@@ -82,7 +88,7 @@ class Settings(BaseSettings):
 
     @property
     def master_key_path(self) -> Path:
-        """File holding the 32-byte master key (created on first use)."""
+        """File holding the 32-byte master key (created only by ``dangan keys init``)."""
         return self.master_key_file or self.home / "master.key"
 
     @property

@@ -6,6 +6,10 @@ ciphertext (for display after an audited reveal).
 
 Tokens: the text is NFKC-folded and lower-cased; runs of CJK ideographs give
 unigrams and bigrams, runs of ASCII letters and digits give one word each.
+
+The HMAC key and the field-encryption key are the archive's own random keys,
+kept in the index wrapped by the master key (:class:`storage.keys.ArchiveKeys`):
+rotating the master key re-wraps them and changes no hash and no ciphertext.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from schemas.documents import ADDRESS_FIELDS, ID_NUMBER_FIELDS, PHONE_FIELDS
 from schemas.errors import IntegrityError
 from schemas.validators import mask_address, mask_id_number, mask_phone
-from storage.keys import MasterKey
+from storage.keys import ArchiveKeys
 
 #: Bytes of HMAC kept per search token (hex-encoded: 32 characters).
 TOKEN_HMAC_BYTES = 16
@@ -98,37 +102,41 @@ def mask_value(name: str, value: str) -> str:
 
 
 class BlindIndex:
-    """Keyed hashes and field encryption derived from a master key ring."""
+    """Keyed hashes and field encryption under the archive's keys."""
 
-    def __init__(self, keys: MasterKey) -> None:
+    def __init__(self, keys: ArchiveKeys) -> None:
         self._keys = keys
-        self._hmac_key = keys.index_hmac_key()
+
+    def __repr__(self) -> str:
+        return f"BlindIndex(hmac_key_id={self._keys.hmac_key_id!r}, field_key_id={self._keys.field_key_id!r})"
 
     @property
     def hmac_key_id(self) -> str:
-        """Id of the master key the HMAC key is derived from."""
-        return self._keys.index_key_id
+        """Id of the HMAC key."""
+        return self._keys.hmac_key_id
 
     def token_hmac(self, token: str) -> str:
         """Return the truncated HMAC-SHA256 of one search token (32 hex digits)."""
-        mac = hmac.new(self._hmac_key, b"token|" + token.encode(), hashlib.sha256)
+        mac = hmac.new(self._keys.hmac_key, b"token|" + token.encode(), hashlib.sha256)
         return mac.digest()[:TOKEN_HMAC_BYTES].hex()
 
     def value_hmac(self, canonical: str) -> str:
         """Return the full HMAC-SHA256 of a canonical sensitive value (64 hex digits)."""
-        return hmac.new(self._hmac_key, b"value|" + canonical.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._keys.hmac_key, b"value|" + canonical.encode(), hashlib.sha256).hexdigest()
 
     def encrypt_value(self, value: str, *, context: str) -> tuple[bytes, str]:
         """AES-256-GCM ciphertext (nonce first) of ``value`` bound to ``context``; and the key id."""
-        key_id = self._keys.key_id
         nonce = os.urandom(12)
-        ct = AESGCM(self._keys.field_key(key_id)).encrypt(nonce, value.encode(), context.encode())
-        return nonce + ct, key_id
+        ct = AESGCM(self._keys.field_key).encrypt(nonce, value.encode(), context.encode())
+        return nonce + ct, self._keys.field_key_id
 
     def decrypt_value(self, blob: bytes, *, key_id: str, context: str) -> str:
-        """Decrypt a value made by :meth:`encrypt_value`; IntegrityError if altered or moved."""
+        """Decrypt a value made by :meth:`encrypt_value`; IntegrityError if altered, moved or of another key."""
+        if key_id != self._keys.field_key_id:
+            raise IntegrityError(f"An encrypted field value ({context}) names field key {key_id}, which this "
+                                 "archive does not hold.")
         try:
-            plain = AESGCM(self._keys.field_key(key_id)).decrypt(blob[:12], blob[12:], context.encode())
+            plain = AESGCM(self._keys.field_key).decrypt(blob[:12], blob[12:], context.encode())
         except (InvalidTag, ValueError) as e:
             raise IntegrityError(f"An encrypted field value failed authentication ({context}).") from e
         return plain.decode()

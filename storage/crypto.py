@@ -5,6 +5,11 @@ Every document gets its own data key (DEK). Objects are sealed with the DEK
 in the SQL index, never beside the object. Destroying the wrapped DEK
 (crypto-shredding) makes every copy of the document's objects undecryptable.
 
+Rotating the master key re-wraps the DEKs (:func:`rewrap_key`) and leaves the
+objects alone: the master key id in a blob's header (and in the object's
+metadata) then names the key that wrapped its DEK when it was sealed, not
+the current one. The index is authoritative for which master key wraps what.
+
 Sealed blob layout (version 1, all integers big-endian)::
 
     b"DGNE" | version u8 | algorithm u8 | dek_id 16 B | master key id 8 B | nonce 12 B
@@ -23,13 +28,18 @@ import os
 import struct
 import uuid
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from schemas.errors import IntegrityError
-from storage.keys import KEY_BYTES, MasterKey
+
+if TYPE_CHECKING:
+    from storage.keys import MasterKey
+
+#: Length of every key: master keys, data keys, archive keys (AES-256, HMAC-SHA256).
+KEY_BYTES = 32
 
 MAGIC = b"DGNE"
 VERSION = 1
@@ -101,6 +111,30 @@ def unwrap_key(wrapped: WrappedKey, master: MasterKey) -> DataKey:
         raise IntegrityError(f"Data key {wrapped.dek_id} failed authentication: the key ring or the "
                              "index row was altered.") from e
     return DataKey(dek_id=wrapped.dek_id, master_key_id=wrapped.master_key_id, key=key)
+
+
+def rewrap_key(wrapped: WrappedKey, old: MasterKey, new: MasterKey) -> WrappedKey:
+    """The same data key wrapped by ``new`` instead of ``old`` (the objects it seals stay as they are)."""
+    dek = unwrap_key(wrapped, old)
+    return wrap_key(DataKey(dek_id=dek.dek_id, master_key_id=new.key_id, key=dek.key), new)
+
+
+def wrap_secret(secret: bytes, master: MasterKey, *, label: str) -> bytes:
+    """Encrypt a small secret (an archive key, a backup key) under the master key; ``label`` is bound to it.
+
+    The label should name what the secret is and the master key id, so a
+    wrapped secret cannot be passed off as another.
+    """
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(master.kek()).encrypt(nonce, secret, label.encode())
+
+
+def unwrap_secret(blob: bytes, master: MasterKey, *, label: str) -> bytes | None:
+    """Decrypt a :func:`wrap_secret` blob; None when the master key or the label do not match it."""
+    try:
+        return AESGCM(master.kek()).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], label.encode())
+    except (InvalidTag, ValueError):
+        return None
 
 
 def _pack_header(dek: DataKey, nonce: bytes) -> bytes:

@@ -39,16 +39,17 @@ from sqlalchemy.orm import Session
 
 from schemas.doctypes import spec_of
 from schemas.documents import SENSITIVE_FIELDS
-from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound
+from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound, WrongMasterKey
 from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef
 from schemas.validators import check_id_number
 from storage.audit import AuditEntry, scrub_detail, scrub_text
 from storage.blind import BlindIndex, canonical_value, classify_query, mask_value, query_tokens, tokenize
 from storage.crypto import DataKey, WrappedKey, unwrap_key
-from storage.keys import MasterKey
+from storage.keys import MasterKey, bind_archive_keys, check_master_is_current, read_archive_keys, rewrap_archive
 from storage.tables import (
     MAX_VALUE_CHARS,
     SCHEMA_VERSION,
+    ArchiveKeyRow,
     ArchiveRow,
     AuditRow,
     Base,
@@ -215,7 +216,7 @@ class Index:
 
     def __init__(self, url: str, keys: MasterKey) -> None:
         self._keys = keys
-        self._blind = BlindIndex(keys)
+        self._blind_index: BlindIndex | None = None
         self._engine, self._write_engine = _make_engine(url)
         self.dialect = self._engine.dialect.name
 
@@ -225,6 +226,16 @@ class Index:
     def close(self) -> None:
         """Release pooled connections."""
         self._engine.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of the index, for whole-index tools (backup, restore)."""
+        return self._engine
+
+    @property
+    def write_engine(self) -> Engine:
+        """The engine for write transactions (on SQLite they take the write lock at once)."""
+        return self._write_engine
 
     def _read(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
@@ -245,6 +256,62 @@ class Index:
             with self._write() as s, s.begin():
                 if s.get(MetaRow, "schema_version") is None:
                     s.add(MetaRow(key="schema_version", value=SCHEMA_VERSION))
+
+    # ----------------------------------------------------------------- master key
+
+    @property
+    def _blind(self) -> BlindIndex:
+        if self._blind_index is None:
+            self.unlock()
+        assert self._blind_index is not None
+        return self._blind_index
+
+    def unlock(self) -> None:
+        """Check the master key against the archive's key records and load the archive's keys.
+
+        WrongMasterKey (exit 6) when the archive is locked by another master
+        key. An index without key records is bound to this master key (see
+        :func:`storage.keys.bind_archive_keys`).
+        """
+        with _db_errors("read the archive's keys"):
+            with self._read() as s:
+                keys = read_archive_keys(s, self._keys)
+            if keys is None:
+                try:
+                    with self._write() as s, s.begin():
+                        keys = bind_archive_keys(s, self._keys)
+                except sa_exc.IntegrityError:  # another process bound it first: use its keys
+                    with self._read() as s:
+                        keys = read_archive_keys(s, self._keys)
+                    if keys is None:
+                        raise IndexUnavailable("The index's key records could not be written or read; "
+                                               "run the command again.") from None
+        self._blind_index = BlindIndex(keys)
+
+    def unlocks(self, master: MasterKey) -> bool:
+        """Tell whether ``master`` is the key this archive is locked by (nothing is written)."""
+        try:
+            with _db_errors("read the archive's keys"), self._read() as s:
+                return read_archive_keys(s, master) is not None
+        except WrongMasterKey:
+            return False
+
+    def rotate_master_key(self, new: MasterKey) -> tuple[int, int]:
+        """Re-wrap every data key and archive key under ``new`` in ONE transaction; (data keys, archive keys).
+
+        Objects are not touched. Afterwards this Index (which holds the old
+        key) refuses to write; open a new one with ``new``.
+        """
+        with _db_errors("re-wrap the archive's keys"), self._write() as s, s.begin():
+            return rewrap_archive(s, self._keys, new)
+
+    def holds_data(self) -> bool:
+        """True when the index holds any document, data key, archive key or audit entry (an archive exists)."""
+        with _db_errors("look at the index"), self._read() as s:
+            for table in (ArchiveKeyRow, DataKeyRow, FileRow, DocumentRow, AuditRow, IngestRunRow):
+                if s.scalar(select(table).limit(1)) is not None:
+                    return True
+        return False
 
     # ----------------------------------------------------------------- runs
 
@@ -286,6 +353,7 @@ class Index:
         """
         if len(statuses) != len(documents):
             raise ValueError("one status per document")
+        _ = self._blind  # the archive's keys, read before the write transaction
         for _ in range(_RECORD_ATTEMPTS):
             existing = self.find_by_sha256(source.sha256)
             if existing:
@@ -324,6 +392,7 @@ class Index:
                           .where(FileRow.sha256 == source.sha256)).all()
         if found:
             return list(found)
+        check_master_is_current(s, self._keys)
         file_id = str(uuid.uuid4())
         s.add(DataKeyRow(dek_id=data_key.dek_id, master_key_id=data_key.master_key_id,
                          algorithm=data_key.algorithm, wrapped=data_key.wrapped))

@@ -89,6 +89,25 @@ class DataKeyRow(Base):
     destroyed_at: Mapped[dt.datetime | None]
 
 
+class ArchiveKeyRow(Base):
+    """One of the archive's own keys (field encryption, blind-index HMAC), wrapped by the master key.
+
+    Also how the archive recognises its master key: a wrong key fails to
+    unwrap these (see :mod:`storage.keys`).
+    """
+
+    __tablename__ = "archive_keys"
+
+    #: ``field-encryption`` or ``index-hmac``: one key each.
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    master_key_id: Mapped[str] = mapped_column(String(16))
+    algorithm: Mapped[str] = mapped_column(String(32))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    rewrapped_at: Mapped[dt.datetime | None]
+
+
 class FileRow(Base):
     """One archived input file (the original), content-addressed by SHA-256; it holds one or more documents.
 

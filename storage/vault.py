@@ -12,12 +12,12 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from schemas.errors import AccessDenied, SourceChanged
+from schemas.errors import AccessDenied, SourceChanged, WrongMasterKey
 from schemas.models import Extraction, OcrPage, SourceFile, StoredObject, UnitRef
 from schemas.settings import Settings
 from storage.crypto import DataKey, wrap_key
 from storage.index import DocumentSummary, Index
-from storage.keys import MasterKey
+from storage.keys import MasterKey, finish_rotation, key_source
 from storage.objects import ObjectStore, load_sealed, ocr_key, original_key, store_sealed
 from storage.stores import make_object_store
 
@@ -36,10 +36,33 @@ class Vault:
 
     @classmethod
     def open(cls, settings: Settings) -> Vault:
-        """Open (and on first use create) the archive described by ``settings``."""
-        keys = MasterKey.load_or_create(settings.master_key_path)
+        """Open the archive described by ``settings`` with its master key; never creates a key.
+
+        A missing, unreadable, exposed or wrong master key stops here with a
+        ConfigError (exit 6): the key is made only by ``dangan keys init``. A
+        key rotation interrupted after the index was re-wrapped is finished
+        here (the new key beside the key file replaces it).
+        """
+        source = key_source(settings)
+        keys = source.load()
         index = Index(settings.database_url, keys)
-        index.create_schema()
+        try:
+            index.create_schema()
+            index.unlock()
+        except WrongMasterKey:
+            newer = source.load_pending()
+            if newer is None or not index.unlocks(newer):
+                index.close()
+                raise
+            index.close()
+            assert source.path is not None
+            finish_rotation(source.path, newer)
+            keys = newer
+            index = Index(settings.database_url, keys)
+            index.unlock()
+        except BaseException:
+            index.close()
+            raise
         return cls(settings, keys, make_object_store(settings), index)
 
     def close(self) -> None:

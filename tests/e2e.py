@@ -28,11 +28,32 @@ class Result:
 
 
 def run_dangan(args: list[str], env: dict[str, str], *, timeout: float = 600) -> Result:
-    """Run ``dangan ARGS`` in a subprocess with ``env`` added to the environment."""
+    """Run ``dangan ARGS`` in a subprocess with ``env`` added to the environment.
+
+    Before an ``ingest`` into a home without a master key, the key is made
+    the way an operator's ``dangan keys init`` makes it (see :func:`ensure_master_key`).
+    """
     full_env = {**os.environ, **env}
     full_env.pop("PREFECT_API_URL", None)
+    if args[:1] == ["ingest"]:
+        ensure_master_key(full_env)
     proc = subprocess.run([str(DANGAN), *args], env=full_env, capture_output=True, text=True, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def ensure_master_key(env: dict[str, str]) -> None:
+    """Give a fresh test home its master key file, as the first-time setup ``dangan keys init`` does.
+
+    Nothing happens when the key comes from a command, no test home is set, or
+    the key file exists (tests of the key commands run ``dangan keys init``).
+    """
+    from storage.keys import create_key_file
+
+    if env.get("DANGAN_MASTER_KEY_COMMAND") or not (env.get("DANGAN_MASTER_KEY_FILE") or env.get("DANGAN_HOME")):
+        return  # never the operator's own home
+    path = Path(env.get("DANGAN_MASTER_KEY_FILE") or Path(env["DANGAN_HOME"]) / "master.key")
+    if not path.exists():
+        create_key_file(path)
 
 
 def copy_scans(items: list[CorpusItem], inbox: Path) -> None:

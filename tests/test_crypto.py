@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from schemas.documents import DocType
-from schemas.errors import ConfigError, IntegrityError, KeyDestroyed
+from schemas.errors import ConfigError, IntegrityError, KeyDestroyed, MasterKeyMissing, WrongMasterKey
 from schemas.models import Extraction, FileKind, SourceFile, StoredObject
 from storage.crypto import (
     HEADER_BYTES,
@@ -18,12 +18,23 @@ from storage.crypto import (
     WrappedKey,
     open_sealed,
     read_header,
+    rewrap_key,
     seal,
     unwrap_key,
+    unwrap_secret,
     wrap_key,
+    wrap_secret,
 )
 from storage.index import Index
-from storage.keys import KEY_BYTES, MasterKey, key_id_of
+from storage.keys import (
+    KEY_BYTES,
+    ArchiveKeys,
+    MasterKey,
+    create_key_file,
+    key_id_of,
+    legacy_field_key,
+    legacy_index_hmac_key,
+)
 
 OBJECT_KEY = "originals/ab/" + "ab" * 32
 PLAINTEXT = "业主姓名 王伟 身份证号码 11010519491231002X 电话 13812345678".encode() * 50
@@ -31,7 +42,7 @@ PLAINTEXT = "业主姓名 王伟 身份证号码 11010519491231002X 电话 13812
 
 @pytest.fixture
 def master(tmp_path: Path) -> MasterKey:
-    return MasterKey.load_or_create(tmp_path / "keys" / "master.key")
+    return create_key_file(tmp_path / "keys" / "master.key")
 
 
 def test_round_trip(master: MasterKey) -> None:
@@ -147,43 +158,59 @@ def _record_minimal(index: Index, wrapped: WrappedKey) -> None:
 
 def test_master_key_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "home" / "keys" / "master.key"
-    key = MasterKey.load_or_create(path)
+    key = create_key_file(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert path.stat().st_size == KEY_BYTES
     assert key.key_id == key_id_of(path.read_bytes())
     assert len(key.key_id) == 16
-    assert MasterKey.load_or_create(path).key_id == key.key_id  # loaded, not replaced
+    assert MasterKey.load(path).key_id == key.key_id
+    with pytest.raises(ConfigError):
+        create_key_file(path)  # never replaced
+    assert MasterKey.load(path).key_id == key.key_id
     assert path.read_bytes().hex() not in repr(key)
 
 
-@pytest.mark.parametrize("size", [0, 16, 31, 33, 63])
+@pytest.mark.parametrize("size", [0, 16, 31, 33, 63, 64])
 def test_key_file_of_wrong_length_is_refused(tmp_path: Path, size: int) -> None:
     path = tmp_path / "master.key"
     path.write_bytes(b"\x01" * size)
-    with pytest.raises(ConfigError):
-        MasterKey.load_or_create(path)
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match="not 32"):
+        MasterKey.load(path)
 
 
-def test_rotation_keeps_old_data_readable(tmp_path: Path) -> None:
+def test_missing_key_file_is_not_created(tmp_path: Path) -> None:
     path = tmp_path / "master.key"
-    old = MasterKey.load_or_create(path)
-    old_dek = DataKey.generate(old)
-    old_wrapped = wrap_key(old_dek, old)
+    with pytest.raises(MasterKeyMissing, match="dangan keys init"):
+        MasterKey.load(path)
+    assert not path.exists()
 
-    rotated = MasterKey.add_key(path)
-    assert rotated.key_ids == (old.key_id, rotated.key_id)
-    assert rotated.key_id != old.key_id
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert unwrap_key(old_wrapped, rotated) == old_dek  # old key still decrypts
-    new_wrapped = wrap_key(DataKey.generate(rotated), rotated)
-    assert new_wrapped.master_key_id == rotated.key_id  # newest key wraps new data
-    assert rotated.index_hmac_key() == old.index_hmac_key()  # blind index survives rotation
-    with pytest.raises(ConfigError):
-        unwrap_key(new_wrapped, old)  # the old ring does not know the new key
+
+def test_rewrap_moves_a_data_key_to_the_new_master_key(master: MasterKey) -> None:
+    dek = DataKey.generate(master)
+    blob = seal(PLAINTEXT, dek, object_key=OBJECT_KEY)
+    new = MasterKey.generate()
+    moved = rewrap_key(wrap_key(dek, master), master, new)
+    assert moved.master_key_id == new.key_id and moved.dek_id == dek.dek_id
+    reopened = unwrap_key(moved, new)
+    assert open_sealed(blob, reopened, object_key=OBJECT_KEY) == PLAINTEXT  # the object is untouched
+    with pytest.raises(WrongMasterKey):
+        unwrap_key(moved, master)  # the old key does not open it
+
+
+def test_wrapped_secrets_are_bound_to_key_and_label(master: MasterKey) -> None:
+    secret = b"s" * KEY_BYTES
+    blob = wrap_secret(secret, master, label="a")
+    assert secret not in blob
+    assert unwrap_secret(blob, master, label="a") == secret
+    assert unwrap_secret(blob, master, label="b") is None
+    assert unwrap_secret(blob, MasterKey.generate(), label="a") is None
 
 
 def test_sub_keys_are_distinct(master: MasterKey) -> None:
-    subkeys = {master.kek(), master.field_key(), master.index_hmac_key()}
-    assert len(subkeys) == 3
-    assert all(len(k) == KEY_BYTES for k in subkeys)
+    derived = {master.kek(), legacy_field_key(master), legacy_index_hmac_key(master)}
+    assert len(derived) == 3
+    assert all(len(k) == KEY_BYTES for k in derived)
+    fresh = ArchiveKeys.generate()
+    assert len({fresh.field_key, fresh.hmac_key, *derived}) == 5
