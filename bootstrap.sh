@@ -43,6 +43,7 @@ run_demo() {
   .venv/bin/python -m tests.synth demo/samples --count 12 --seed 7
   mkdir -p demo/inbox
   find demo/samples -maxdepth 1 -type f ! -name truth.jsonl -exec cp {} demo/inbox/ \;
+  .venv/bin/dangan keys init   # first-time setup: the archive's master key (no other command makes one)
   .venv/bin/dangan ingest demo/inbox
   local name
   name=$(.venv/bin/python - <<'PY'

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import psutil
 
 from bench.accuracy import Score, Tally, score
-from bench.run import REPO, VENV_BIN, Run, measured, run_ocrmypdf
+from bench.run import REPO, VENV_BIN, Run, init_archive, measured, run_ocrmypdf
 from bench.score import HardScore, load_truth, score_hard
 from tests.synth.hard import CONDITIONS, FILES_FILE, TRUTH_FILE
 
@@ -207,6 +207,7 @@ def run_corpus(corpus: Corpus, work: Path, engine: str | None) -> CorpusRun:
     for name in corpus.files:
         _link(corpus.path / name, inbox / name)
     env = dangan_env(work / "home")
+    init_archive(env)
     cmd = [str(DANGAN), "ingest", str(inbox), "--keep", "--quiet", "--report", str(work / "summary.json")]
     cmd += ["--engine", engine] if engine else []
     print(f"[bench.hard] ingesting {corpus.name}: {len(corpus.files)} files, {corpus.pages} pages", file=sys.stderr)

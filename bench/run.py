@@ -123,6 +123,12 @@ def corpus_files(corpus: Path) -> list[Path]:
     return sorted(p for p in corpus.iterdir() if p.is_file() and p.name != "truth.jsonl")
 
 
+def init_archive(env: dict[str, str]) -> None:
+    """First-time setup of a fresh home: ``dangan keys init`` makes its master key."""
+    subprocess.run([str(VENV_BIN / "dangan"), "keys", "init"], env=env, check=True, timeout=120,
+                   capture_output=True)
+
+
 def run_dangan(engine: str, corpus: Path, work: Path, truth: list[dict]) -> Run:
     inbox = work / "inbox"
     shutil.rmtree(work, ignore_errors=True)
@@ -131,6 +137,9 @@ def run_dangan(engine: str, corpus: Path, work: Path, truth: list[dict]) -> Run:
         shutil.copy2(f, inbox / f.name)
     env = {**os.environ, "DANGAN_HOME": str(work / "home"), "DANGAN_OCR_ENGINE": engine,
            "DANGAN_ROLE": "admin", "DANGAN_ACTOR": "bench"}
+    env.pop("DANGAN_MASTER_KEY_FILE", None)
+    env.pop("DANGAN_MASTER_KEY_COMMAND", None)
+    init_archive(env)
     seconds, peak, code = measured([str(VENV_BIN / "dangan"), "ingest", str(inbox), "--keep", "--quiet"],
                                    env, timeout=4 * 3600)
     export = work / "export.jsonl"
