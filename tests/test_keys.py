@@ -147,7 +147,8 @@ def test_moved_key_stops_every_command_and_is_never_recreated(
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for args in (["search", doc.id_number], ["search", "x"], ["show", doc.doc_id], ["export", "--jsonl", "-"],
-                 ["ingest", str(inbox)], ["keys", "check"], ["keys", "rotate"]):
+                 ["ingest", str(inbox)], ["keys", "check"], ["keys", "rotate"], ["backup", str(tmp_path / "b")],
+                 ["backup", "--verify", str(tmp_path / "b")]):
         code, _, err = dangan(args, capsys)
         assert code == 6, (args, err)
         assert err.count("\n") == 1 and "master key" in err, (args, err)
