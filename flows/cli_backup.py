@@ -45,8 +45,9 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> ExitCode:
               file=sys.stderr)
     if report.missing:
         raise IntegrityError(f"The backup was written, but {len(report.missing)} object(s) the index refers to are "
-                             f"missing from the object store (first: {report.missing[0]}); those documents cannot "
-                             "be restored from any backup.")
+                             f"missing from the object store or changed while the backup ran (first: "
+                             f"{report.missing[0]}); run the backup again, and if it says so again, those "
+                             "documents cannot be restored from any backup.")
     return ExitCode.OK
 
 

@@ -89,7 +89,8 @@ class BackupReport:
     objects: int = 0
     copied: int = 0
     rows: dict[str, int] = field(default_factory=dict)
-    #: Objects the index refers to that the store does not hold (the backup cannot restore those).
+    #: Objects the index refers to that the store does not hold, or holds sealed with another data key
+    #: (re-archived while the backup ran): the backup cannot restore those documents.
     missing: list[str] = field(default_factory=list)
     #: Tables in the database that dangan does not know (not backed up).
     unknown_tables: list[str] = field(default_factory=list)
@@ -153,7 +154,9 @@ def backup(index: Index, store: ObjectStore, master: MasterKey, dest: Path) -> B
         objects[key] = entry
         report.copied += copied
     report.objects = len(objects)
-    report.missing = sorted(set(snapshot.referenced) - set(objects))
+    # an object the index refers to must be in the backup, sealed with the data key the index holds for it
+    report.missing = sorted(key for key, dek_id in snapshot.referenced.items()
+                            if key not in objects or objects[key]["dek_id"] != dek_id)
 
     manifest: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "backup_id": backup_id,

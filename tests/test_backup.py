@@ -182,6 +182,18 @@ def _rearchive(settings: Settings, path: Path) -> SmallDoc:
     return SmallDoc(doc_id, path.name, "", "", sha)
 
 
+def test_backup_says_when_the_store_lacks_an_object(home: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    add_documents(load_settings(), tmp_path / "scans", 2, seed=13)
+    lost = sorted(p for p in (home / "objects" / "originals").rglob("*") if p.is_file()
+                  and not p.name.endswith(".meta.json"))[0]
+    lost.unlink()
+    dest = tmp_path / "backup"
+    code, out, err = dangan(["backup", str(dest)], capsys)
+    assert code == 10 and lost.name in err and err.count("\n") == 1, err
+    assert "backup" in out and dangan(["backup", "--verify", str(dest)], capsys)[0] == 0  # the rest is kept
+
+
 # --------------------------------------------------------------------------- tampering, wrong key, refusals
 
 

@@ -500,3 +500,30 @@ def test_rotation_with_a_key_from_a_command_writes_the_new_key_out(
     assert code == 6 and "does not unlock" in err
     secret.write_text(out_file.read_bytes().hex())  # the operator updates the secret store
     assert _search_ids(docs[0].id_number) == {docs[0].doc_id}
+
+
+@pytest.mark.integration
+def test_rotation_on_postgresql(env: Path, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DANGAN_DB_URL", pg_url)
+    assert dangan(["keys", "init"], capsys)[0] == 0
+    settings = load_settings()
+    docs = add_documents(settings, tmp_path / "scans", 3, seed=14)
+    stale = Vault.open(settings)
+    try:
+        code, out, err = dangan(["keys", "rotate"], capsys)
+        assert code == 0 and "3 data key(s)" in out, err
+        with pytest.raises(WrongMasterKey, match="rotated while this command ran"):
+            add_documents_with(stale, tmp_path / "late")
+    finally:
+        stale.close()
+    vault = Vault.open(settings)
+    try:
+        for doc in docs:
+            assert hashlib.sha256(vault.read_original(doc.doc_id)).hexdigest() == doc.sha256
+        assert {h.id for h in vault.search(docs[0].id_number)} == {docs[0].doc_id}
+    finally:
+        vault.close()
+    new = MasterKey.load(env / "master.key")
+    with Session(create_engine(pg_url)) as s:
+        assert set(s.scalars(select(DataKeyRow.master_key_id))) == {new.key_id}
