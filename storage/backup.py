@@ -122,6 +122,10 @@ class RestoreReport:
 
 def backup(index: Index, store: ObjectStore, master: MasterKey, dest: Path) -> BackupReport:
     """Write a backup of the archive (index ``index``, objects in ``store``) into the folder ``dest``."""
+    root = getattr(store, "root", None)
+    if isinstance(root, Path) and dest.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"The backup folder {dest} lies inside the object store {root}; choose a folder outside "
+                          "DANGAN_HOME, ideally on another disk.")
     try:
         dest.mkdir(mode=0o700, parents=True, exist_ok=True)
         (dest / OBJECTS).mkdir(mode=0o700, exist_ok=True)

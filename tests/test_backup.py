@@ -194,6 +194,11 @@ def test_backup_says_when_the_store_lacks_an_object(home: Path, tmp_path: Path,
     assert "backup" in out and dangan(["backup", "--verify", str(dest)], capsys)[0] == 0  # the rest is kept
 
 
+def test_backup_folder_inside_the_store_is_refused(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = dangan(["backup", str(home / "objects" / "backup")], capsys)
+    assert code == 6 and "inside the object store" in err
+
+
 # --------------------------------------------------------------------------- tampering, wrong key, refusals
 
 
