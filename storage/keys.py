@@ -421,7 +421,8 @@ def bind_archive_keys(s: Session, master: MasterKey) -> ArchiveKeys:
 def _check_legacy_data(s: Session, master: MasterKey) -> bool:
     """True when the index holds data written under keys derived from a master key; check it is ``master``."""
     dek_masters = set(s.scalars(select(DataKeyRow.master_key_id).where(DataKeyRow.wrapped.is_not(None)).distinct()))
-    field_keys = set(s.scalars(select(FieldRow.value_key_id).where(FieldRow.value_key_id.is_not(None)).distinct()))
+    field_keys = {k for k in s.scalars(select(FieldRow.value_key_id).where(FieldRow.value_key_id.is_not(None))
+                                      .distinct()) if k}
     others = (dek_masters | field_keys) - {master.key_id}
     if others:
         raise _wrong_key(master, ",".join(sorted(others)))
@@ -475,7 +476,7 @@ def rewrap_archive(s: Session, old: MasterKey, new: MasterKey) -> tuple[int, int
         changes = []
         for dek_id, master_key_id, algorithm, wrapped in batch:
             fresh = rewrap_key(WrappedKey(dek_id=dek_id, master_key_id=master_key_id, algorithm=algorithm,
-                                          wrapped=wrapped), old, new)
+                                          wrapped=wrapped or b""), old, new)
             changes.append({"dek_id": dek_id, "master_key_id": fresh.master_key_id, "wrapped": fresh.wrapped})
         s.execute(update(DataKeyRow), changes)
         count += len(batch)
