@@ -7,9 +7,11 @@ import threading
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.summary import IngestSummary
+from storage.names import escape_controls, safe_name
 
 
 class ProgressBar:
@@ -38,7 +40,7 @@ class ProgressBar:
     def advance(self, name: str) -> None:
         """One more file handled."""
         with self._lock:
-            self._progress.update(self._task, advance=1, name=name)
+            self._progress.update(self._task, advance=1, name=_plain(safe_name(name)))
 
 
 def print_summary(summary: IngestSummary, console: Console | None = None) -> None:
@@ -52,15 +54,21 @@ def print_summary(summary: IngestSummary, console: Console | None = None) -> Non
     if summary.documents_to_review:
         out.print(f"{summary.documents_to_review} document(s) need review (fields flagged below)")
     for f in summary.files:
+        name, reason = _plain(f.name), _plain(f.reason or "")
         if f.outcome == "quarantined":
-            out.print(f"  quarantined  {f.name}: {f.reason}")
+            out.print(f"  quarantined  {name}: {reason}")
         elif f.outcome == "failed":
-            out.print(f"  failed       {f.name}: {f.reason} (left in place; run again)")
+            out.print(f"  failed       {name}: {reason} (left in place; run again)")
             continue
         if len(f.documents) > 1:
             parts = ", ".join(f"{d.doc_type} p{d.first_page + 1}" for d in f.documents)
-            out.print(f"  split        {f.name}: {len(f.documents)} documents ({parts})")
+            out.print(f"  split        {name}: {len(f.documents)} documents ({parts})")
         for d in f.documents:
             if d.flagged_fields:
                 where = f" (page {d.first_page + 1})" if len(f.documents) > 1 else ""
-                out.print(f"  check        {f.name}{where}: {', '.join(d.flagged_fields)} flagged for review")
+                out.print(f"  check        {name}{where}: {', '.join(d.flagged_fields)} flagged for review")
+
+
+def _plain(text: str) -> str:
+    """Text printed as it is: controls escaped (one line), no Rich markup (``[red]`` in a file name stays text)."""
+    return escape(escape_controls(text))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.errors import DanganError
 from schemas.models import Extraction, OcrPage, SourceFile
 from storage.dropfolder import DropItem
+from storage.names import safe_name
 
 Outcome = Literal["stored", "duplicate", "quarantined", "failed"]
 
@@ -32,6 +33,7 @@ class FileOutcome(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    #: Path and name of the source, ID numbers and phones masked, control characters escaped.
     path: str
     name: str
     outcome: Outcome
@@ -70,25 +72,25 @@ class FileOutcome(BaseModel):
             DocumentOutcome(document_id=doc_id, doc_type=ex.doc_type, first_page=ex.first_page,
                             pages=len(ex.page_indices), flagged_fields=tuple(sorted(ex.flagged_fields)))
             for doc_id, ex in zip(doc_ids, extractions, strict=True))
-        return cls(path=str(item.path), name=item.path.name, outcome="stored", pages=len(pages),
-                   documents=documents)
+        return cls(path=safe_name(str(item.path)), name=safe_name(item.path.name), outcome="stored",
+                   pages=len(pages), documents=documents)
 
     @classmethod
     def duplicate(cls, item: DropItem, doc_ids: Sequence[str], source: SourceFile) -> FileOutcome:
         """The same bytes were already archived; nothing stored twice."""
-        return cls(path=str(item.path), name=item.path.name, outcome="duplicate", document_ids=tuple(doc_ids),
-                   pages=source.page_count)
+        return cls(path=safe_name(str(item.path)), name=safe_name(item.path.name), outcome="duplicate",
+                   document_ids=tuple(doc_ids), pages=source.page_count)
 
     @classmethod
     def quarantined(cls, item: DropItem, error: DanganError) -> FileOutcome:
         """Refused and set aside with its reason."""
-        return cls(path=str(item.path), name=item.path.name, outcome="quarantined",
+        return cls(path=safe_name(str(item.path)), name=safe_name(item.path.name), outcome="quarantined",
                    reason=error.message, reason_code=error.code)
 
     @classmethod
     def failed(cls, item: DropItem, error: DanganError) -> FileOutcome:
         """An outside system failed; the file stays in the drop folder for the next run."""
-        return cls(path=str(item.path), name=item.path.name, outcome="failed",
+        return cls(path=safe_name(str(item.path)), name=safe_name(item.path.name), outcome="failed",
                    reason=error.message, reason_code=error.code)
 
 

@@ -8,14 +8,27 @@ one at a time, so memory stays bounded by the largest page.
 Pages come out as 8-bit arrays: 2-D gray when the page has no colour (the
 usual case for scans), 3-channel BGR when it has (red seals, highlighter),
 so that preprocessing may use colour and OCR engines may drop it.
-Messages never contain the file name: names may hold ID numbers.
+Messages never contain the file name: names may hold ID numbers. The name
+kept in ``SourceFile.name`` (stored in the index, exported, shown) has its ID
+numbers and phones masked (:func:`storage.names.safe_name`).
+
+Preflight takes a file only once it has stopped changing (``settle_seconds``),
+never follows a link, and counts pages against ``max_pages`` before any page
+is drawn.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
+import logging
 import math
+import os
+import stat
 import struct
+import time
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,17 +44,57 @@ from PIL import Image, ImageOps, ImageSequence
 from ocr.programs import run_program
 from schemas.errors import (
     CorruptFile,
+    DanglingLink,
     EmptyFile,
     EncryptedPdf,
     ImageTooLarge,
     InputRejected,
+    LinkLoop,
+    LinkOutside,
     NoPages,
     NotFound,
+    SourceChanged,
+    StillBeingWritten,
+    TooManyPages,
     TruncatedFile,
     UnsupportedType,
 )
 from schemas.models import FileKind, PageImage, SourceFile
 from schemas.settings import Settings
+from storage.names import safe_name
+
+# Pillow warns about images above its own pixel limit and about damaged metadata. Ours
+# (``settings.max_pixels``) is checked on every frame and a damaged file is refused with its reason,
+# so these warnings would only reach the clerk's console as noise.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+# qpdf's notes on a damaged PDF reach Python's logging through pikepdf at ERROR level; preflight reads
+# them through ``pdf.get_warnings()`` and the file's quarantine reason says what is wrong.
+logging.getLogger("pikepdf").setLevel(logging.CRITICAL)
+
+
+def _mute_libtiff() -> None:
+    """Stop Pillow's libtiff from printing its complaints about a damaged TIFF on standard error.
+
+    Pillow raises the same failures as exceptions, which become the file's
+    quarantine reason; the printed lines would only break the console output.
+    Uses libtiff's documented ``TIFFSetErrorHandler(NULL)``; where the library
+    cannot be found (not Linux), the messages stay.
+    """
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            libraries = {line.split()[-1] for line in maps if "libtiff" in line.rsplit("/", 1)[-1]}
+        for library in libraries:
+            libtiff = ctypes.CDLL(library)
+            for setter in (libtiff.TIFFSetErrorHandler, libtiff.TIFFSetWarningHandler):
+                setter.restype = ctypes.c_void_p
+                setter.argtypes = [ctypes.c_void_p]
+                setter(None)
+    except (OSError, AttributeError):
+        pass
+
+
+_mute_libtiff()
 
 _CHUNK = 1 << 20
 #: Bytes read to sniff the type; a PDF header may sit anywhere in them (BOM, junk).
@@ -189,8 +242,23 @@ def preflight(path: Path, settings: Settings) -> SourceFile:
     """Check an input file without changing it; return what later steps need to know.
 
     Raises EmptyFile, UnsupportedType, EncryptedPdf, TruncatedFile, CorruptFile,
-    ImageTooLarge or NoPages (all InputRejected) with a message for the clerk.
+    ImageTooLarge, TooManyPages, NoPages or a LinkRefused subclass (all
+    InputRejected) with a message for the clerk; StillBeingWritten or
+    SourceChanged (the file stays for the next run) when it is still changing.
     """
+    before = _settled_signature(path, settings.settle_seconds)
+    try:
+        source = _check_file(path, settings)
+    except TruncatedFile as e:
+        if _signature(path) != before:
+            raise _changed_while_read() from e
+        raise
+    if _signature(path) != before:
+        raise _changed_while_read()
+    return source
+
+
+def _check_file(path: Path, settings: Settings) -> SourceFile:
     size, head = _read_head(path)
     if size == 0:
         raise EmptyFile("the file is empty (0 bytes); scan the paper again or copy the file again")
@@ -198,15 +266,88 @@ def preflight(path: Path, settings: Settings) -> SourceFile:
     if kind is None:
         raise UnsupportedType(describe_unsupported(head, path))
     if kind is FileKind.PDF:
-        page_count, repaired = _preflight_pdf(path, head)
+        page_count, repaired = _preflight_pdf(path, head, settings)
     else:
         page_count, repaired = _preflight_image(path, kind, settings), False
     if page_count < 1:
         raise NoPages(f"the {kind.value.upper()} file has no pages; scan the paper again")
     return SourceFile(
-        path=path, name=path.name, size=size, sha256=file_sha256(path),
+        path=path, name=safe_name(path.name), size=size, sha256=file_sha256(path),
         kind=kind, page_count=page_count, repaired=repaired,
     )
+
+
+# --- is it a settled, regular file? --------------------------------------------
+
+#: What identifies one state of a file's bytes: size, modification and change time (nanoseconds).
+Signature = tuple[int, int, int]
+
+
+def _settled_signature(path: Path, settle_seconds: float) -> Signature:
+    """The file's signature once it has not changed for ``settle_seconds``; waits at most that long.
+
+    The change time (ctime) counts too: a copy that keeps the original's
+    modification time still moves it. A file that changes while we wait raises
+    StillBeingWritten and stays in the drop folder for the next run.
+    """
+    first = _regular_file_signature(path)
+    age = time.time() - max(first[1], first[2]) / 1e9
+    if age >= settle_seconds:
+        return first
+    time.sleep(min(settle_seconds, settle_seconds - age))
+    if _signature(path) != first:
+        raise StillBeingWritten(
+            f"the file is still being written (its size or time changed within the last {settle_seconds:g} s); "
+            "the next run takes it"
+        )
+    return first
+
+
+def _regular_file_signature(path: Path) -> Signature:
+    """Signature of a regular file; links, folders, pipes and devices are refused, never opened or followed."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError as e:
+        raise NotFound("the file disappeared before it could be read; check the drop folder") from e
+    except OSError as e:
+        raise InputRejected("the file cannot be read (no permission or a disk error); ask IT to check it") from e
+    if stat.S_ISLNK(info.st_mode):
+        raise _refused_link(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise UnsupportedType("this is a folder, not a file; add the files inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsupportedType("this is not a file but a pipe, socket or device; " + _SCAN_ADVICE)
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _refused_link(path: Path) -> InputRejected:
+    """The reason a link is not followed (checking where it leads reads nothing behind it)."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return LinkLoop("this is a link that points back to itself (a loop); it was not followed; "
+                            "delete the link and copy the scan itself into the drop folder")
+        return DanglingLink("this is a link to a file that no longer exists; it was not followed; "
+                            "delete the link and copy the scan itself into the drop folder")
+    return LinkOutside("this is a link to a file or folder outside the drop folder; links are never followed, "
+                       "so nothing was read; copy the scan itself into the drop folder")
+
+
+def _signature(path: Path) -> Signature | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def _changed_while_read() -> SourceChanged:
+    return SourceChanged("the file changed while it was being read (a scanner or a copy is still writing it); "
+                         "the next run takes it")
+
+
+# --- preflight by type ---------------------------------------------------------
 
 
 def _read_head(path: Path) -> tuple[int, bytes]:
@@ -224,12 +365,13 @@ def _read_head(path: Path) -> tuple[int, bytes]:
         ) from e
 
 
-def _preflight_pdf(path: Path, head: bytes) -> tuple[int, bool]:
+def _preflight_pdf(path: Path, head: bytes, settings: Settings) -> tuple[int, bool]:
     """Page count and whether the PDF needed a structural repair."""
     complete = _pdf_has_eof(path)
     try:
         with pikepdf.open(path) as pdf:
             page_count = len(pdf.pages)
+            _check_page_count(page_count, settings)
             for page in pdf.pages:
                 _page_size_inches(page)
             damaged = bool(pdf.get_warnings())
@@ -243,6 +385,15 @@ def _preflight_pdf(path: Path, head: bytes) -> tuple[int, bool]:
     if damaged and not complete:
         raise _broken_pdf(complete)
     return page_count, damaged or not head.startswith(b"%PDF-")
+
+
+def _check_page_count(pages: int, settings: Settings, *, at_least: bool = False) -> None:
+    if pages > settings.max_pages:
+        count = f"more than {settings.max_pages}" if at_least else str(pages)
+        raise TooManyPages(
+            f"the file has {count} pages, above the limit of {settings.max_pages} pages per file; "
+            "split it into smaller files (one owner archive each) and add them again"
+        )
 
 
 def _pdf_has_eof(path: Path) -> bool:
@@ -263,15 +414,20 @@ def _broken_pdf(complete: bool) -> InputRejected:
 
 def _preflight_image(path: Path, kind: FileKind, settings: Settings) -> int:
     """Frame count after checking every frame's size (header only) and that its data decodes."""
+    if kind is FileKind.TIFF:
+        _check_page_count(_tiff_page_count(path, settings.max_pages + 1), settings, at_least=True)
     with _open_image(path, kind) as im:
         try:
             frames = int(getattr(im, "n_frames", 1)) if kind is FileKind.TIFF else 1
+            _check_page_count(frames, settings)
             for index in range(frames):
                 im.seek(index)
                 _check_pixels(im.size, settings)
                 if kind is FileKind.JPEG:  # decode at 1/8 scale: reads all data, allocates little
                     im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
                 im.load()
+        except Image.DecompressionBombError as e:
+            raise _pixel_bomb() from e
         except _PIL_ERRORS as e:
             raise _damaged_image(path, kind) from e
     return frames
@@ -292,14 +448,18 @@ def _open_image(path: Path, kind: FileKind) -> Iterator[Image.Image]:
     try:
         im = Image.open(path, formats=[_PIL_FORMAT[kind]])
     except Image.DecompressionBombError as e:
-        raise ImageTooLarge(
-            "the image header claims a size far above the pixel limit (a decompression bomb or an "
-            "extreme scan resolution); scan at 300 dpi or lower and add it again"
-        ) from e
+        raise _pixel_bomb() from e
     except _PIL_ERRORS as e:
         raise _damaged_image(path, kind) from e
     with im:
         yield im
+
+
+def _pixel_bomb() -> ImageTooLarge:
+    return ImageTooLarge(
+        "the image header claims a size far above the pixel limit (a decompression bomb or an "
+        "extreme scan resolution); scan at 300 dpi or lower and add it again"
+    )
 
 
 def _damaged_image(path: Path, kind: FileKind) -> InputRejected:
@@ -336,24 +496,36 @@ def _tiff_ends_early(path: Path, head: bytes, size: int) -> bool:
 
 def _tiff_ifd_chain_ends_early(path: Path, head: bytes, size: int) -> bool:
     """Walk the chain of image directories (one per page); True when one lies past the end."""
+    return _walk_tiff_ifds(path, head, size, limit=100_000)[1]
+
+
+def _tiff_page_count(path: Path, limit: int) -> int:
+    """Image directories (pages) in a TIFF's chain, counting no further than ``limit`` (header reads only)."""
+    with path.open("rb") as f:
+        head = f.read(16)
+    return _walk_tiff_ifds(path, head, path.stat().st_size, limit=limit)[0]
+
+
+def _walk_tiff_ifds(path: Path, head: bytes, size: int, *, limit: int) -> tuple[int, bool]:
+    """Directories found (at most ``limit``; a loop ends the walk) and whether one lies past the end."""
     order: Literal["little", "big"] = "little" if head[:2] == b"II" else "big"
     big = head[2:4] in (b"+\x00", b"\x00+")
     count_size, entry_size, offset_size = (8, 20, 8) if big else (2, 12, 4)
     offset = int.from_bytes(head[8:16] if big else head[4:8], order)
     seen: set[int] = set()
     with path.open("rb") as f:
-        while offset and offset not in seen and len(seen) < 100_000:
+        while offset and offset not in seen and len(seen) < limit:
             seen.add(offset)
             if offset >= size:
-                return True
+                return len(seen), True
             f.seek(offset)
             entries = f.read(count_size)
             f.seek(offset + count_size + int.from_bytes(entries, order) * entry_size)
             following = f.read(offset_size)
             if len(entries) < count_size or len(following) < offset_size:
-                return True
+                return len(seen), True
             offset = int.from_bytes(following, order)
-    return False
+    return len(seen), False
 
 
 def _tiff_strips_end_early(path: Path, size: int) -> bool:
@@ -520,6 +692,8 @@ def _rasterise_image(source: SourceFile, settings: Settings) -> Iterator[PageIma
                     return
                 _check_pixels(frame.size, settings)
                 page = _image_page(index, frame, settings)
+            except Image.DecompressionBombError as e:
+                raise _pixel_bomb() from e
             except _PIL_ERRORS as e:
                 raise _damaged_image(source.path, source.kind) from e
             yield page

@@ -1,13 +1,26 @@
 """The reading half of ingest: source file -> upright pages -> OCR -> fields.
 
 Plain functions; ``flows/ingest.py`` wraps them in Prefect tasks.
+
+Time limits: the OCR engine runs in this process, so no program timeout
+guards it. Each page is read under a watchdog (``settings.page_timeout``) and
+the whole file under ``settings.file_timeout``; running out raises
+EngineTimeout, and the file is set aside with code ``engine_timeout``. A page
+abandoned by its watchdog stops at its next engine call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
 
 from ocr.agree import agree_seals, agree_within, settle_household
 from ocr.classify import classify
@@ -18,8 +31,11 @@ from ocr.marks import add_margin_text, clean_page, read_overlays, read_seals
 from ocr.preprocess import preprocess
 from ocr.reread import PageStore, Reader, reread_fields
 from ocr.split import split_documents
-from schemas.models import Extraction, OcrPage, PageImage, SourceFile
+from schemas.errors import EngineTimeout
+from schemas.models import Extraction, OcrPage, OcrWord, PageImage, SourceFile
 from schemas.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,23 +51,44 @@ def read_file(source: SourceFile, *, engine: OcrEngine, settings: Settings, work
     """Read a whole file: every page (one in memory at a time), then its documents and their fields.
 
     Doubtful fields are re-read from the page images by ``rereaders`` (the
-    images are kept PNG-compressed in memory until the file is done).
+    images are kept PNG-compressed in memory until the file is done). Raises
+    EngineTimeout when a page or the whole file runs out of time.
     """
+    deadline = time.monotonic() + settings.file_timeout
     store = PageStore()
-    pages = read_document(source, engine=engine, settings=settings, workdir=workdir, store=store)
-    return FileReading(pages, understand(pages, store=store, rereaders=rereaders))
+    pages = read_document(source, engine=engine, settings=settings, workdir=workdir, store=store,
+                          deadline=deadline)
+    limited = [_reader_until(reader, deadline, settings.file_timeout) for reader in rereaders]
+    documents = run_with_time_limit(lambda: understand(pages, store=store, rereaders=limited), deadline,
+                                    what=f"reading the file took longer than {settings.file_timeout:g} s")
+    return FileReading(pages, documents)
 
 
 def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, workdir: Path,
-                  store: PageStore | None = None) -> list[OcrPage]:
-    """Rasterise, clean and OCR every page of ``source``, one page in memory at a time (kept in ``store``)."""
+                  store: PageStore | None = None, deadline: float | None = None) -> list[OcrPage]:
+    """Rasterise, clean and OCR every page of ``source``, one page in memory at a time (kept in ``store``).
+
+    Each page gets ``settings.page_timeout`` seconds, all of them together
+    ``settings.file_timeout`` (or until the monotonic ``deadline``).
+    """
+    file_deadline = deadline if deadline is not None else time.monotonic() + settings.file_timeout
     pages: list[OcrPage] = []
     for raw in rasterise(source, settings, workdir):
-        page = preprocess(raw, engine=engine)
-        if store is not None:
-            store.put(page)
-        pages.append(read_page(page, engine=engine))
+        page_deadline = min(file_deadline, time.monotonic() + settings.page_timeout)
+        what = (f"page {raw.index + 1} took longer than {settings.page_timeout:g} s to read"
+                if page_deadline < file_deadline else
+                f"reading the file took longer than {settings.file_timeout:g} s (at page {raw.index + 1})")
+        guarded = DeadlineEngine(engine, page_deadline, what)
+        pages.append(run_with_time_limit(partial(_read_raw_page, raw, guarded, store), page_deadline,
+                                         what=what, on_timeout=guarded.cancel))
     return pages
+
+
+def _read_raw_page(raw: PageImage, engine: OcrEngine, store: PageStore | None) -> OcrPage:
+    page = preprocess(raw, engine=engine)
+    if store is not None:
+        store.put(page)
+    return read_page(page, engine=engine)
 
 
 def read_page(page: PageImage, *, engine: OcrEngine) -> OcrPage:
@@ -96,3 +133,89 @@ def _blank_page(index: int, engine_name: str, page: PageImage) -> OcrPage:
         index=index, engine=engine_name, width=width, height=height,
         rotation=page.rotation, skew=page.skew, blank=True, dpi=page.dpi,
     )
+
+
+# --- time limits ------------------------------------------------------------------
+
+
+def run_with_time_limit(work: Callable[[], T], deadline: float, *, what: str,
+                        on_timeout: Callable[[], None] | None = None) -> T:
+    """Run ``work`` in a watchdog thread until the monotonic ``deadline``; its result, or EngineTimeout.
+
+    ``work`` cannot be killed: when time runs out it is abandoned (a daemon
+    thread, so it never holds up the process's exit) after ``on_timeout``
+    asked it to stop.
+    """
+    outcome: dict[str, object] = {}
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome["value"] = context.run(work)
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, raised there
+            outcome["error"] = e
+
+    worker = threading.Thread(target=target, name="dangan-page", daemon=True)
+    if time.monotonic() >= deadline:
+        raise _timeout(what)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive():
+        if on_timeout is not None:
+            on_timeout()
+        raise _timeout(what)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]  # always a BaseException
+    return outcome["value"]  # type: ignore[return-value]  # set by target when no error
+
+
+def _timeout(what: str) -> EngineTimeout:
+    return EngineTimeout(f"{what}; the file was set aside (a page the OCR engine cannot finish); "
+                         "scan it again, or split it into smaller files")
+
+
+class DeadlineEngine:
+    """An OCR engine that refuses further calls once its deadline passed or it was cancelled.
+
+    The engine itself cannot be interrupted in the middle of a call; this
+    stops a page abandoned by its watchdog at its next call.
+    """
+
+    def __init__(self, engine: OcrEngine, deadline: float, what: str) -> None:
+        self._engine = engine
+        self._deadline = deadline
+        self._what = what
+        self._cancelled = threading.Event()
+        self.name = engine.name
+
+    def cancel(self) -> None:
+        """Refuse every further call."""
+        self._cancelled.set()
+
+    def _check(self) -> None:
+        if self._cancelled.is_set() or time.monotonic() >= self._deadline:
+            raise _timeout(self._what)
+
+    def recognize(self, page: PageImage) -> OcrPage:
+        """Recognise an upright page, if time is left."""
+        self._check()
+        return self._engine.recognize(page)
+
+    def detect_orientation(self, image: np.ndarray) -> int:
+        """Clockwise degrees to turn the image upright, if time is left."""
+        self._check()
+        return self._engine.detect_orientation(image)
+
+    def recognize_crops(self, crops: Sequence[np.ndarray]) -> list[OcrWord]:
+        """Read single text lines, if time is left."""
+        self._check()
+        return self._engine.recognize_crops(crops)
+
+
+def _reader_until(reader: Reader, deadline: float, limit: float) -> Reader:
+    """``reader`` that refuses to start once the file's deadline passed."""
+    def read(crops: Sequence[np.ndarray]) -> list[OcrWord]:
+        if time.monotonic() >= deadline:
+            raise _timeout(f"reading the file took longer than {limit:g} s")
+        return reader(crops)
+    return read

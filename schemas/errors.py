@@ -244,3 +244,47 @@ class BackupDamaged(IntegrityError):
     code = "backup_damaged"
     exit_code = ExitCode.INTEGRITY
 
+
+# --- drop folders, page counts, time limits ---
+
+
+class TooManyPages(InputRejected):
+    """More pages than the configured limit (``max_pages``), found before any page is drawn."""
+
+    code = "too_many_pages"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class LinkRefused(InputRejected):
+    """A link (symbolic link) in a drop folder: links are never followed."""
+
+    code = "link_refused"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class LinkLoop(LinkRefused):
+    """A link that points back to itself, directly or through other links."""
+
+    code = "link_loop"
+
+
+class DanglingLink(LinkRefused):
+    """A link whose target does not exist (or cannot be reached)."""
+
+    code = "dangling_link"
+
+
+class LinkOutside(LinkRefused):
+    """A link to a file or folder outside the drop folder."""
+
+    code = "link_outside"
+
+
+class StillBeingWritten(SourceChanged):
+    """The file's size or time changed within the settle time: a scanner or a copy is still writing it.
+
+    The file stays in the drop folder and the next run takes it.
+    """
+
+    code = "still_being_written"
+    exit_code = ExitCode.INCOMPLETE

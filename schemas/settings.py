@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     program_timeout: float = 120.0
     #: Pages OCR'd in parallel.
     workers: int = 2
+    #: Seconds a file's size and time must stay unchanged before it is taken from a drop folder
+    #: (a scanner may still be writing it).
+    settle_seconds: float = Field(default=5.0, ge=0)
+    #: Most pages one file may have; counted before any page is drawn.
+    max_pages: int = Field(default=500, ge=1)
+    #: Seconds reading one page (clean-up and OCR) may take before the file is set aside.
+    page_timeout: float = Field(default=300.0, gt=0)
+    #: Seconds reading one whole file (every page, then its documents) may take.
+    file_timeout: float = Field(default=3600.0, gt=0)
 
     #: Where stored sources go; default: ``done/`` beside the drop folder.
     done_dir: Path | None = None

@@ -7,9 +7,13 @@ are read in place and never modified.
 from __future__ import annotations
 
 import io
+import os
 import re
 import resource
 import struct
+import subprocess
+import sys
+import threading
 import time
 import zipfile
 import zlib
@@ -20,6 +24,7 @@ import pikepdf
 import pytest
 from PIL import Image, ImageDraw
 
+from ocr import load
 from ocr.load import (
     PlacedImage,
     choose_pdf_dpi,
@@ -32,13 +37,20 @@ from ocr.load import (
 from ocr.programs import run_program
 from schemas.errors import (
     CorruptFile,
+    DanglingLink,
     EmptyFile,
     EncryptedPdf,
     EngineTimeout,
     EngineUnavailable,
     ImageTooLarge,
     InputRejected,
+    LinkLoop,
+    LinkOutside,
+    LinkRefused,
     NoPages,
+    SourceChanged,
+    StillBeingWritten,
+    TooManyPages,
     TruncatedFile,
     UnsupportedType,
 )
@@ -48,7 +60,7 @@ from schemas.settings import Settings
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", program_timeout=60)
+    return Settings(home=tmp_path / "home", program_timeout=60, settle_seconds=0)
 
 
 def _pages(path: Path, settings: Settings, workdir: Path) -> tuple[SourceFile, list[PageImage]]:
@@ -210,11 +222,11 @@ def test_huge_png_header_is_refused_without_decoding(tmp_path: Path, settings: S
 def test_pixel_limit_is_checked_before_decoding(tmp_path: Path) -> None:
     """The IDAT holds 64 bytes for 100 MP: decoding would fail, so ImageTooLarge proves the header check."""
     path = _write(tmp_path / "big.png", _png_header_only(10000, 10000))
-    small_limit = Settings(home=tmp_path / "h", max_pixels=50_000_000)
+    small_limit = Settings(home=tmp_path / "h", max_pixels=50_000_000, settle_seconds=0)
     with pytest.raises(ImageTooLarge, match=r"10000 x 10000 pixels \(100 MP\), above the 50 MP limit"):
         preflight(path, small_limit)
     with pytest.raises(CorruptFile):  # within the limit, the missing pixel data is found on decoding
-        preflight(path, Settings(home=tmp_path / "h"))
+        preflight(path, Settings(home=tmp_path / "h", settle_seconds=0))
 
 
 def test_truncated_jpeg_is_truncated(tmp_path: Path, settings: Settings) -> None:
@@ -448,7 +460,7 @@ def test_program_timeout_and_missing_program() -> None:
 
 def test_render_timeout_is_engine_timeout(tmp_path: Path) -> None:
     path = _write(tmp_path / "a.pdf", _pdf_bytes(1))
-    impatient = Settings(home=tmp_path, program_timeout=0.001)
+    impatient = Settings(home=tmp_path, program_timeout=0.001, settle_seconds=0)
     source = preflight(path, impatient)
     with pytest.raises(EngineTimeout):
         list(rasterise(source, impatient, tmp_path / "w"))
@@ -567,3 +579,158 @@ def test_other_modes_and_formats_decode(
     gray = page.image if page.image.ndim == 2 else page.image.mean(axis=2)
     assert page.image.dtype == np.uint8 and page.image.shape[:2] == (600, 400)
     assert gray[10, 10] > 240 and gray[200, 300] < 30
+
+
+# --- files still being written ----------------------------------------------------
+
+
+def _keep_growing(path: Path, stop: threading.Event, every: float = 0.05) -> threading.Thread:
+    """Append a few bytes to ``path`` every ``every`` seconds until ``stop`` is set (a scanner still writing)."""
+    def grow() -> None:
+        while not stop.wait(every):
+            with path.open("ab") as f:
+                f.write(b"\x00" * 64)
+    thread = threading.Thread(target=grow, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_file_still_growing_is_left_for_the_next_run(tmp_path: Path) -> None:
+    data = _pdf_bytes(2)
+    path = _write(tmp_path / "scanning.pdf", data[: len(data) // 2])
+    stop = threading.Event()
+    writer = _keep_growing(path, stop)
+    try:
+        with pytest.raises(StillBeingWritten, match="still being written") as caught:
+            preflight(path, Settings(home=tmp_path / "h", settle_seconds=0.5))
+    finally:
+        stop.set()
+        writer.join()
+    assert caught.value.retryable and not isinstance(caught.value, InputRejected)
+    assert caught.value.code == "still_being_written"
+
+
+def test_a_fresh_file_is_taken_once_it_settled(tmp_path: Path) -> None:
+    path = _write(tmp_path / "fresh.pdf", _pdf_bytes(1))
+    start = time.monotonic()
+    source = preflight(path, Settings(home=tmp_path / "h", settle_seconds=0.4))
+    assert source.page_count == 1 and time.monotonic() - start >= 0.3
+
+
+def test_an_old_file_is_taken_at_once(tmp_path: Path) -> None:
+    path = _write(tmp_path / "old.pdf", _pdf_bytes(1))
+    old = time.time() - 3600
+    os.utime(path, (old, old))  # ctime still moves: wait for that instead
+    time.sleep(0.3)
+    start = time.monotonic()
+    preflight(path, Settings(home=tmp_path / "h", settle_seconds=0.25))
+    assert time.monotonic() - start < 0.25
+
+
+def test_a_truncated_file_that_changed_while_read_is_source_changed(
+        tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _pdf_bytes(2)
+    path = _write(tmp_path / "half.pdf", data[: len(data) // 2])
+    real = load._preflight_pdf
+
+    def written_meanwhile(p: Path, head: bytes, s: Settings) -> tuple[int, bool]:
+        try:
+            return real(p, head, s)
+        finally:
+            with p.open("ab") as f:  # the scanner wrote more while preflight read the first half
+                f.write(b"more")
+
+    monkeypatch.setattr(load, "_preflight_pdf", written_meanwhile)
+    with pytest.raises(SourceChanged) as caught:
+        preflight(path, settings)
+    assert not isinstance(caught.value, TruncatedFile) and caught.value.retryable
+
+
+# --- links, pipes -------------------------------------------------------------------
+
+
+def test_links_are_refused_without_reading_their_target(tmp_path: Path, settings: Settings) -> None:
+    outside = _write(tmp_path / "outside.pdf", _pdf_bytes(1))
+    (tmp_path / "out.pdf").symlink_to(outside)
+    (tmp_path / "loop.pdf").symlink_to("loop.pdf")
+    (tmp_path / "gone.pdf").symlink_to(tmp_path / "nothing.pdf")
+    (tmp_path / "folder").symlink_to(tmp_path, target_is_directory=True)
+    read_before = outside.stat().st_atime_ns
+    expected = {"out.pdf": LinkOutside, "loop.pdf": LinkLoop, "gone.pdf": DanglingLink, "folder": LinkOutside}
+    for name, error in expected.items():
+        with pytest.raises(error) as caught:
+            preflight(tmp_path / name, settings)
+        assert isinstance(caught.value, LinkRefused) and isinstance(caught.value, InputRejected)
+    assert outside.stat().st_atime_ns == read_before
+
+
+def test_a_named_pipe_is_refused_without_blocking(tmp_path: Path, settings: Settings) -> None:
+    os.mkfifo(tmp_path / "pipe.pdf")
+    with pytest.raises(UnsupportedType, match="pipe"):
+        preflight(tmp_path / "pipe.pdf", settings)
+
+
+# --- page bombs, pixel bombs, names ------------------------------------------------------
+
+
+def _blank_pdf(pages: int) -> bytes:
+    pdf = pikepdf.new()
+    for _ in range(pages):
+        pdf.add_blank_page(page_size=(595, 842))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def test_a_pdf_of_2000_blank_pages_is_refused_before_drawing(tmp_path: Path, settings: Settings) -> None:
+    path = _write(tmp_path / "blank.pdf", _blank_pdf(2000))
+    start = time.monotonic()
+    with pytest.raises(TooManyPages, match="2000 pages, above the limit of 500") as caught:
+        preflight(path, settings)
+    assert caught.value.code == "too_many_pages" and time.monotonic() - start < 10
+
+
+def test_page_limit_is_a_setting(tmp_path: Path, settings: Settings) -> None:
+    path = _write(tmp_path / "three.pdf", _pdf_bytes(3))
+    assert preflight(path, settings.model_copy(update={"max_pages": 3})).page_count == 3
+    with pytest.raises(TooManyPages):
+        preflight(path, settings.model_copy(update={"max_pages": 2}))
+
+
+def test_a_tiff_with_too_many_frames_is_refused(tmp_path: Path, settings: Settings) -> None:
+    frames = [Image.new("1", (8, 8), 1) for _ in range(40)]
+    out = io.BytesIO()
+    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:])
+    path = _write(tmp_path / "many.tif", out.getvalue())
+    assert preflight(path, settings.model_copy(update={"max_pages": 40})).page_count == 40
+    with pytest.raises(TooManyPages, match="more than 39 pages"):
+        preflight(path, settings.model_copy(update={"max_pages": 39}))
+
+
+def test_pillow_warnings_never_reach_the_console(tmp_path: Path) -> None:
+    """Neither Pillow's DecompressionBombWarning (a 100 MP image is within max_pixels but above Pillow's
+    own limit) nor libtiff's complaints about a damaged TIFF are printed."""
+    Image.new("1", (10_000, 10_000), 1).save(tmp_path / "big.png")
+    pages = [_text_page(f"page {i}") for i in range(2)]
+    out = io.BytesIO()
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw")
+    _write(tmp_path / "cut.tif", out.getvalue()[: len(out.getvalue()) // 2])
+    code = ("import sys; from pathlib import Path; from ocr.load import preflight; "
+            "from schemas.errors import InputRejected; from schemas.settings import Settings\n"
+            "for name in ('big.png', 'cut.tif'):\n"
+            "    try:\n"
+            "        print(preflight(Path(sys.argv[1]) / name, Settings(home=Path(sys.argv[2]), "
+            "settle_seconds=0)).page_count)\n"
+            "    except InputRejected as e:\n"
+            "        print(e.code)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(tmp_path / "h")],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    assert proc.stdout.split() == ["1", "truncated"], proc.stderr
+    assert proc.stderr == ""
+
+
+def test_source_name_is_masked_and_printable(tmp_path: Path, settings: Settings) -> None:
+    path = _write(tmp_path / "王伟_110105199003071234_13800138000\n.pdf", _pdf_bytes(1))
+    source = preflight(path, settings)
+    assert source.name == "王伟_110105********1234_138****8000\\n.pdf"
+    assert source.path == path
