@@ -20,7 +20,6 @@ import random
 import struct
 import subprocess
 import time
-import zlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -102,17 +101,6 @@ def bit_flips(data: bytes, rng: random.Random, flips: int) -> bytes:
         pos = rng.randrange(32, len(out))
         out[pos] ^= 1 << rng.randrange(8)
     return bytes(out)
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def huge_png(width: int, height: int) -> bytes:
-    """A valid 1-bit PNG whose header claims ``width`` x ``height`` (a few rows of data)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    raw = zlib.compress((b"\x00" + b"\xff" * ((width + 7) // 8)) * 16, 9)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", raw) + _png_chunk(b"IEND", b"")
 
 
 def huge_jpeg(width: int, height: int) -> bytes:
@@ -229,12 +217,14 @@ def write_fuzz_set(inbox: Path, outside: Path, *, large: bool = False, seed: int
         add(f"zero.{ext}", b"", "zero_bytes", frozenset({"empty_file"}))
 
     too_large = frozenset({"image_too_large"})
-    add("huge.png", huge_png(30_000, 30_000), "huge_dimensions", too_large)
+    e2e.huge_png(inbox / "huge.png", 30_000, 30_000)
+    cases.append(FuzzCase(inbox / "huge.png", "huge_dimensions", too_large))
     add("huge.jpg", huge_jpeg(60_000, 60_000), "huge_dimensions", too_large)
     add("huge.tif", huge_tiff(100_000, 100_000), "huge_dimensions", too_large)
     add("huge_page.pdf", blank_pdf(1, (14_400, 14_400)), "huge_dimensions", None)
     if large:
-        add("wide.png", huge_png(200_000, 1), "huge_dimensions", None)
+        e2e.huge_png(inbox / "wide.png", 200_000, 1)
+        cases.append(FuzzCase(inbox / "wide.png", "huge_dimensions", None))
         add("tall.tif", huge_tiff(1, 2_000_000), "huge_dimensions", None)
 
     too_many = frozenset({"too_many_pages"})

@@ -56,6 +56,7 @@ from schemas.errors import (
 )
 from schemas.models import FileKind, PageImage, SourceFile
 from schemas.settings import Settings
+from tests.fuzz import blank_pdf
 
 
 @pytest.fixture
@@ -673,17 +674,8 @@ def test_a_named_pipe_is_refused_without_blocking(tmp_path: Path, settings: Sett
 # --- page bombs, pixel bombs, names ------------------------------------------------------
 
 
-def _blank_pdf(pages: int) -> bytes:
-    pdf = pikepdf.new()
-    for _ in range(pages):
-        pdf.add_blank_page(page_size=(595, 842))
-    out = io.BytesIO()
-    pdf.save(out)
-    return out.getvalue()
-
-
 def test_a_pdf_of_2000_blank_pages_is_refused_before_drawing(tmp_path: Path, settings: Settings) -> None:
-    path = _write(tmp_path / "blank.pdf", _blank_pdf(2000))
+    path = _write(tmp_path / "blank.pdf", blank_pdf(2000))
     start = time.monotonic()
     with pytest.raises(TooManyPages, match="2000 pages, above the limit of 500") as caught:
         preflight(path, settings)
