@@ -279,12 +279,12 @@ def classify_sheet(image: np.ndarray, *, patch: bool = True) -> Sheet | None:
             if e.foreign and not marks.band:
                 return None  # a document carrying a large QR code of its own
             reason = "its QR code holds something else" if e.foreign else str(e)
-            return UnreadableSheet(reason=f"cover sheet: {reason}", qr_seen=True)
+            return UnreadableSheet(reason=reason, qr_seen=True)
     if not marks.band and patch and _patch_t(marks):
         return PatchSheet()
     if qr_seen:
-        return UnreadableSheet(reason="cover sheet: its QR code is damaged or cannot be decoded", qr_seen=True)
-    return UnreadableSheet(reason="cover sheet: its title band is there but the QR code is missing or unreadable")
+        return UnreadableSheet(reason="its QR code is damaged or cannot be decoded", qr_seen=True)
+    return UnreadableSheet(reason="its title band is there but the QR code is missing or unreadable")
 
 
 @dataclass(frozen=True)
@@ -635,7 +635,7 @@ class _Open:
         if isinstance(self.sheet, UnreadableSheet):
             problems.append(BatchProblem(code="unreadable_sheet", page=self.sheet_page,
                                          message=f"unreadable cover sheet at {where}: {self.sheet.reason}; the "
-                                                 "pages after it are filed without a unit"))
+                                                 "pages after it have no unit from a sheet"))
         if cover is not None:
             problems += [BatchProblem(code="sheet_warning", page=self.sheet_page,
                                       message=f"cover sheet at {where} ({cover.describe()}): {w}")
