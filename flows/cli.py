@@ -105,16 +105,20 @@ def _parser() -> argparse.ArgumentParser:
 
 #: Modules that add their own sub-commands: each has ``register(sub)``, adding parsers whose
 #: ``handler(args, settings) -> ExitCode`` runs the command. They must not import Prefect at module level.
-_COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flows.cli_cabinet")
+_COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flows.cli_gc", "flows.cli_cabinet")
 
 
 # --- ingest -------------------------------------------------------------------
 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    import os
+
     from flows.console import ProgressBar, print_summary
+    from flows.context import RunControl
     from flows.runner import run_ingest
 
+    os.umask(0o077)  # the index, Prefect's state and the logs under DANGAN_HOME are private to their owner
     overrides = {k: v for k, v in (("ocr_engine", args.engine), ("workers", args.workers)) if v is not None}
     if overrides:
         settings = settings.model_copy(update=overrides)
@@ -122,12 +126,14 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> ExitCode:
     if missing:
         print(f"dangan: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return ExitCode.USAGE
+    control = RunControl()
     with ProgressBar(enabled=not args.quiet and sys.stderr.isatty()) as bar:
-        summary = run_ingest([str(p) for p in args.paths], settings=settings, keep=args.keep, reporter=bar)
+        summary = run_ingest([str(p) for p in args.paths], settings=settings, keep=args.keep, reporter=bar,
+                             control=control)
     print_summary(summary)
     if args.report:
         args.report.write_text(summary.model_dump_json(indent=2), encoding="utf-8")
-    return ExitCode.OK if summary.status == "completed" else ExitCode.INCOMPLETE
+    return control.exit_code(summary)
 
 
 # --- search path: no Prefect below this line -----------------------------------

@@ -10,29 +10,78 @@ Per file, in this order (each step is a plain function in ocr/ or storage/):
 5. store + index  Vault.store_file            seal (AES-256-GCM) -> object store -> one SQL transaction
 6. settle         storage.dropfolder          done/ after the commit, or quarantine/ with a reason
 
-Only I/O steps retry (object store, index). Bad input is quarantined with
-its reason and the batch goes on. No task persists results: they see
-decrypted bytes and OCR text.
+Only I/O steps retry (object store, index), and only errors that say they
+are retryable. Bad input is quarantined with its reason and the batch goes
+on; a failing outside system (store, index, disk) leaves the file in the
+drop folder and stops the batch from beginning further files. A source
+that vanished (another process took it) is skipped quietly. One ingest runs
+per archive home at a time (``flows.services.HomeLock``). No task persists
+results: they see decrypted bytes and OCR text.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from prefect import flow, task
+from prefect import Task, flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.futures import PrefectFuture
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.context import current_reporter, current_settings
-from flows.errorlog import unexpected
-from flows.services import Services, open_services
+from flows.context import RunControl, current_control, current_home_lock, current_reporter, current_settings
+from flows.errorlog import error_log_path, record_error, unexpected
+from flows.services import HomeLock, Services, check_room, disk_failure, open_services
 from flows.summary import FileOutcome, IngestSummary
 from ocr.load import preflight
 from ocr.pipeline import FileReading, read_file
-from schemas.errors import DanganError, EngineError, EngineUnavailable, InputRejected
+from schemas.errors import (
+    ConfigError,
+    DanganError,
+    EngineError,
+    EngineUnavailable,
+    IndexUnavailable,
+    IngestInterrupted,
+    InputRejected,
+    OrchestrationError,
+    StorageError,
+)
 from schemas.models import Extraction, OcrPage, SourceFile
+from schemas.settings import Settings
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
+
+#: Seconds an OCR program's failure waits for a Ctrl-C to be seen: the terminal sends SIGINT to the
+#: programs too, and a program stopped that way says nothing about the file.
+_SIGNAL_GRACE = 0.5
+#: Pauses before the attempts to close the run record (the index may be restarting).
+_FINISH_RETRY_DELAYS = (1.0, 4.0)
+
+
+def retry_if_retryable(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect's retry condition: retry only errors that say they are retryable, and none once stopping.
+
+    Wrong S3 keys, a full disk or a bug fail at once instead of after every
+    retry delay.
+    """
+    try:
+        state.result()
+    except DanganError as e:
+        return e.retryable and not current_control().stopping
+    except Exception:  # noqa: BLE001 - a bug: another attempt would meet it again
+        return False
+    return False
+
+
+_IO_RETRIES: dict[str, Any] = {"retries": 3, "retry_delay_seconds": [1, 4, 10],
+                               "retry_condition_fn": retry_if_retryable}
 
 
 @task(name="read-file", cache_policy=NO_CACHE, persist_result=False)
@@ -43,50 +92,144 @@ def read_pages(source: SourceFile, services: Services, workdir: Path) -> FileRea
                          rereaders=services.engines.rereaders(engine))
 
 
-@task(name="store-and-index", retries=3, retry_delay_seconds=[1, 4, 10], cache_policy=NO_CACHE, persist_result=False)
+@task(name="find-archived", cache_policy=NO_CACHE, persist_result=False, **_IO_RETRIES)
+def find_archived(sha256: str, services: Services) -> list[str]:
+    """Ids of the archived documents of the file with these bytes; empty when it is new (I/O, retried)."""
+    return services.vault.find_by_sha256(sha256)
+
+
+@task(name="store-and-index", cache_policy=NO_CACHE, persist_result=False, **_IO_RETRIES)
 def store_and_index(
     source: SourceFile, pages: list[OcrPage], documents: list[Extraction], services: Services, run_id: str
 ) -> list[str]:
     """Seal and store the original and OCR result, then commit the index rows of its documents (I/O, retried)."""
+    if current_control().stopping:  # a retry that was waiting when the run was stopped
+        raise IngestInterrupted("The run was stopped before this file was stored; it stays in the drop "
+                                "folder for the next run.")
+    needed = 2 * source.size if not services.settings.uses_s3 else 0  # sealed original + OCR result
+    check_room(services.settings.home, needed)
     return services.vault.store_file(source=source, pages=pages, documents=documents, run_id=run_id)
 
 
 @task(name="ingest-file", cache_policy=NO_CACHE, persist_result=False)
-def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinations) -> FileOutcome:
-    """Take one file from the drop folder to stored-and-indexed, or quarantined, or left for the next run."""
+def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinations) -> FileOutcome | None:
+    """Take one file from the drop folder to stored-and-indexed, or quarantined, or left for the next run.
+
+    Returns None when the source vanished before it was handled (another
+    process took it): it is skipped quietly, never quarantined.
+    """
+    control = current_control()
     try:
-        return _archive_file(item, services, run_id, dest)
+        if control.stopping:
+            raise IngestInterrupted("The run was stopped before this file was begun; it stays in the drop "
+                                    "folder for the next run.")
+        if control.halted_by is not None:
+            return FileOutcome.failed(item, control.halted_by)
+        if _vanished(item):
+            return None
+        return _archive_file(item, services, run_id, dest, control)
     except DanganError as e:
-        if not is_fault_of_file(e):  # an outside system or a setting: the file waits for the next run
-            return FileOutcome.failed(item, e)
-        quarantine(item, f"{e.code}: {e.message}", dest)
-        return FileOutcome.quarantined(item, e)
+        return _after_failure(item, e, e, services, dest, control)
     except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
-        error = unexpected(e, services.settings.home, context=item.path.name)
-        quarantine(item, f"{error.code}: {error.message}", dest)
-        return FileOutcome.quarantined(item, error)
+        return _after_failure(item, None, e, services, dest, control)
     finally:
         current_reporter().advance(item.path.name)
 
 
-def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destinations) -> FileOutcome:
+def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destinations,
+                  control: RunControl) -> FileOutcome:
     source = preflight(item.path, services.settings)
     with services.locks.hold(source.sha256):
-        existing = services.vault.find_by_sha256(source.sha256)
+        existing = find_archived(source.sha256, services)
         if existing:
-            settle_done(item, dest)
+            with control.settling():
+                _settle_done(item, dest)
             return FileOutcome.duplicate(item, existing, source)
-        with tempfile.TemporaryDirectory(prefix="dangan-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="file-", dir=work_folder(services.settings)) as tmp:
             reading = read_pages(source, services, Path(tmp))
-        doc_ids = store_and_index(source, reading.pages, reading.documents, services, run_id)
-    settle_done(item, dest)
+        with control.settling():  # a stop waits for this: stored, indexed and moved, or none of it begun
+            doc_ids = store_and_index(source, reading.pages, reading.documents, services, run_id)
+            _settle_done(item, dest)
     return FileOutcome.stored(item, doc_ids, source, reading.pages, reading.documents)
+
+
+def _settle_done(item: DropItem, dest: Destinations) -> None:
+    """Move a handled source to done/; a source another process already took is fine (it is archived)."""
+    try:
+        settle_done(item, dest)
+    except FileNotFoundError:
+        if not _vanished(item):
+            raise
+
+
+def _after_failure(item: DropItem, error: DanganError | None, raised: BaseException, services: Services,
+                   dest: Destinations, control: RunControl) -> FileOutcome | None:
+    """Decide where a file that failed goes: skipped (vanished), left in place (outside failure) or quarantined."""
+    settings = services.settings
+    if _vanished(item):
+        return None
+    disk = disk_failure(raised, (settings.home,))
+    if disk is not None:
+        control.halt(disk)
+        return FileOutcome.failed(item, disk)
+    if error is not None and not is_fault_of_file(error):  # an outside system or a setting: the file waits
+        if halts_batch(error):
+            control.halt(error)
+        return FileOutcome.failed(item, error)
+    if isinstance(error, EngineError) and control.wait_for_stop(_SIGNAL_GRACE):
+        return FileOutcome.failed(item, IngestInterrupted("The run was stopped while this file was read; it "
+                                                          "stays in the drop folder for the next run."))
+    refusal = error if error is not None else unexpected(raised, settings.home, context=item.path.name)
+    try:
+        with control.settling():
+            quarantine(item, f"{refusal.code}: {refusal.message}", dest)
+    except IngestInterrupted as stopped:
+        return FileOutcome.failed(item, stopped)
+    except OSError as e:
+        if _vanished(item):
+            return None
+        failure = disk_failure(e, (item.path.parent,)) or unexpected(e, settings.home, context=item.path.name)
+        return FileOutcome.failed(item, failure)
+    return FileOutcome.quarantined(item, refusal)
+
+
+def work_folder(settings: Settings) -> Path:
+    """Where files are rasterised while they are read: ``DANGAN_HOME/work`` (0700), not the shared /tmp.
+
+    Page images are the plaintext of the scans: a run killed mid-file leaves
+    them in a private folder, which the next run empties before it begins.
+    """
+    return settings.home / "work"
+
+
+def _clear_work_folder(settings: Settings) -> None:
+    """Remove what killed runs left in the work folder (called holding the archive's ingest lock)."""
+    folder = work_folder(settings)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _vanished(item: DropItem) -> bool:
+    """True when the source is no longer where it was found (moved away by another process)."""
+    return not item.path.is_symlink() and not item.path.exists()
 
 
 def is_fault_of_file(error: DanganError) -> bool:
     """Bad input, or an OCR program that failed or hung on this file: quarantine it."""
     return isinstance(error, InputRejected) or (
         isinstance(error, EngineError) and not isinstance(error, EngineUnavailable))
+
+
+def halts_batch(error: DanganError) -> bool:
+    """An outside failure that the next files would meet too: the store, the index, a setting, a missing engine.
+
+    Retryable ones come here only after their retries ran out.
+    """
+    return isinstance(error, StorageError | IndexUnavailable | ConfigError | EngineUnavailable | OrchestrationError)
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=2),  # type: ignore[arg-type]  # Prefect's generic
@@ -98,13 +241,62 @@ def ingest(paths: list[str], keep: bool = False) -> IngestSummary:
     (``ingest.with_options(task_runner=...)`` sets the worker count).
     """
     settings = current_settings()
-    items = discover(Path(p) for p in paths)
-    dest = Destinations(settings.done_dir, settings.quarantine_dir, keep=keep)
-    current_reporter().start(len(items))
-    with open_services(settings) as services:
-        run_id = services.vault.begin_run()
-        futures = [ingest_file.submit(item, services, run_id, dest) for item in items]
-        outcomes = [f.result() for f in futures]
-        summary = IngestSummary.of(outcomes)
-        services.vault.finish_run(run_id, summary.counts(), summary.status)
+    control = current_control()
+    with _home_lock(settings) as lock:
+        _clear_work_folder(settings)
+        items = discover(Path(p) for p in paths)
+        dest = Destinations(settings.done_dir, settings.quarantine_dir, keep=keep)
+        current_reporter().start(len(items))
+        with open_services(settings) as services:
+            services.vault.interrupt_runs(lock.stale_run_ids)
+            run_id = str(uuid.uuid4())
+            lock.record(run_id)  # before the record exists: a run killed now is closed by the next one
+            services.vault.begin_run(run_id)
+            control.on_stop(lambda: services.vault.finish_run(run_id, {}, "interrupted"))
+            futures = [ingest_file.submit(item, services, run_id, dest) for item in items]
+            outcomes = [_outcome(f, item, settings, control) for f, item in zip(futures, items, strict=True)]
+            summary = IngestSummary.of([o for o in outcomes if o is not None])
+            control.summary = summary
+            if _finish_run(services, run_id, summary):
+                lock.record(None)
     return summary
+
+
+@contextmanager
+def _home_lock(settings: Settings) -> Iterator[HomeLock]:
+    """The lock the caller already holds (the command line takes it before Prefect starts), else our own."""
+    held = current_home_lock()
+    if held is not None:
+        yield held
+        return
+    with HomeLock.acquire(settings.home) as lock:
+        yield lock
+
+
+def _outcome(future: PrefectFuture[FileOutcome | None], item: DropItem, settings: Settings,
+             control: RunControl) -> FileOutcome | None:
+    """The file's outcome; when Prefect itself failed on the file, it is left in place for the next run."""
+    try:
+        return future.result()
+    except Exception as e:  # noqa: BLE001 - our task never raises: this is the orchestration failing
+        failure: DanganError | None = disk_failure(e, (settings.home,))
+        if failure is None:
+            error_id = record_error(e, settings.home, context=item.path.name)
+            failure = OrchestrationError(f"Prefect failed while handling this file ({type(e).__name__}); it "
+                                         f"stays in the drop folder. Details: error {error_id} in "
+                                         f"{error_log_path(settings.home)}.")
+        control.halt(failure)
+        return FileOutcome.failed(item, failure)
+
+
+def _finish_run(services: Services, run_id: str, summary: IngestSummary) -> bool:
+    """Close the run record; False when the index stayed unreachable (the next run marks it interrupted)."""
+    for delay in (*_FINISH_RETRY_DELAYS, None):
+        try:
+            services.vault.finish_run(run_id, summary.counts(), summary.status)
+            return True
+        except IndexUnavailable:
+            if delay is None:
+                return False
+            time.sleep(delay)
+    return False

@@ -1,30 +1,166 @@
-"""Run the ingest flow from the command line, quietly and with its own Prefect home.
+"""Run the ingest flow from the command line: one run per archive, a private Prefect server, clean stops.
 
-Without ``PREFECT_API_URL`` Prefect starts a temporary local server; its
-state goes under ``DANGAN_HOME/prefect`` and its chatter stays below WARNING.
-A configured Prefect server (``PREFECT_API_URL``) is used as it is.
+* One ingest per archive home: :class:`flows.services.HomeLock` is taken
+  before anything else, so a second run is refused (exit code 11) instead of
+  racing the first over the drop folder or Prefect's database migration.
+* Without ``PREFECT_API_URL`` the run starts its own temporary Prefect server
+  (the same uvicorn app Prefect's ephemeral mode starts) as a child that the
+  kernel kills when this process dies, even by SIGKILL (``PR_SET_PDEATHSIG``):
+  no server is left behind. Its state goes under ``DANGAN_HOME/prefect``, its
+  output to ``server.log`` there, and Prefect's chatter stays below WARNING.
+  A configured Prefect server (``PREFECT_API_URL``) is used as it is.
+* The first SIGINT or SIGTERM stops the batch: no new file is begun, the
+  stores under way finish (nothing is half stored), one line is printed and
+  the process exits with 130 without waiting for the OCR under way. A second
+  one exits at once: storing is idempotent and content-addressed, so a file
+  cut short is simply done again by the next run.
+* Everything the run writes under DANGAN_HOME is private to its owner
+  (umask 0o077, home 0700; modes of an older home are tightened).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from flows.context import Reporter, flow_context
+from flows.context import Reporter, RunControl, flow_context
+from flows.errorlog import record_error
 from flows.summary import IngestSummary
+from schemas.errors import DanganError, ExitCode, OrchestrationError
 from schemas.settings import Settings
+
+#: Longest wait, after a stop was asked for, for the stores under way to finish.
+STOP_WAIT_SECONDS = 20.0
+#: Longest wait for the temporary Prefect server to answer.
+SERVER_START_TIMEOUT = 90.0
+#: Mode bits no file or folder under DANGAN_HOME may have.
+_GROUP_OTHER = 0o077
+
+#: Run in the child before it becomes the server: die with the parent (PR_SET_PDEATHSIG = 1, SIGKILL), and
+#: give up if the parent already died in between (then the child was handed to another parent).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+    "except (OSError, AttributeError):\n"
+    "    pass  # not Linux: the server is stopped on the way out instead\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
+)
+
+
+def run_ingest(paths: list[str], *, settings: Settings, keep: bool, reporter: Reporter | None = None,
+               control: RunControl | None = None) -> IngestSummary:
+    """Run the ingest flow over ``paths`` with ``settings``; returns its summary.
+
+    ``control`` (optional) lets the caller learn how the batch ended
+    (:meth:`RunControl.exit_code`). Raises IngestBusy when another ingest holds
+    the archive, DiskFull when the disk under DANGAN_HOME has no room.
+    """
+    from flows.services import HomeLock, check_room, disk_failure
+
+    control = control or RunControl()
+    previous_umask = os.umask(0o077)
+    try:
+        private_home(settings.home)
+        check_room(settings.home)
+        with HomeLock.acquire(settings.home) as lock, stop_on_signals(control), \
+                quiet_prefect(settings) as server:
+            from prefect.task_runners import ThreadPoolTaskRunner  # loaded while the server starts
+
+            from flows.ingest import ingest
+
+            quiet_loggers()
+            runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, settings.workers))
+            flow = ingest.with_options(task_runner=runner)  # type: ignore[arg-type]  # Prefect's generic
+            with server.ready() if server else contextlib.nullcontext(), \
+                    flow_context(settings, reporter, control=control, home_lock=lock):
+                try:
+                    return flow(paths=paths, keep=keep)
+                except DanganError:
+                    raise
+                except Exception as e:
+                    if control.summary is not None:  # every file was settled; only Prefect's bookkeeping failed
+                        record_error(e, settings.home, context="ingest")
+                        return control.summary
+                    disk = disk_failure(e, (settings.home,))
+                    if disk is None:
+                        raise
+                    raise disk from e
+    finally:
+        os.umask(previous_umask)
+
+
+# --------------------------------------------------------------------------- a private home
+
+
+def private_home(home: Path) -> None:
+    """Create DANGAN_HOME 0700 and take group and other access away from what an older run left open.
+
+    Only the home itself and the run's own state are touched (index, logs,
+    Prefect's state, the lock), only when this user owns them, and links are
+    never followed. The embedded store writes 0600 files in 0700 folders itself.
+    """
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(home)
+    for name in ("index.sqlite3", "index.sqlite3-wal", "index.sqlite3-shm", "ingest.lock", "master.key",
+                 "objects"):
+        _tighten(home / name)
+    for name in ("logs", "prefect", "work"):
+        top = home / name
+        if not _tighten(top):
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            for entry in (*dirnames, *filenames):
+                _tighten(Path(dirpath) / entry)
+
+
+def _tighten(path: Path) -> bool:
+    """Drop group and other bits of ``path`` when it is ours and not a link; True for an existing folder."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid():
+        return False
+    if st.st_mode & _GROUP_OTHER:
+        with contextlib.suppress(OSError):
+            path.chmod(stat.S_IMODE(st.st_mode) & ~_GROUP_OTHER)
+    return stat.S_ISDIR(st.st_mode)
+
+
+# --------------------------------------------------------------------------- Prefect, quietly
 
 
 @contextmanager
-def quiet_prefect(settings: Settings) -> Iterator[None]:
-    """Prefect settings for a command-line process: private home, no analytics, warnings only."""
-    from prefect.settings import temporary_settings
+def quiet_prefect(settings: Settings) -> Iterator[PrefectServer | None]:
+    """Prefect settings for a command-line process: private home and server, no analytics, warnings only.
+
+    Yields the temporary server as soon as it is launched (None when a Prefect
+    server is configured): run flows inside its :meth:`PrefectServer.ready`,
+    after loading what can load while it starts.
+    """
+    from prefect.settings import get_current_settings, temporary_settings
 
     home = settings.home / "prefect"
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
     defaults = {
         "home": home,
         "server.database.connection_url": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
@@ -33,26 +169,226 @@ def quiet_prefect(settings: Settings) -> Iterator[None]:
         "server.ephemeral.startup_timeout_seconds": 90,
         "logging.to_api.enabled": False,
     }
-    # Levels stay raised after the block: the temporary server logs its shutdown at process exit.
-    # Failures reach the user through the batch summary and the CLI's one-line errors, not as
-    # Prefect's run-failure tracebacks.
-    for name in ("prefect", "httpx", "uvicorn", "docket"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for name in ("prefect.flow_runs", "prefect.task_runs"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    quiet_loggers()
     with temporary_settings(set_defaults=defaults), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        if get_current_settings().api.url:  # a configured Prefect server
+            yield None
+            return
+        env = get_current_settings().to_environment_variables(exclude_unset=True)
+        with PrefectServer(home, env) as server:
+            yield server
+
+
+def quiet_loggers() -> None:
+    """Hold Prefect's and its libraries' loggers at WARNING, run-failure tracebacks and urllib3 at CRITICAL.
+
+    Failures reach the user through the batch summary and the CLI's one-line
+    errors, not as Prefect's run-failure tracebacks; an unreachable S3 server
+    is one line there, not urllib3's warning per retry. Call it again after
+    loading Prefect's flow machinery, which sets its logging up anew. Levels
+    stay raised after the run: Prefect logs its shutdown at process exit.
+    """
+    for name in ("prefect", "httpx", "uvicorn", "docket", "websockets"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("prefect.flow_runs", "prefect.task_runs", "urllib3"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+class PrefectServer:
+    """A temporary Prefect API server on 127.0.0.1 that cannot outlive this process.
+
+    The same app Prefect's ephemeral mode starts
+    (``prefect.server.api.server.SubprocessASGIServer``), started the same way,
+    but as a child with ``PR_SET_PDEATHSIG``: the kernel kills it when the thread
+    that started it dies, however it dies. It runs in its own session, so a
+    Ctrl-C at the terminal reaches dangan, which stops the batch, and not the
+    server the batch still talks to. Start it from the thread that lives for
+    the whole run (the main thread of the command line).
+    """
+
+    def __init__(self, home: Path, prefect_env: dict[str, str], *,
+                 timeout: float = SERVER_START_TIMEOUT) -> None:
+        self.home = home
+        self.log_path = home / "server.log"
+        self._env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                     "PREFECT__SERVER_FINAL": "1", **prefect_env}
+        self._timeout = timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def api_url(self) -> str:
+        """The server's API URL (``PREFECT_API_URL``)."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def __enter__(self) -> PrefectServer:
+        self.launch()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @contextmanager
+    def ready(self) -> Iterator[None]:
+        """Wait until the server answers, then point Prefect at it for the block."""
+        from prefect.settings import temporary_settings
+
+        self.wait_ready()
+        with temporary_settings(updates={"api.url": self.api_url}):
+            yield
+
+    def launch(self) -> None:
+        """Start the server process on a free port (it answers a few seconds later: :meth:`wait_ready`)."""
+        import prefect
+
+        app_dir = str(Path(prefect.__file__).resolve().parent.parent)
+        self.port = _free_port()
+        uvicorn = ["-m", "uvicorn", "--app-dir", app_dir, "--factory", "prefect.server.api.server:create_app",
+                   "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"]
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *uvicorn], env=self._env,
+                stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, start_new_session=True)
+        finally:
+            os.close(fd)
+
+    def wait_ready(self) -> None:
+        """Wait until the server answers (OrchestrationError when it does not start in time)."""
+        deadline = time.monotonic() + self._timeout
+        for _ in range(5):  # another process may take the chosen port first: uvicorn then exits with 3
+            if self._wait_healthy(deadline):
+                return
+            if self.process is None or self.process.poll() != 3 or time.monotonic() > deadline:
+                break
+            self.launch()
+        self.stop()
+        raise OrchestrationError(f"The temporary Prefect server did not start (see {self.log_path}); the files "
+                                 "wait in the drop folder. Run the same command again.")
+
+    def _wait_healthy(self, deadline: float) -> bool:
+        if self.process is None:
+            return False
+        url = f"{self.api_url}/health"
+        while time.monotonic() < deadline and self.process.poll() is None:
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own loopback server
+                    if r.status == 200:
+                        return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        """Stop the server: SIGTERM, up to 5 s, then SIGKILL."""
+        proc, self.process = self.process, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+@contextmanager
+def stop_on_signals(control: RunControl) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the batch cleanly; a second one exits at once (installed from the main thread).
+
+    Python runs signal handlers in the main thread only, and only between
+    bytecodes: while the main thread waits on a lock inside Prefect's engine, a
+    signal the kernel gave to a worker thread waits too. So the handlers only
+    wake a watcher thread through ``signal.set_wakeup_fd``, and it acts at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
+        return
+    receive, send = socket.socketpair()
+    send.setblocking(False)
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, _note_signal) for s in signals}
+    previous_fd = signal.set_wakeup_fd(send.fileno(), warn_on_full_buffer=False)
+    watcher = threading.Thread(target=_watch_signals, args=(receive, control, {int(s) for s in signals}),
+                               name="dangan-signals", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        send.close()
+        receive.close()
 
 
-def run_ingest(paths: list[str], *, settings: Settings, keep: bool, reporter: Reporter | None = None) -> IngestSummary:
-    """Run the ingest flow over ``paths`` with ``settings``; returns its summary."""
-    from prefect.task_runners import ThreadPoolTaskRunner
+def _note_signal(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler: nothing to do, the watcher thread acts (this only replaces KeyboardInterrupt)."""
 
-    from flows.ingest import ingest
 
-    settings.home.mkdir(parents=True, exist_ok=True)
-    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, settings.workers))
-    flow = ingest.with_options(task_runner=runner)  # type: ignore[arg-type]  # Prefect's generic
-    with quiet_prefect(settings), flow_context(settings, reporter):
-        return flow(paths=paths, keep=keep)
+def _watch_signals(receive: socket.socket, control: RunControl, wanted: set[int]) -> None:
+    """First SIGINT/SIGTERM: stop after the stores under way; the next one: exit at once."""
+    while True:
+        try:
+            data = receive.recv(64)
+        except OSError:
+            return
+        if not data:
+            return
+        for signum in data:
+            if signum not in wanted:
+                continue
+            if not control.request_stop():
+                exit_now(ExitCode.INTERRUPTED, "stopped at once; run the same command again to finish the batch")
+            threading.Thread(target=_stop_after_settling, args=(control,), name="dangan-stop", daemon=True).start()
+
+
+def _stop_after_settling(control: RunControl) -> None:
+    """Let the stores under way finish, close the run record, and leave."""
+    with contextlib.suppress(Exception):
+        print("dangan: interrupted; finishing the file being stored, then stopping (press Ctrl-C again to stop "
+              "at once). Run the same command again to finish the batch.", file=sys.stderr, flush=True)
+    if control.wait_settled(STOP_WAIT_SECONDS):  # else a store hangs: leave its record to the next run
+        for callback in control.stop_callbacks():
+            with contextlib.suppress(Exception):
+                callback()
+    exit_now(ExitCode.INTERRUPTED)
+
+
+def exit_now(code: int, message: str | None = None) -> None:
+    """Leave at once with ``code``: kill our child processes, restore the cursor, skip every other clean-up.
+
+    Used once the stores under way have settled (or on a second Ctrl-C):
+    waiting for the OCR under way and for Prefect's shutdown is what made a
+    stop slow and noisy, and a file cut short is simply done again next time.
+    """
+    with contextlib.suppress(OSError):
+        text = (f"\ndangan: {message}\n" if message else "")
+        if sys.stderr.isatty():
+            text += "\x1b[?25h"  # the progress bar hides the cursor
+        if text:
+            os.write(2, text.encode())
+    for pid in _children():
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    os._exit(code)
+
+
+def _children() -> list[int]:
+    """Pids of this process's children (from /proc; empty elsewhere)."""
+    pids: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+    return pids

@@ -288,3 +288,45 @@ class StillBeingWritten(SourceChanged):
 
     code = "still_being_written"
     exit_code = ExitCode.INCOMPLETE
+
+
+# --- ingest runs: one at a time per archive, stopping, the local disk ---
+
+
+class IngestBusy(DanganError):
+    """Another ingest run holds the archive's lock: one ingest per archive home at a time."""
+
+    code = "busy"
+    exit_code = ExitCode.BUSY
+
+
+class IngestInterrupted(DanganError):
+    """The run was asked to stop (Ctrl-C, SIGTERM) before this file was stored; it stays in the drop folder."""
+
+    code = "interrupted"
+    exit_code = ExitCode.INTERRUPTED
+
+
+class DiskUnwritable(StorageError):
+    """The local disk under the archive home (or the embedded store) cannot be written: read-only or full.
+
+    Not retried within a run (waiting seconds does not free a disk): the file
+    stays in the drop folder and the next run takes it once the disk is writable.
+    """
+
+    code = "disk_unwritable"
+    retryable = False
+
+
+class DiskFull(DiskUnwritable):
+    """No space left (or the quota is used up) on the disk under the archive home or the embedded store."""
+
+    code = "disk_full"
+
+
+class OrchestrationError(DanganError):
+    """Prefect, which runs the batch, failed on a file; the file stays in the drop folder for the next run."""
+
+    code = "orchestration_error"
+    exit_code = ExitCode.INCOMPLETE
+    retryable = True

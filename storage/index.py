@@ -315,12 +315,28 @@ class Index:
 
     # ----------------------------------------------------------------- runs
 
-    def begin_run(self) -> str:
-        """Open an ingest run; returns its id."""
-        run_id = str(uuid.uuid4())
+    def begin_run(self, run_id: str | None = None) -> str:
+        """Open an ingest run (with ``run_id``, or a new id); returns its id."""
+        run_id = run_id or str(uuid.uuid4())
         with _db_errors("start an ingest run"), self._write() as s, s.begin():
             s.add(IngestRunRow(id=run_id, status="running"))
         return run_id
+
+    def interrupt_runs(self, run_ids: Sequence[str]) -> int:
+        """Mark those of ``run_ids`` still ``running`` as ``interrupted`` (their process died); returns how many."""
+        if not run_ids:
+            return 0
+        with _db_errors("close an interrupted ingest run"), self._write() as s, s.begin():
+            result = s.execute(update(IngestRunRow)
+                               .where(IngestRunRow.id.in_(list(run_ids)), IngestRunRow.status == "running")
+                               .values(finished_at=utcnow(), status="interrupted"))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def object_keys(self) -> set[str]:
+        """Every object key an index row refers to (originals and OCR results of archived files)."""
+        with _db_errors("list stored objects"), self._read() as s:
+            rows = s.execute(select(FileRow.original_key, FileRow.ocr_key)).all()
+        return {key for row in rows for key in row if key}
 
     def finish_run(self, run_id: str, counts: dict[str, Any], status: str) -> None:
         """Close an ingest run with its counts (no personal data in ``counts``)."""

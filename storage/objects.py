@@ -7,6 +7,7 @@ the SHA-256 of the plaintext original (:func:`original_key`, :func:`ocr_key`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from schemas.errors import NotFound, PlaintextRefused, StorageError
+from schemas.errors import DiskFull, DiskUnwritable, NotFound, PlaintextRefused, StorageError
 from schemas.models import StoredObject
 from storage.crypto import ALGORITHM, MAGIC, DataKey, open_sealed, seal
 from storage.files import atomic_write, fsync_path
@@ -51,6 +52,25 @@ def check_sealed(key: str, data: bytes) -> None:
     if data[:4] != MAGIC:
         raise PlaintextRefused(f"Refusing to store {key}: the data is not sealed. Seal it with "
                                "storage.crypto.seal before handing it to an object store.")
+
+
+#: errno values of a disk that is full or over quota.
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_error(error: OSError, where: Path) -> DiskUnwritable | None:
+    """The StorageError for a write refused because the disk under ``where`` is full or read-only, else None.
+
+    Such a failure is not retried within a run and never blames the file: it
+    waits in the drop folder until the disk has room again.
+    """
+    if error.errno in _DISK_FULL_ERRNOS:
+        return DiskFull(f"disk full under {where} ({error.strerror}): free some space, then run the same "
+                        "command again; the files wait in the drop folder.")
+    if error.errno == errno.EROFS:
+        return DiskUnwritable(f"the disk under {where} is read-only: make it writable, then run the same "
+                              "command again; the files wait in the drop folder.")
+    return None
 
 
 @runtime_checkable
@@ -121,8 +141,9 @@ class LocalObjectStore:
             atomic_write(path.with_name(path.name + _META_SUFFIX), meta)
             atomic_write(path, data)
         except OSError as e:
-            raise StorageError(f"Cannot write object {key} under {self.root}: {e.strerror}. "
-                               "Check free disk space and permissions.") from e
+            raise disk_error(e, self.root) or StorageError(
+                f"Cannot write object {key} under {self.root}: {e.strerror}. "
+                "Check free disk space and permissions.") from e
 
     def get(self, key: str) -> bytes:
         """Read the blob stored under ``key``."""
@@ -157,7 +178,7 @@ class LocalObjectStore:
         except FileNotFoundError:
             return
         except OSError as e:
-            raise StorageError(f"Cannot delete object {key}: {e.strerror}.") from e
+            raise disk_error(e, self.root) or StorageError(f"Cannot delete object {key}: {e.strerror}.") from e
 
     def list(self, prefix: str) -> Iterator[str]:
         """Keys under ``prefix``, skipping sidecars and temp files."""

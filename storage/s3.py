@@ -15,12 +15,14 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from schemas.errors import ConfigError, NotFound, StorageAuthError, StorageError
+from schemas.errors import ConfigError, DiskFull, NotFound, StorageAuthError, StorageError
 from storage.objects import check_key, check_sealed
 
 _AUTH_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
                          "InvalidToken", "ExpiredToken"})
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
+#: Refusals that another attempt a few seconds later would meet again (not retried within a run).
+_FULL_CODES = frozenset({"XMinioStorageFull", "QuotaExceeded", "XMinioAdminBucketQuotaExceeded"})
 
 
 class S3ObjectStore:
@@ -65,6 +67,10 @@ class S3ObjectStore:
                 raise StorageAuthError(
                     f"S3 {op} {key} refused ({e.code}) by {self.endpoint}: check DANGAN_S3_ACCESS_KEY / "
                     f"DANGAN_S3_SECRET_KEY and that they may read and write bucket {self.bucket!r}.") from e
+            if e.code in _FULL_CODES:
+                raise DiskFull(f"The object store {self.endpoint} is full ({e.code}) and refused {op} {key}: "
+                               "free space or raise the bucket quota, then run the same command again; "
+                               "the files wait in the drop folder.") from e
             raise self._failed(op, key, e.code or "S3Error") from e
         except (MinioException, Urllib3Error) as e:
             raise self._failed(op, key, type(e).__name__) from e

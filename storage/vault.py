@@ -75,9 +75,13 @@ class Vault:
         """Ids of the archived documents of the file with these exact bytes (empty: not archived)."""
         return self.index.find_by_sha256(sha256)
 
-    def begin_run(self) -> str:
-        """Open an ingest-run record."""
-        return self.index.begin_run()
+    def begin_run(self, run_id: str | None = None) -> str:
+        """Open an ingest-run record (with ``run_id``, or a new id); returns its id."""
+        return self.index.begin_run(run_id)
+
+    def interrupt_runs(self, run_ids: Sequence[str]) -> int:
+        """Close the records of runs whose process died while they were ``running`` as ``interrupted``."""
+        return self.index.interrupt_runs(run_ids)
 
     def finish_run(self, run_id: str, counts: dict[str, int], status: str) -> None:
         """Close an ingest-run record with its totals."""
