@@ -57,6 +57,7 @@ from schemas.errors import (
 from schemas.models import Extraction, OcrPage, SourceFile
 from schemas.settings import Settings
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
+from storage.names import safe_name
 
 #: Seconds an OCR program's failure waits for a Ctrl-C to be seen: the terminal sends SIGINT to the
 #: programs too, and a program stopped that way says nothing about the file.
@@ -179,7 +180,7 @@ def _after_failure(item: DropItem, error: DanganError | None, raised: BaseExcept
     if isinstance(error, EngineError) and control.wait_for_stop(_SIGNAL_GRACE):
         return FileOutcome.failed(item, IngestInterrupted("The run was stopped while this file was read; it "
                                                           "stays in the drop folder for the next run."))
-    refusal = error if error is not None else unexpected(raised, settings.home, context=item.path.name)
+    refusal = error if error is not None else unexpected(raised, settings.home, context=safe_name(item.path.name))
     try:
         with control.settling():
             quarantine(item, f"{refusal.code}: {refusal.message}", dest)
@@ -188,7 +189,8 @@ def _after_failure(item: DropItem, error: DanganError | None, raised: BaseExcept
     except OSError as e:
         if _vanished(item):
             return None
-        failure = disk_failure(e, (item.path.parent,)) or unexpected(e, settings.home, context=item.path.name)
+        failure = disk_failure(e, (item.path.parent,)) or unexpected(
+            e, settings.home, context=safe_name(item.path.name))
         return FileOutcome.failed(item, failure)
     return FileOutcome.quarantined(item, refusal)
 
@@ -281,7 +283,7 @@ def _outcome(future: PrefectFuture[FileOutcome | None], item: DropItem, settings
     except Exception as e:  # noqa: BLE001 - our task never raises: this is the orchestration failing
         failure: DanganError | None = disk_failure(e, (settings.home,))
         if failure is None:
-            error_id = record_error(e, settings.home, context=item.path.name)
+            error_id = record_error(e, settings.home, context=safe_name(item.path.name))
             failure = OrchestrationError(f"Prefect failed while handling this file ({type(e).__name__}); it "
                                          f"stays in the drop folder. Details: error {error_id} in "
                                          f"{error_log_path(settings.home)}.")

@@ -81,6 +81,7 @@ def run_ingest(paths: list[str], *, settings: Settings, keep: bool, reporter: Re
     try:
         private_home(settings.home)
         check_room(settings.home)
+        _check_archive(settings)
         with HomeLock.acquire(settings.home) as lock, stop_on_signals(control), \
                 quiet_prefect(settings) as server:
             from prefect.task_runners import ThreadPoolTaskRunner  # loaded while the server starts
@@ -392,3 +393,14 @@ def _children() -> list[int]:
             with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
                 pids += [int(p) for p in f.read().split()]
     return pids
+
+
+def _check_archive(settings: Settings) -> None:
+    """Open and close the archive once, before Prefect starts.
+
+    A missing or wrong master key, a bad database or an unreachable index stops
+    the run in a second, not after the server's start.
+    """
+    from storage.vault import Vault
+
+    Vault.open(settings).close()
