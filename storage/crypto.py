@@ -28,15 +28,25 @@ import os
 import struct
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from schemas.errors import IntegrityError
 
-if TYPE_CHECKING:
-    from storage.keys import MasterKey
+
+class MasterKey(Protocol):
+    """What sealing needs of a master key (``storage.keys.MasterKey`` is the one implementation)."""
+
+    @property
+    def key_id(self) -> str:
+        """Id of the key that wraps new data keys."""
+        ...
+
+    def kek(self, key_id: str | None = None) -> bytes:
+        """Key-encryption key of the master key ``key_id`` (the current one by default)."""
+        ...
 
 #: Length of every key: master keys, data keys, archive keys (AES-256, HMAC-SHA256).
 KEY_BYTES = 32
