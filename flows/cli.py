@@ -105,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
 
 #: Modules that add their own sub-commands: each has ``register(sub)``, adding parsers whose
 #: ``handler(args, settings) -> ExitCode`` runs the command. They must not import Prefect at module level.
-_COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flows.cli_gc", "flows.cli_cabinet")
+_COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flows.cli_gc", "flows.cli_cabinet",
+                                     "flows.cli_watch")
 
 
 # --- ingest -------------------------------------------------------------------
@@ -181,13 +182,19 @@ def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
     unit = record.get("unit") or {}
     pages = record.get("page_indices") or []
     where = f" (page {pages[0] + 1}-{pages[-1] + 1} of the file)" if pages and pages[0] > 0 else ""
-    print(f"  unit: {'-'.join(unit.get(k, '?') for k in ('building', 'unit', 'room')) if unit else '-'}"
+    source = _UNIT_SOURCES.get(record.get("unit_source") or "", "")
+    print(f"  unit: {'-'.join(unit.get(k, '?') for k in ('building', 'unit', 'room')) if unit else '-'}{source}"
           f"   pages: {record['pages']}{where}   status: {record['status']}")
     for name, value in record["fields"].items():
         conf = record["confidence"].get(name)
         flag = f"  !! {record['issues'][name]}" if name in record["issues"] else ""
         print(f"  {name:<20} {value:<28} {conf if conf is not None else ''}{flag}")
     return ExitCode.OK
+
+
+#: How ``show`` says where a document's unit came from.
+_UNIT_SOURCES = {"path": " (from the folder path)", "ocr": " (read from the page)",
+                 "cover_sheet": " (from the cover sheet)"}
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:

@@ -7,6 +7,7 @@ Per file, in this order (each step is a plain function in ocr/ or storage/):
 3. read           ocr.pipeline.read_document  rasterise -> OpenCV clean-up (seals, marks, cells) -> OCR
 4. understand     ocr.pipeline.understand     split into documents -> classify -> extract -> re-read doubtful
                                               fields -> cross-check documents -> settle confidence
+                  storage.unitpath            the unit the drop-folder path names wins over the pages' reading
 5. store + index  Vault.store_file            seal (AES-256-GCM) -> object store -> one SQL transaction
 6. settle         storage.dropfolder          done/ after the commit, or quarantine/ with a reason
 
@@ -54,10 +55,11 @@ from schemas.errors import (
     OrchestrationError,
     StorageError,
 )
-from schemas.models import Extraction, OcrPage, SourceFile
+from schemas.models import Extraction, OcrPage, SourceFile, UnitRef
 from schemas.settings import Settings
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
 from storage.names import safe_name
+from storage.unitpath import apply_unit_hint
 
 #: Seconds an OCR program's failure waits for a Ctrl-C to be seen: the terminal sends SIGINT to the
 #: programs too, and a program stopped that way says nothing about the file.
@@ -101,15 +103,20 @@ def find_archived(sha256: str, services: Services) -> list[str]:
 
 @task(name="store-and-index", cache_policy=NO_CACHE, persist_result=False, **_IO_RETRIES)
 def store_and_index(
-    source: SourceFile, pages: list[OcrPage], documents: list[Extraction], services: Services, run_id: str
+    source: SourceFile, pages: list[OcrPage], documents: list[Extraction], services: Services, run_id: str,
+    unit: UnitRef | None = None,
 ) -> list[str]:
-    """Seal and store the original and OCR result, then commit the index rows of its documents (I/O, retried)."""
+    """Seal and store the original and OCR result, then commit the index rows of its documents (I/O, retried).
+
+    ``unit``: the unit the file's drop-folder path names; its documents are filed under it.
+    """
     if current_control().stopping:  # a retry that was waiting when the run was stopped
         raise IngestInterrupted("The run was stopped before this file was stored; it stays in the drop "
                                 "folder for the next run.")
     needed = 2 * source.size if not services.settings.uses_s3 else 0  # sealed original + OCR result
     check_room(services.settings.home, needed)
-    return services.vault.store_file(source=source, pages=pages, documents=documents, run_id=run_id)
+    return services.vault.store_file(source=source, pages=pages, documents=documents, run_id=run_id, unit=unit,
+                                     unit_source="path")
 
 
 @task(name="ingest-file", cache_policy=NO_CACHE, persist_result=False)
@@ -148,10 +155,13 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
             return FileOutcome.duplicate(item, existing, source)
         with tempfile.TemporaryDirectory(prefix="file-", dir=work_folder(services.settings)) as tmp:
             reading = read_pages(source, services, Path(tmp))
+        hint = item.unit_hint
+        documents = apply_unit_hint(reading.documents, hint)
         with control.settling():  # a stop waits for this: stored, indexed and moved, or none of it begun
-            doc_ids = store_and_index(source, reading.pages, reading.documents, services, run_id)
+            doc_ids = store_and_index(source, reading.pages, documents, services, run_id,
+                                      hint.unit_ref if hint else None)
             _settle_done(item, dest)
-    return FileOutcome.stored(item, doc_ids, source, reading.pages, reading.documents)
+    return FileOutcome.stored(item, doc_ids, source, reading.pages, documents)
 
 
 def _settle_done(item: DropItem, dest: Destinations) -> None:
@@ -246,7 +256,7 @@ def ingest(paths: list[str], keep: bool = False) -> IngestSummary:
     control = current_control()
     with _home_lock(settings) as lock:
         _clear_work_folder(settings)
-        items = discover(Path(p) for p in paths)
+        items = discover(paths)  # strings: a ``/./`` in a file's path marks its drop folder
         dest = Destinations(settings.done_dir, settings.quarantine_dir, keep=keep)
         current_reporter().start(len(items))
         with open_services(settings) as services:

@@ -166,6 +166,11 @@ class OcrPage(Frozen):
 CONFIDENT = 0.98
 
 
+#: Where a value came from: read from the page (``ocr``), named by the drop-folder path the file was found
+#: under (``path``, see storage/unitpath.py), or printed on a cabinet cover sheet (``cover_sheet``).
+ValueSource = Literal["ocr", "path", "cover_sheet"]
+
+
 class FieldValue(Frozen):
     """One extracted field.
 
@@ -189,6 +194,8 @@ class FieldValue(Frozen):
     evidence: dict[str, float] | None = Field(default=None, exclude=True)
     #: How the value was parsed (``date``, ``id``, ``range_start`` ...), so a re-read parses it alike.
     read_as: str | None = Field(default=None, exclude=True)
+    #: Where the value came from; a value given by the folder path or a cover sheet wins over the page's reading.
+    source: ValueSource = "ocr"
 
     @property
     def needs_review(self) -> bool:

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     #: Seconds reading one whole file (every page, then its documents) may take.
     file_timeout: float = Field(default=3600.0, gt=0)
 
+    #: ``dangan watch``: seconds between scans of the watched folders (with file events too: events can be lost).
+    watch_interval: float = Field(default=10.0, gt=0)
+    #: ``dangan watch``: longest a settled file waits for files still arriving with it before its batch starts.
+    watch_batch_seconds: float = Field(default=30.0, ge=0)
+    #: ``dangan watch``: scan only, never use file events (network shares give none for changes made elsewhere).
+    watch_poll: bool = False
+
     #: Where stored sources go; default: ``done/`` beside the drop folder.
     done_dir: Path | None = None
     #: Where refused sources go; default: ``quarantine/`` beside the drop folder.

@@ -6,6 +6,10 @@ A source is moved to ``done/`` only after its index commit, or to
 in the drop folder or in its destination, never half-way; the original bytes
 are never changed. Links are never followed: nothing outside a drop folder
 is read, moved or written (see :func:`discover`).
+
+The path of a file below its drop folder may name its unit
+(``锦绣花园/3栋/2单元/1201/scan.pdf``): :attr:`DropItem.unit_hint`, read by
+:mod:`storage.unitpath`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from storage.files import atomic_write, fsync_path
 from storage.names import mask_name, one_line
+from storage.unitpath import UnitHint, unit_from_path
 
 #: Folder names the drop-folder walk never enters.
 SETTLED_DIRS = frozenset({"done", "quarantine"})
@@ -43,9 +48,33 @@ class DropItem:
         """Path below the drop folder, kept under done/ and quarantine/."""
         return self.path.relative_to(self.root)
 
+    @property
+    def unit_hint(self) -> UnitHint | None:
+        """The unit (or the parts of it) that the path below the drop folder names, if any."""
+        return unit_from_path(self.relative)
 
-def discover(paths: Iterable[Path]) -> list[DropItem]:
+    @property
+    def argument(self) -> str:
+        """The file as an argument of :func:`discover` that keeps its drop folder: ``ROOT/./PATH/BELOW``.
+
+        ``dangan watch`` hands the ingest its settled files one by one, not
+        their folders; written so, they still move to ``done/<drop
+        folder>/<path below it>`` and their path below it names their unit, in
+        whatever process the ingest runs.
+        """
+        return f"{self.root}{ROOT_MARK}{self.relative}"
+
+
+#: Inside a file argument, the end of its drop folder (as rsync's ``--relative`` marks it).
+ROOT_MARK = f"{os.sep}.{os.sep}"
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> list[DropItem]:
     """List input files under ``paths`` (files and folders, recursive), sorted, without repeats.
+
+    A file's folder is its drop folder, unless a string argument marks where
+    the drop folder ends with ``/./`` (``/srv/inbox/./3栋/2单元/1201/a.pdf``:
+    drop folder ``/srv/inbox``, see :attr:`DropItem.argument`).
 
     Hidden files, partial downloads, reason files and the ``done/`` and
     ``quarantine/`` folders are skipped. Links are never followed: a link to
@@ -58,7 +87,8 @@ def discover(paths: Iterable[Path]) -> list[DropItem]:
     items: list[DropItem] = []
     for raw in paths:
         path = Path(raw).expanduser().absolute()
-        candidates = _walk(path) if _is_real_dir(path) else _argument_file(path)
+        root = _marked_root(raw, path)
+        candidates = _walk(path) if _is_real_dir(path) else _argument_file(path, root)
         for item in candidates:
             key = str(item.path) if item.path.is_symlink() else os.path.realpath(item.path)
             if key not in seen:
@@ -75,9 +105,19 @@ def _is_real_dir(path: Path) -> bool:
         return False
 
 
-def _argument_file(path: Path) -> Iterator[DropItem]:
-    """A file named on the command line; its folder is the drop folder."""
-    root = path.parent
+def _marked_root(raw: str | os.PathLike[str], path: Path) -> Path | None:
+    """The drop folder a ``/./`` in a string argument marks, when the file lies below it."""
+    if not isinstance(raw, str) or ROOT_MARK not in raw:
+        return None
+    root = Path(raw.split(ROOT_MARK, 1)[0] or os.sep).expanduser().absolute()
+    if root not in path.parents or ".." in path.relative_to(root).parts:
+        return None
+    return root
+
+
+def _argument_file(path: Path, marked_root: Path | None = None) -> Iterator[DropItem]:
+    """A file named on the command line; its folder is the drop folder (unless the argument marks another)."""
+    root = marked_root or path.parent
     if path.is_symlink():
         target = _link_target(path)
         if target is not None and _inside(target, root):

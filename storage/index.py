@@ -30,6 +30,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session
 from schemas.doctypes import spec_of
 from schemas.documents import SENSITIVE_FIELDS
 from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound, WrongMasterKey
-from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef
+from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
 from schemas.validators import check_id_number
 from storage.audit import AuditEntry, scrub_detail, scrub_text
 from storage.blind import BlindIndex, canonical_value, classify_query, mask_value, query_tokens, tokenize
@@ -63,6 +64,7 @@ from storage.tables import (
     SearchTokenRow,
     utcnow,
 )
+from storage.unitpath import unit_source as fields_unit_source
 
 _BATCH = 200
 _RECORD_ATTEMPTS = 3
@@ -117,6 +119,8 @@ class DocumentDetail(BaseModel):
     doc_type: str
     doc_type_confidence: float
     unit: UnitRef | None
+    #: Where ``unit`` came from: ``ocr`` (read from the page), ``path`` (the drop folder) or ``cover_sheet``.
+    unit_source: str | None = None
     archive_id: str | None
     first_page: int
     pages: int
@@ -142,10 +146,12 @@ class DocumentDetail(BaseModel):
         file), ``page_indices`` all its pages (blank pages between them belong to no document).
         ``issues`` (beyond the DESIGN.md keys) names each field a person must check, with the
         reason, so an invalid or uncertain value is never exported as if it were sure.
+        ``unit_source`` says where ``unit`` came from (``path``, ``ocr``, ``cover_sheet``; None without a unit).
         """
         unit = self.unit.model_dump() if self.unit else None
         return {"id": self.id, "source_name": self.source_name, "sha256": self.sha256,
-                "doc_type": self.doc_type, "unit": unit, "first_page": self.first_page, "pages": self.pages,
+                "doc_type": self.doc_type, "unit": unit, "unit_source": self.unit_source if unit else None,
+                "first_page": self.first_page, "pages": self.pages,
                 "page_indices": [p.index for p in self.page_info],
                 "fields": {**self.fields, **(revealed or {})}, "confidence": dict(self.confidence),
                 "status": self.status, "issues": dict(self.issues)}
@@ -253,9 +259,22 @@ class Index:
                                   "Point DANGAN_DB_URL (or DANGAN_HOME) at a new index and ingest the "
                                   "files in done/ again; the old index is left untouched.")
             Base.metadata.create_all(self._write_engine)
+            self._add_missing_columns()
             with self._write() as s, s.begin():
                 if s.get(MetaRow, "schema_version") is None:
                     s.add(MetaRow(key="schema_version", value=SCHEMA_VERSION))
+
+    def _add_missing_columns(self) -> None:
+        """Add the nullable columns that came after layout version 2 to an index made before them."""
+        if "unit_source" in {c["name"] for c in inspect(self._write_engine).get_columns("documents")}:
+            return
+        try:
+            with self._write_engine.begin() as conn:
+                conn.execute(text("ALTER TABLE documents ADD COLUMN unit_source VARCHAR(16)"))
+        except sa_exc.DBAPIError:
+            if "unit_source" not in {c["name"] for c in inspect(self._write_engine).get_columns("documents")}:
+                raise
+            # another process added it first
 
     # ----------------------------------------------------------------- master key
 
@@ -354,11 +373,13 @@ class Index:
 
     def record_file(self, *, source: SourceFile, documents: Sequence[Extraction], pages: Sequence[OcrPage],
                     original: StoredObject, ocr: StoredObject, data_key: WrappedKey, run_id: str,
-                    statuses: Sequence[str], unit: UnitRef | None = None) -> list[str]:
+                    statuses: Sequence[str], unit: UnitRef | None = None,
+                    unit_source: ValueSource = "path") -> list[str]:
         """Insert a file with its documents, pages, fields, data key and search tokens in ONE transaction.
 
         Each document is filed in the active archive of ``unit`` (e.g. from the
-        drop folder's name), else of the unit printed on it, if any.
+        drop folder's path; ``unit_source`` says where it came from), else of
+        the unit printed on it, if any.
 
         Idempotent on ``source.sha256``: when the file exists (also when a
         concurrent writer commits it first) its document ids are returned and
@@ -378,7 +399,7 @@ class Index:
                 with _db_errors("record a document"), self._write() as s, s.begin():
                     return self._insert_file(s, source=source, documents=documents, pages=pages,
                                              original=original, ocr=ocr, data_key=data_key, run_id=run_id,
-                                             statuses=statuses, unit=unit)
+                                             statuses=statuses, unit=unit, unit_source=unit_source)
             except sa_exc.IntegrityError:
                 continue  # a concurrent writer took this sha256 or opened this unit's archive first
         existing = self.find_by_sha256(source.sha256)
@@ -403,7 +424,8 @@ class Index:
 
     def _insert_file(self, s: Session, *, source: SourceFile, documents: Sequence[Extraction],
                      pages: Sequence[OcrPage], original: StoredObject, ocr: StoredObject, data_key: WrappedKey,
-                     run_id: str, statuses: Sequence[str], unit: UnitRef | None) -> list[str]:
+                     run_id: str, statuses: Sequence[str], unit: UnitRef | None,
+                     unit_source: ValueSource = "path") -> list[str]:
         found = s.scalars(select(DocumentRow.id).join(FileRow, DocumentRow.file_id == FileRow.id)
                           .where(FileRow.sha256 == source.sha256)).all()
         if found:
@@ -425,13 +447,14 @@ class Index:
             indices = extraction.page_indices or tuple(by_index)
             owner.update(dict.fromkeys(indices, doc_id))
             archive_id = self._archive_for(s, unit or extraction.unit_ref)
+            source_of_unit = unit_source if unit is not None else fields_unit_source(extraction)
             checked = self._cross_check(s, extraction, archive_id, file_id)
             if checked.fields != extraction.fields:
                 extraction, status = checked, "needs_review"
             s.add(DocumentRow(
                 id=doc_id, file_id=file_id, first_page=extraction.first_page, pages=len(indices),
                 doc_type=str(extraction.doc_type), doc_type_confidence=extraction.doc_type_confidence,
-                archive_id=archive_id, status=status))
+                archive_id=archive_id, status=status, unit_source=source_of_unit if archive_id else None))
             s.flush()
             if extraction.fields:
                 s.execute(insert(FieldRow), [self._field_row(doc_id, f) for f in extraction.fields.values()])
@@ -791,6 +814,8 @@ def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[P
         id=r.id, file_id=file.id, source_name=file.source_name, sha256=file.sha256, kind=file.kind,
         size=file.size, doc_type=r.doc_type, doc_type_confidence=r.doc_type_confidence,
         unit=_unit(archive.building, archive.unit, archive.room) if archive else None,
+        # Before the column existed, every filed unit was read from the page.
+        unit_source=(r.unit_source or "ocr") if archive else None,
         archive_id=r.archive_id, first_page=r.first_page, pages=r.pages,
         page_info=[PageInfo(index=p.index, rotation=p.rotation, skew=p.skew, blank=p.blank, engine=p.engine,
                             mean_confidence=p.mean_confidence, width=p.width, height=p.height,

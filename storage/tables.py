@@ -152,6 +152,9 @@ class DocumentRow(Base):
     archive_id: Mapped[str | None] = mapped_column(ForeignKey("archives.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    #: Where the unit it is filed under came from: ``ocr``, ``path`` (its drop folder) or ``cover_sheet``.
+    #: Added after layout version 2 was fixed: an older index gets the column when it is opened.
+    unit_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class PageRow(Base):

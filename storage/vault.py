@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from schemas.errors import AccessDenied, SourceChanged, WrongMasterKey
-from schemas.models import Extraction, OcrPage, SourceFile, StoredObject, UnitRef
+from schemas.models import Extraction, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
 from schemas.settings import Settings
 from storage.crypto import DataKey, wrap_key
 from storage.index import DocumentSummary, Index
@@ -88,9 +88,11 @@ class Vault:
         self.index.finish_run(run_id, counts, status)
 
     def store_file(self, *, source: SourceFile, pages: Sequence[OcrPage], documents: Sequence[Extraction],
-                   run_id: str) -> list[str]:
+                   run_id: str, unit: UnitRef | None = None, unit_source: ValueSource = "path") -> list[str]:
         """Seal and store the original and its OCR result, then index its documents in one transaction.
 
+        With ``unit`` (the unit the drop-folder path names, ``unit_source``
+        ``path``) every document is filed under it, whatever its pages read.
         Safe to repeat after a crash: objects are content-addressed and the
         index insert is idempotent on the SHA-256. Returns the document ids.
         """
@@ -105,7 +107,7 @@ class Vault:
         statuses = [document_status(d, [by_index[i] for i in d.page_indices if i in by_index]) for d in documents]
         doc_ids = self.index.record_file(source=source, documents=documents, pages=pages, original=original,
                                          ocr=ocr, data_key=wrap_key(dek, self.keys), run_id=run_id,
-                                         statuses=statuses)
+                                         statuses=statuses, unit=unit, unit_source=unit_source)
         stored_dek = self.index.file_data_key_id(source.sha256)
         if stored_dek is not None and stored_dek != dek.dek_id:  # another process archived it first: use its key
             self._put(source.sha256, data, ocr_json, self.index.data_key(stored_dek), source)

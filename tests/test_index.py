@@ -171,11 +171,12 @@ def test_record_and_read_back(index: Index, master: MasterKey) -> None:
 
     assert index.reveal_fields(doc_id) == {"id_number": doc.id_number, "phone": doc.phone}
     record = detail.export_record(index.reveal_fields(doc_id))
-    assert set(record) == {"id", "source_name", "sha256", "doc_type", "unit", "first_page", "pages",
+    assert set(record) == {"id", "source_name", "sha256", "doc_type", "unit", "unit_source", "first_page", "pages",
                            "page_indices", "fields",
                            "confidence", "status", "issues"}
     assert record["issues"] == detail.issues
     assert record["unit"] == {"building": "3", "unit": "2", "room": "1201"}
+    assert record["unit_source"] == "ocr"  # read from the page, not given by a folder path
     assert record["fields"]["id_number"] == doc.id_number
 
     index.finish_run(run_id, {"documents": 1, "pages": 1}, "completed")
