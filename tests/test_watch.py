@@ -260,6 +260,35 @@ def test_a_failed_batch_leaves_its_files_for_a_later_try(tmp_path: Path, monkeyp
     assert lines[-1].startswith("stopped")
 
 
+def test_a_stop_during_a_batch_ends_it_the_way_ingest_stops(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.pdf").write_bytes(b"%PDF")
+    (inbox / "b.pdf").write_bytes(b"%PDF")
+    started = threading.Event()
+
+    def ingest(paths: list[str], settings: Settings, control: RunControl) -> IngestSummary:
+        started.set()
+        assert control.wait_for_stop(20), "the stop never reached the batch"
+        items = discover(paths)  # the first file was stored before the stop, the other was not begun
+        os.replace(items[0].path, tmp_path / "stored.pdf")
+        return IngestSummary.of([
+            FileOutcome(path=str(items[0].path), name="a.pdf", outcome="stored"),
+            FileOutcome(path=str(items[1].path), name="b.pdf", outcome="failed", reason="The run was stopped"),
+        ])
+
+    lines: list[str] = []
+    watcher = Watcher([inbox], _settings(tmp_path), ingest=ingest, out=lines.append)
+    thread, codes = _watch_in_thread(watcher)
+    assert started.wait(20)
+    assert watcher.request_stop() and not watcher.request_stop()
+    thread.join(20)
+    assert codes == [130]
+    assert (inbox / "b.pdf").exists() and (tmp_path / "stored.pdf").exists()
+    assert any("1 stored" in line and "1 left for a later try" in line for line in lines), lines
+    assert lines[-1].startswith("stopped")
+
+
 def test_a_listed_folder_needs_no_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watch_module, "events_unreliable", lambda path: "nfs4")
     inbox = tmp_path / "inbox"
