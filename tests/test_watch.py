@@ -289,6 +289,25 @@ def test_a_stop_during_a_batch_ends_it_the_way_ingest_stops(tmp_path: Path) -> N
     assert lines[-1].startswith("stopped")
 
 
+def test_without_events_the_folder_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import watchdog.observers
+
+    class NoWatches(watchdog.observers.Observer):
+        def schedule(self, *args: object, **kwargs: object) -> None:
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(watchdog.observers, "Observer", NoWatches)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.pdf").write_bytes(b"%PDF")
+    ingest, lines = FakeIngest(), []
+    assert Watcher([inbox], _settings(tmp_path), once=True, ingest=ingest, out=lines.append).run() == 0
+    assert "inotify watch limit" in lines[0] and "file events" not in lines[1], lines
+    assert len(ingest.calls) == 1
+
+
 def test_a_listed_folder_needs_no_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(watch_module, "events_unreliable", lambda path: "nfs4")
     inbox = tmp_path / "inbox"
