@@ -16,6 +16,10 @@
   cut short is simply done again by the next run.
 * Everything the run writes under DANGAN_HOME is private to its owner
   (umask 0o077, home 0700; modes of an older home are tightened).
+* When a warm worker (``dangan worker``, :mod:`flows.worker`) runs for the
+  archive, the batch is handed to it instead: it has Prefect and the OCR
+  pipeline loaded, takes the same lock, and reports progress, the summary and
+  the outcome back, so the command prints the same and exits the same.
 """
 
 from __future__ import annotations
@@ -67,21 +71,36 @@ _DIE_WITH_PARENT = (
 
 
 def run_ingest(paths: list[str], *, settings: Settings, keep: bool, reporter: Reporter | None = None,
-               control: RunControl | None = None) -> IngestSummary:
+               control: RunControl | None = None, warm: bool = True) -> IngestSummary:
     """Run the ingest flow over ``paths`` with ``settings``; returns its summary.
 
     ``control`` (optional) lets the caller learn how the batch ended
     (:meth:`RunControl.exit_code`). Raises IngestBusy when another ingest holds
     the archive, DiskFull when the disk under DANGAN_HOME has no room.
+    ``warm``: hand the batch to the archive's warm worker when one runs (the
+    command line); False runs it in this process whatever runs beside it (the
+    warm worker itself, the nightly deployment).
     """
+    control = control or RunControl()
+    if warm:
+        from flows.worker import submit
+
+        summary = submit(paths, settings=settings, keep=keep, reporter=reporter, control=control)
+        if summary is not None:
+            return summary
+    return _run_here(paths, settings=settings, keep=keep, reporter=reporter, control=control)
+
+
+def _run_here(paths: list[str], *, settings: Settings, keep: bool, reporter: Reporter | None,
+              control: RunControl) -> IngestSummary:
+    """Run the batch in this process: the lock, the archive check, Prefect (a temporary server if none is set)."""
     from flows.services import HomeLock, check_room, disk_failure
 
-    control = control or RunControl()
     previous_umask = os.umask(0o077)
     try:
         private_home(settings.home)
         check_room(settings.home)
-        _check_archive(settings)
+        check_archive(settings)
         with HomeLock.acquire(settings.home) as lock, stop_on_signals(control), \
                 quiet_prefect(settings) as server:
             from prefect.task_runners import ThreadPoolTaskRunner  # loaded while the server starts
@@ -395,7 +414,7 @@ def _children() -> list[int]:
     return pids
 
 
-def _check_archive(settings: Settings) -> None:
+def check_archive(settings: Settings) -> None:
     """Open and close the archive once, before Prefect starts.
 
     A missing or wrong master key, a bad database or an unreachable index stops

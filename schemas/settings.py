@@ -7,11 +7,13 @@ receives a ``Settings`` object and never reads the environment itself.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.errors import ConfigError
 
@@ -65,6 +67,10 @@ class Settings(BaseSettings):
     #: Seconds reading one whole file (every page, then its documents) may take.
     file_timeout: float = Field(default=3600.0, gt=0)
 
+    #: Drop folders the nightly deployment ingests (``DANGAN_DROP_FOLDERS``: absolute paths separated by
+    #: ``:``, or a JSON list).
+    drop_folders: Annotated[tuple[Path, ...], NoDecode] = ()
+
     #: ``dangan watch``: seconds between scans of the watched folders (with file events too: events can be lost).
     watch_interval: float = Field(default=10.0, gt=0)
     #: ``dangan watch``: longest a settled file waits for files still arriving with it before its batch starts.
@@ -91,6 +97,25 @@ class Settings(BaseSettings):
             raise ValueError(f"the index database must be SQLite or PostgreSQL (sqlite:///... or "
                              f"postgresql://...), not {dialect!r}")
         return url
+
+    @field_validator("drop_folders", mode="before")
+    @classmethod
+    def _folder_list(cls, value: object) -> object:
+        """Accept ``/a:/b`` or ``["/a", "/b"]`` from the environment; every folder must be absolute."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValueError("not a JSON list of folders; write /a:/b or [\"/a\", \"/b\"]") from None
+            else:
+                value = [part for part in text.split(os.pathsep) if part.strip()]
+        if isinstance(value, list | tuple):
+            relative = [str(v) for v in value if not Path(str(v)).is_absolute()]
+            if relative:
+                raise ValueError(f"drop folders must be absolute paths, not {', '.join(relative)}")
+        return value
 
     @property
     def database_url(self) -> str:
