@@ -117,6 +117,8 @@ class Tracked:
     signature: Signature
     #: Monotonic time the signature was last seen to change (or the file was first seen).
     changed_at: float
+    #: Monotonic time of the last listing that saw the file (with this signature).
+    checked_at: float = 0.0
     #: A file event said it was written to and not yet closed.
     writing: bool = False
     #: Left in place by a batch: not tried again before this monotonic time.
@@ -146,13 +148,12 @@ class FolderState:
                 continue
             known = self.files.get(key)
             if known is None:
-                seen[key] = Tracked(item, signature, now)
+                known = Tracked(item, signature, now)
             elif known.signature != signature:
                 known.signature, known.changed_at = signature, now
                 known.not_before = 0.0  # changed by someone: worth a new try once settled
-                seen[key] = known
-            else:
-                seen[key] = known
+            known.checked_at = now
+            seen[key] = known
         self.files = seen
 
     def note_event(self, path: str, *, writing: bool | None) -> None:
@@ -166,11 +167,26 @@ class FolderState:
             tracked.changed_at = self.clock()
 
     def is_settled(self, tracked: Tracked, now: float) -> bool:
-        """Unchanged for the settle time, closed by its writer (or silent for WRITER_PAUSE_LIMIT), not held back."""
-        quiet = now - tracked.changed_at
-        if quiet < self.settle_seconds or now < tracked.not_before:
-            return False
-        return not tracked.writing or quiet >= max(WRITER_PAUSE_LIMIT, self.settle_seconds)
+        """Seen unchanged for the settle time, closed by its writer (or silent for WRITER_PAUSE_LIMIT), not held back.
+
+        "Seen": a listing at least the settle time after the change found the
+        same signature; the time passing alone is not enough (a change between
+        listings would go unnoticed).
+        """
+        return tracked.checked_at - tracked.changed_at >= self._quiet_needed(tracked) and now >= tracked.not_before
+
+    def _quiet_needed(self, tracked: Tracked) -> float:
+        return max(WRITER_PAUSE_LIMIT, self.settle_seconds) if tracked.writing else self.settle_seconds
+
+    def due_for_a_look(self) -> bool:
+        """True when a file may have settled since the last listing: list again to make sure."""
+        now = self.clock()
+        for key, t in self.files.items():
+            needed = self._quiet_needed(t)
+            if key not in self.in_batch and now >= t.not_before and now - t.changed_at >= needed \
+                    and t.checked_at - t.changed_at < needed:
+                return True
+        return False
 
     def settled(self) -> list[Tracked]:
         """Files ready for a batch, in listing order."""
@@ -204,12 +220,10 @@ class FolderState:
         for key, t in self.files.items():
             if key in self.in_batch:
                 continue
-            due = max(t.changed_at + self.settle_seconds, t.not_before)
-            if t.writing:
-                due = max(due, t.changed_at + max(WRITER_PAUSE_LIMIT, self.settle_seconds))
+            due = max(t.changed_at + self._quiet_needed(t), t.not_before)
             if due > now:
                 times.append(due)
-            else:
+            elif self.is_settled(t, now):
                 ready_since.append(t.changed_at + self.settle_seconds)
         if ready_since:
             times.append(min(ready_since) + batch_seconds)
@@ -544,7 +558,7 @@ class Watcher:
                     return ExitCode.INTERRUPTED
                 self._abandon_if_stuck()
             events = self._events.drain()
-            if now >= next_scan or events:
+            if now >= next_scan or events or self.folders.due_for_a_look():
                 self.folders.scan()
                 for path, writing in events:
                     self.folders.note_event(path, writing=writing)
@@ -577,7 +591,8 @@ class Watcher:
             wakes.append(once_deadline)
         if self._batch is not None or self._stop_requested.is_set():
             wakes.append(now + 0.5)
-        timeout = max(0.05, min(wakes) - now)
+        # what was due has been done in this round (or waits for the batch running): sleep until the next thing
+        timeout = max(0.05, min((w for w in wakes if w > now), default=now + 0.5) - now)
         if self._wake.wait(timeout):
             self._wake.clear()
             time.sleep(0.05)  # let a burst of events arrive together

@@ -81,6 +81,9 @@ def test_files_arriving_together_go_in_one_batch(tmp_path: Path) -> None:
     assert state.next_batch(30) == []
     assert state.next_change(30) == pytest.approx(clock.now + 2)
     clock.now += 2
+    assert state.next_batch(30) == [] and state.due_for_a_look()  # time alone is not enough: look again
+    state.scan()
+    assert not state.due_for_a_look()
     assert sorted(i.path.name for i in state.next_batch(30)) == ["a.pdf", "b.pdf"]
 
 
@@ -120,6 +123,8 @@ def test_a_lost_closing_event_does_not_block_forever(tmp_path: Path) -> None:
     state.scan()
     state.note_event(str(path), writing=True)
     clock.now += watch_module.WRITER_PAUSE_LIMIT + 1
+    assert state.due_for_a_look()
+    state.scan()
     assert [i.path for i in state.next_batch(0)] == [path]
 
 
