@@ -454,7 +454,7 @@ class PrefectForBatches:
 def _warm_worker_runs(home: Path) -> bool:
     """True when the archive's warm worker (``dangan worker``) runs: the ingest hands batches to it."""
     try:
-        from flows.worker import find_worker
+        from flows.worker_client import find_worker
     except ImportError:
         return False
     return find_worker(home) is not None
@@ -713,7 +713,7 @@ class Watcher:
 
     def _abandon_if_stuck(self) -> None:
         """After a stop: once the stores under way settled, do not wait long for OCR under way; leave."""
-        from flows.runner import STOP_WAIT_SECONDS, exit_now
+        from flows.signals import STOP_WAIT_SECONDS, exit_now
 
         control, started = self._control, self._stop_at
         if control is None or started is None:
@@ -741,7 +741,7 @@ class Watcher:
 
         def handler(signum: int, frame: FrameType | None) -> None:
             if not self.request_stop():
-                from flows.runner import exit_now
+                from flows.signals import exit_now
 
                 exit_now(ExitCode.INTERRUPTED, "stopped at once; run the watcher again to finish")
             elif self._batch is not None:

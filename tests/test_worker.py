@@ -21,7 +21,7 @@ import pytest
 
 from flows.context import RunControl
 from flows.summary import FileOutcome, IngestSummary
-from flows.worker import (
+from flows.worker_client import (
     _as_given,
     error_payload,
     read_state,
