@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -39,19 +39,34 @@ def stop_on_signals(control: RunControl) -> Iterator[None]:
     receive, send = socket.socketpair()
     send.setblocking(False)
     signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.signal(s, _note_signal) for s in signals}
-    previous_fd = signal.set_wakeup_fd(send.fileno(), warn_on_full_buffer=False)
     watcher = threading.Thread(target=_watch_signals, args=(receive, control, {int(s) for s in signals}),
                                name="dangan-signals", daemon=True)
-    watcher.start()
+    try:
+        with wake_on_signals(send, _note_signal, signals):
+            watcher.start()
+            yield
+    finally:
+        send.close()
+        receive.close()
+
+
+@contextmanager
+def wake_on_signals(wake: socket.socket, handler: Callable[[int, FrameType | None], None],
+                    signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """For the block, ``signals`` go to ``handler`` and also write their number to ``wake``.
+
+    The main thread may be blocked in a library while a signal arrives; a
+    thread (or loop) reading the other end of ``wake`` learns of it at once.
+    The previous handlers and wakeup descriptor are restored afterwards.
+    """
+    previous = {s: signal.signal(s, handler) for s in signals}
+    previous_fd = signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
     try:
         yield
     finally:
         signal.set_wakeup_fd(previous_fd)
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        send.close()
-        receive.close()
+        for s, old in previous.items():
+            signal.signal(s, old)
 
 
 def _note_signal(signum: int, frame: FrameType | None) -> None:

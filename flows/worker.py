@@ -193,15 +193,10 @@ class WarmWorker:
         """SIGTERM and SIGINT only wake the serving loop (through a wakeup socket); it stops the worker."""
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        handled = (signal.SIGTERM, signal.SIGINT)
-        previous = {s: signal.signal(s, _ignore_here) for s in handled}
-        previous_fd = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
-        try:
+        from flows.signals import wake_on_signals
+
+        with wake_on_signals(self._wake_w, _ignore_here):
             yield
-        finally:
-            signal.set_wakeup_fd(previous_fd)
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
     def _signalled(self) -> bool:
         """Count the signals received so far (non-blocking); True once there was one."""
