@@ -63,6 +63,8 @@ def print_summary(summary: IngestSummary, console: Console | None = None) -> Non
         if len(f.documents) > 1:
             parts = ", ".join(f"{d.doc_type} p{d.first_page + 1}" for d in f.documents)
             out.print(f"  split        {name}: {len(f.documents)} documents ({parts})")
+        for note in f.notes:
+            out.print(f"  sheet        {name}: {_plain(note)}")
         for d in f.documents:
             if d.flagged_fields:
                 where = f" (page {d.first_page + 1})" if len(f.documents) > 1 else ""

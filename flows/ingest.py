@@ -59,7 +59,7 @@ from schemas.models import Extraction, OcrPage, SourceFile, UnitRef
 from schemas.settings import Settings
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
 from storage.names import safe_name
-from storage.unitpath import apply_unit_hint
+from storage.unitpath import apply_unit_hint, sheet_hint
 
 #: Seconds an OCR program's failure waits for a Ctrl-C to be seen: the terminal sends SIGINT to the
 #: programs too, and a program stopped that way says nothing about the file.
@@ -156,12 +156,14 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
         with tempfile.TemporaryDirectory(prefix="file-", dir=work_folder(services.settings)) as tmp:
             reading = read_pages(source, services, Path(tmp))
         hint = item.unit_hint
-        documents = apply_unit_hint(reading.documents, hint)
+        sheets = reading.sheets or [None] * len(reading.documents)
+        documents = [apply_unit_hint([d], sheet_hint(sheet) if sheet is not None else hint)[0]
+                     for d, sheet in zip(reading.documents, sheets, strict=True)]
         with control.settling():  # a stop waits for this: stored, indexed and moved, or none of it begun
             doc_ids = store_and_index(source, reading.pages, documents, services, run_id,
                                       hint.unit_ref if hint else None)
             _settle_done(item, dest)
-    return FileOutcome.stored(item, doc_ids, source, reading.pages, documents)
+    return FileOutcome.stored(item, doc_ids, source, reading.pages, documents, reading.problems)
 
 
 def _settle_done(item: DropItem, dest: Destinations) -> None:

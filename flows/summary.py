@@ -45,6 +45,8 @@ class FileOutcome(BaseModel):
     document_ids: tuple[str, ...] = ()
     reason: str | None = None
     reason_code: str | None = None
+    #: What a clerk should know of a stored batch scan: unreadable cover sheets, page counts that differ.
+    notes: tuple[str, ...] = ()
 
     @property
     def document_id(self) -> str | None:
@@ -66,14 +68,14 @@ class FileOutcome(BaseModel):
 
     @classmethod
     def stored(cls, item: DropItem, doc_ids: Sequence[str], source: SourceFile, pages: Sequence[OcrPage],
-               extractions: Sequence[Extraction]) -> FileOutcome:
+               extractions: Sequence[Extraction], notes: Sequence[str] = ()) -> FileOutcome:
         """New documents were stored and indexed."""
         documents = tuple(
             DocumentOutcome(document_id=doc_id, doc_type=ex.doc_type, first_page=ex.first_page,
                             pages=len(ex.page_indices), flagged_fields=tuple(sorted(ex.flagged_fields)))
             for doc_id, ex in zip(doc_ids, extractions, strict=True))
         return cls(path=safe_name(str(item.path)), name=safe_name(item.path.name), outcome="stored",
-                   pages=len(pages), documents=documents)
+                   pages=len(pages), documents=documents, notes=tuple(notes))
 
     @classmethod
     def duplicate(cls, item: DropItem, doc_ids: Sequence[str], source: SourceFile) -> FileOutcome:

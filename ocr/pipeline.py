@@ -15,7 +15,7 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -24,6 +24,7 @@ import numpy as np
 
 from ocr.agree import agree_seals, agree_within, settle_household
 from ocr.classify import classify
+from ocr.coversheet import CoverSheet, Sheet, UnreadableSheet, classify_sheet, sheet_from_text
 from ocr.engines import OcrEngine
 from ocr.extract import PARSERS, extract, finish_fields
 from ocr.load import rasterise
@@ -40,10 +41,18 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class FileReading:
-    """What reading one file gave: its pages as OCR saw them, and the documents found in them."""
+    """What reading one file gave: its pages as OCR saw them, and the documents found in them.
+
+    ``sheets`` runs beside ``documents``: the cover sheet scanned before each
+    document (None: no sheet, or one that could not be read). ``problems``
+    are the batch's findings for the clerk (an unreadable sheet, a page count
+    that differs from the sheet's).
+    """
 
     pages: list[OcrPage]
     documents: list[Extraction]
+    sheets: list[CoverSheet | None] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def read_file(source: SourceFile, *, engine: OcrEngine, settings: Settings, workdir: Path,
@@ -56,20 +65,25 @@ def read_file(source: SourceFile, *, engine: OcrEngine, settings: Settings, work
     """
     deadline = time.monotonic() + settings.file_timeout
     store = PageStore()
+    sheets: dict[int, Sheet] = {}
     pages = read_document(source, engine=engine, settings=settings, workdir=workdir, store=store,
-                          deadline=deadline)
+                          deadline=deadline, sheets=sheets)
     limited = [_reader_until(reader, deadline, settings.file_timeout) for reader in rereaders]
-    documents = run_with_time_limit(lambda: understand(pages, store=store, rereaders=limited), deadline,
-                                    what=f"reading the file took longer than {settings.file_timeout:g} s")
-    return FileReading(pages, documents)
+    segments, problems = sheet_segments(pages, sheets)
+    found: list[tuple[Extraction, CoverSheet | None]] = run_with_time_limit(
+        lambda: understand_segments(segments, store=store, rereaders=limited), deadline,
+        what=f"reading the file took longer than {settings.file_timeout:g} s")
+    return FileReading(pages, [d for d, _ in found], [s for _, s in found], problems)
 
 
 def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, workdir: Path,
-                  store: PageStore | None = None, deadline: float | None = None) -> list[OcrPage]:
+                  store: PageStore | None = None, deadline: float | None = None,
+                  sheets: dict[int, Sheet] | None = None) -> list[OcrPage]:
     """Rasterise, clean and OCR every page of ``source``, one page in memory at a time (kept in ``store``).
 
     Each page gets ``settings.page_timeout`` seconds, all of them together
-    ``settings.file_timeout`` (or until the monotonic ``deadline``).
+    ``settings.file_timeout`` (or until the monotonic ``deadline``). Cover and
+    separator sheets found on the way go to ``sheets`` (page index -> sheet).
     """
     file_deadline = deadline if deadline is not None else time.monotonic() + settings.file_timeout
     pages: list[OcrPage] = []
@@ -79,12 +93,15 @@ def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, 
                 if page_deadline < file_deadline else
                 f"reading the file took longer than {settings.file_timeout:g} s (at page {raw.index + 1})")
         guarded = DeadlineEngine(engine, page_deadline, what)
-        pages.append(run_with_time_limit(partial(_read_raw_page, raw, guarded, store), page_deadline,
+        pages.append(run_with_time_limit(partial(_read_raw_page, raw, guarded, store, sheets), page_deadline,
                                          what=what, on_timeout=guarded.cancel))
     return pages
 
 
-def _read_raw_page(raw: PageImage, engine: OcrEngine, store: PageStore | None) -> OcrPage:
+def _read_raw_page(raw: PageImage, engine: OcrEngine, store: PageStore | None,
+                   sheets: dict[int, Sheet] | None = None) -> OcrPage:
+    if sheets is not None and (sheet := classify_sheet(raw.image)) is not None:
+        sheets[raw.index] = sheet
     page = preprocess(raw, engine=engine)
     if store is not None:
         store.put(page)
@@ -107,18 +124,76 @@ def understand(pages: Sequence[OcrPage], *, store: PageStore | None = None,
     Doubtful fields are re-read from ``store`` by ``rereaders``; the documents
     are then checked against each other (the same person must read the same).
     """
-    by_index = {p.index: p for p in pages}
-    documents = []
-    for indices in split_documents(pages):
-        doc_pages = [by_index[i] for i in indices]
-        doc_type, confidence = classify(doc_pages)
-        raw = extract(doc_type, doc_pages, doc_type_confidence=confidence, finish=False)
-        if store is not None and rereaders:
-            raw = reread_fields(raw, store, rereaders, PARSERS)
-        documents.append(raw)
+    return [d for d, _ in understand_segments([Segment(None, list(pages))], store=store, rereaders=rereaders)]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Pages of a file between two sheets, with the cover sheet that opened them (None: none, or unreadable)."""
+
+    sheet: CoverSheet | None
+    pages: list[OcrPage]
+
+
+def sheet_segments(pages: Sequence[OcrPage], sheets: dict[int, Sheet]) -> tuple[list[Segment], list[str]]:
+    """Cut a file's pages at its cover and separator sheets; the sheets themselves belong to no document.
+
+    A sheet whose QR code cannot be read is tried through its printed text;
+    failing that, the pages after it are split by their page types and the
+    sheet is listed as a problem. A sheet that states a page count is
+    checked against the pages with content after it.
+    """
+    segments = [Segment(None, [])]
+    problems: list[str] = []
+    for page in pages:
+        found = sheets.get(page.index)
+        if found is None:
+            segments[-1].pages.append(page)
+            continue
+        if isinstance(found, UnreadableSheet):
+            read = sheet_from_text("\n".join(line.text for line in page.lines))
+            if read is None:
+                problems.append(f"page {page.index + 1}: a cover sheet that could not be read ({found.reason}); "
+                                "the pages after it were split by their page types")
+            found = read
+        segments.append(Segment(found if isinstance(found, CoverSheet) else None, []))
+    for segment in segments:
+        content = sum(1 for p in segment.pages if not p.blank)
+        if segment.sheet is not None and segment.sheet.pages is not None and content != segment.sheet.pages:
+            first = segment.pages[0].index + 1 if segment.pages else None
+            problems.append(f"the cover sheet of {segment.sheet.building}-{segment.sheet.unit}-{segment.sheet.room}"
+                            f"{f' (before page {first})' if first else ''} says {segment.sheet.pages} page(s); "
+                            f"{content} were scanned")
+    return [s for s in segments if s.pages], problems
+
+
+def understand_segments(segments: Sequence[Segment], *, store: PageStore | None = None,
+                        rereaders: Sequence[Reader] = ()) -> list[tuple[Extraction, CoverSheet | None]]:
+    """Read the documents of each segment; a sheet that names a type makes its pages one document of that type."""
+    found: list[tuple[Extraction, CoverSheet | None]] = []
+    pages = [p for segment in segments for p in segment.pages]
+    for segment in segments:
+        by_index = {p.index: p for p in segment.pages}
+        sheet = segment.sheet
+        if sheet is not None and sheet.doc_type is not None:
+            content = tuple(p.index for p in segment.pages if not p.blank)
+            groups = [content] if content else []
+        else:
+            groups = split_documents(segment.pages)
+        for indices in groups:
+            doc_pages = [by_index[i] for i in indices]
+            if sheet is not None and sheet.doc_type is not None:
+                doc_type, confidence = sheet.doc_type, 1.0
+            else:
+                doc_type, confidence = classify(doc_pages)
+            raw = extract(doc_type, doc_pages, doc_type_confidence=confidence, finish=False)
+            if store is not None and rereaders:
+                raw = reread_fields(raw, store, rereaders, PARSERS)
+            found.append((raw, sheet))
+    documents = [d for d, _ in found]
     documents = settle_household(agree_seals(documents, pages)) if len(documents) > 1 else \
         agree_seals(documents, pages)
-    return [finish_fields(d) for d in agree_within(documents)]
+    return list(zip([finish_fields(d) for d in agree_within(documents)], [s for _, s in found], strict=True))
 
 
 def understand_document(pages: Sequence[OcrPage]) -> Extraction:

@@ -55,10 +55,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING, Literal
 
 from schemas.doctypes import spec_of
 from schemas.models import Extraction, FieldValue, UnitRef
 from schemas.validators import cn_numeral_to_int, find_dates, parse_unit_parts, to_halfwidth
+
+if TYPE_CHECKING:
+    from ocr.coversheet import CoverSheet
 
 #: The parts of a unit reference, from the top.
 PARTS = ("building", "unit", "room")
@@ -87,6 +91,8 @@ class UnitHint:
     unit: str | None = None
     room: str | None = None
     estate: str | None = None
+    #: Where the hint comes from: the drop folder's ``path`` or a ``cover_sheet`` scanned before the document.
+    source: Literal["path", "cover_sheet"] = "path"
 
     @property
     def parts(self) -> dict[str, str]:
@@ -159,7 +165,8 @@ def unit_from_path(relative: PurePath | str) -> UnitHint | None:
         return None
     first = components[0][0]
     estate = _estate(first) if len(components) > 1 and read_component(first) == _NOTHING else None
-    return UnitHint(**result, estate=estate)
+    return UnitHint(building=result.get("building"), unit=result.get("unit"), room=result.get("room"),
+                    estate=estate)
 
 
 def read_component(name: str, *, is_file: bool = False) -> _Reading:
@@ -255,16 +262,17 @@ def _apply(extraction: Extraction, hint: UnitHint) -> Extraction:
     for part, value in hint.parts.items():
         read = fields.get(part)
         if read is None:
-            fields[part] = FieldValue(name=part, value=value, confidence=1.0, source="path")
+            fields[part] = FieldValue(name=part, value=value, confidence=1.0, source=hint.source)
             continue
         if same_part(read.value, value):
             fields[part] = read.model_copy(update={"value": value, "confidence": 1.0, "valid": True,
-                                                   "issue": None, "source": "path"})
+                                                   "issue": None, "source": hint.source})
             continue
-        issue = (f"the folder says {part} {value} but the page reads {read.value}; the document was filed "
-                 f"under the folder's unit: check which is right")
+        where = "the folder" if hint.source == "path" else "the cover sheet"
+        issue = (f"{where} says {part} {value} but the page reads {read.value}; the document was filed "
+                 f"under {where}'s unit: check which is right")
         fields[part] = read.model_copy(update={"value": value, "confidence": 1.0, "valid": True, "issue": issue,
-                                               "source": "path"})
+                                               "source": hint.source})
     return extraction.model_copy(update={"fields": fields})
 
 
@@ -280,3 +288,9 @@ def unit_source(extraction: Extraction) -> str | None:
         return None
     sources = {p.source for p in parts if p is not None}
     return sources.pop() if len(sources) == 1 else "ocr"
+
+
+def sheet_hint(sheet: CoverSheet) -> UnitHint:
+    """The unit a cover sheet names, as a hint that overrides what the page reads (source ``cover_sheet``)."""
+    return UnitHint(building=sheet.building, unit=sheet.unit, room=sheet.room, estate=sheet.estate,
+                    source="cover_sheet")
