@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 #: Modules that add their own sub-commands: each has ``register(sub)``, adding parsers whose
 #: ``handler(args, settings) -> ExitCode`` runs the command. They must not import Prefect at module level.
 _COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flows.cli_gc", "flows.cli_cabinet",
-                                     "flows.cli_watch", "flows.cli_worker")
+                                     "flows.cli_watch", "flows.cli_worker", "flows.cli_runs")
 
 
 # --- ingest -------------------------------------------------------------------

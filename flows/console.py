@@ -53,6 +53,8 @@ def print_summary(summary: IngestSummary, console: Console | None = None) -> Non
     )
     if summary.documents_to_review:
         out.print(f"{summary.documents_to_review} document(s) need review (fields flagged below)")
+    if summary.qa_report:
+        out.print(f"  report       digitisation quality: {_plain(summary.qa_report)}")
     for f in summary.files:
         name, reason = _plain(f.name), _plain(f.reason or "")
         if f.outcome == "quarantined":

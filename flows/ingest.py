@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,8 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
             doc_ids = store_and_index(source, reading.pages, documents, services, run_id,
                                       hint.unit_ref if hint else None)
             _settle_done(item, dest)
-    return FileOutcome.stored(item, doc_ids, source, reading.pages, documents, reading.problems)
+    return FileOutcome.stored(item, doc_ids, source, reading.pages, documents, reading.problems,
+                              reading.quality, reading.metadata)
 
 
 def _settle_done(item: DropItem, dest: Destinations) -> None:
@@ -267,9 +269,11 @@ def ingest(paths: list[str], keep: bool = False) -> IngestSummary:
             lock.record(run_id)  # before the record exists: a run killed now is closed by the next one
             services.vault.begin_run(run_id)
             control.on_stop(lambda: services.vault.finish_run(run_id, {}, "interrupted"))
+            started = datetime.now(UTC)
             futures = [ingest_file.submit(item, services, run_id, dest) for item in items]
             outcomes = [_outcome(f, item, settings, control) for f, item in zip(futures, items, strict=True)]
             summary = IngestSummary.of([o for o in outcomes if o is not None])
+            summary = summary.model_copy(update={"qa_report": _qa_report(summary, run_id, started, settings)})
             control.summary = summary
             if _finish_run(services, run_id, summary):
                 lock.record(None)
@@ -314,3 +318,29 @@ def _finish_run(services: Services, run_id: str, summary: IngestSummary) -> bool
                 return False
             time.sleep(delay)
     return False
+
+
+def _qa_report(summary: IngestSummary, run_id: str, started: datetime, settings: Settings) -> str | None:
+    """Write the batch's digitisation quality report (HTML and CSV) under DANGAN_HOME/reports; its HTML path.
+
+    Only stored files have measured pages; a batch without any writes none. A
+    report that cannot be written is logged, never a reason to fail the batch.
+    """
+    from flows.qa_report import QaBatch, QaFile, QaPage, write_qa_report
+
+    stored = [f for f in summary.files if f.quality]
+    if not stored:
+        return None
+    pages: list[QaPage] = []
+    for f in stored:
+        for index, quality in f.quality:
+            pages.append(QaPage(position=len(pages), file=f.name, page=index, quality=quality))
+    files = [QaFile(name=f.name, pages=f.pages, **({"metadata": f.scan} if f.scan else {})) for f in stored]
+    batch = QaBatch(batch_id=run_id[:8], started=started, finished=datetime.now(UTC),
+                    operator=settings.actor, files=files, pages=pages)
+    try:
+        html, _ = write_qa_report(batch, settings.home / "reports")
+    except OSError as e:
+        record_error(e, settings.home, context="qa report")
+        return None
+    return str(html)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from ocr.quality import PageQuality, ScanMetadata
 from schemas.errors import DanganError
 from schemas.models import Extraction, OcrPage, SourceFile
 from storage.dropfolder import DropItem
@@ -47,6 +48,10 @@ class FileOutcome(BaseModel):
     reason_code: str | None = None
     #: What a clerk should know of a stored batch scan: unreadable cover sheets, page counts that differ.
     notes: tuple[str, ...] = ()
+    #: Digitisation quality of each scanned page of a stored file (page index, measurements).
+    quality: tuple[tuple[int, PageQuality], ...] = ()
+    #: The scanner, software and time the file records.
+    scan: ScanMetadata | None = None
 
     @property
     def document_id(self) -> str | None:
@@ -68,14 +73,16 @@ class FileOutcome(BaseModel):
 
     @classmethod
     def stored(cls, item: DropItem, doc_ids: Sequence[str], source: SourceFile, pages: Sequence[OcrPage],
-               extractions: Sequence[Extraction], notes: Sequence[str] = ()) -> FileOutcome:
+               extractions: Sequence[Extraction], notes: Sequence[str] = (),
+               quality: dict[int, PageQuality] | None = None, scan: ScanMetadata | None = None) -> FileOutcome:
         """New documents were stored and indexed."""
         documents = tuple(
             DocumentOutcome(document_id=doc_id, doc_type=ex.doc_type, first_page=ex.first_page,
                             pages=len(ex.page_indices), flagged_fields=tuple(sorted(ex.flagged_fields)))
             for doc_id, ex in zip(doc_ids, extractions, strict=True))
         return cls(path=safe_name(str(item.path)), name=safe_name(item.path.name), outcome="stored",
-                   pages=len(pages), documents=documents, notes=tuple(notes))
+                   pages=len(pages), documents=documents, notes=tuple(notes),
+                   quality=tuple(sorted((quality or {}).items())), scan=scan)
 
     @classmethod
     def duplicate(cls, item: DropItem, doc_ids: Sequence[str], source: SourceFile) -> FileOutcome:
@@ -102,6 +109,8 @@ class IngestSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     files: tuple[FileOutcome, ...]
+    #: The batch's digitisation quality report (HTML; the CSV lies beside it), when pages were scanned.
+    qa_report: str | None = None
 
     @classmethod
     def of(cls, outcomes: Sequence[FileOutcome]) -> IngestSummary:

@@ -30,6 +30,7 @@ from ocr.extract import PARSERS, extract, finish_fields
 from ocr.load import rasterise
 from ocr.marks import add_margin_text, clean_page, read_overlays, read_seals
 from ocr.preprocess import preprocess
+from ocr.quality import PageQuality, ScanMetadata, measure_page, scan_metadata
 from ocr.reread import PageStore, Reader, reread_fields
 from ocr.split import split_documents
 from schemas.errors import EngineTimeout
@@ -53,6 +54,10 @@ class FileReading:
     documents: list[Extraction]
     sheets: list[CoverSheet | None] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Digitisation quality of each scanned page (page index -> measurements; sheets are not measured).
+    quality: dict[int, PageQuality] = field(default_factory=dict)
+    #: The scanner, software and time the file itself records.
+    metadata: ScanMetadata | None = None
 
 
 def read_file(source: SourceFile, *, engine: OcrEngine, settings: Settings, workdir: Path,
@@ -66,19 +71,38 @@ def read_file(source: SourceFile, *, engine: OcrEngine, settings: Settings, work
     deadline = time.monotonic() + settings.file_timeout
     store = PageStore()
     sheets: dict[int, Sheet] = {}
+    metadata = scan_metadata(source.path)
+    quality: dict[int, PageQuality] = {}
     pages = read_document(source, engine=engine, settings=settings, workdir=workdir, store=store,
-                          deadline=deadline, sheets=sheets)
+                          deadline=deadline, sheets=sheets,
+                          probe=QualityProbe(quality, metadata.page_dpi))
     limited = [_reader_until(reader, deadline, settings.file_timeout) for reader in rereaders]
     segments, problems = sheet_segments(pages, sheets)
+    if not any(p for s in segments for p in s.pages if not p.blank):
+        # Nothing but sheets and blank pages: the file is read as it is, never dropped silently.
+        segments = [Segment(None, pages)]
     found: list[tuple[Extraction, CoverSheet | None]] = run_with_time_limit(
         lambda: understand_segments(segments, store=store, rereaders=limited), deadline,
         what=f"reading the file took longer than {settings.file_timeout:g} s")
-    return FileReading(pages, [d for d, _ in found], [s for _, s in found], problems)
+    return FileReading(pages, [d for d, _ in found], [s for _, s in found], problems, quality, metadata)
+
+
+@dataclass(frozen=True)
+class QualityProbe:
+    """Measures each scanned page's digitisation quality as it is read (resolution as the file states it)."""
+
+    found: dict[int, PageQuality]
+    stated_dpi: Sequence[float | None]
+
+    def measure(self, raw: PageImage, page: PageImage) -> None:
+        """Measure ``raw`` (as scanned) knowing how ``page`` was turned and straightened."""
+        dpi = self.stated_dpi[raw.index] if raw.index < len(self.stated_dpi) else None
+        self.found[raw.index] = measure_page(raw.image, dpi=dpi, deskew_angle=page.skew, rotation=page.rotation)
 
 
 def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, workdir: Path,
                   store: PageStore | None = None, deadline: float | None = None,
-                  sheets: dict[int, Sheet] | None = None) -> list[OcrPage]:
+                  sheets: dict[int, Sheet] | None = None, probe: QualityProbe | None = None) -> list[OcrPage]:
     """Rasterise, clean and OCR every page of ``source``, one page in memory at a time (kept in ``store``).
 
     Each page gets ``settings.page_timeout`` seconds, all of them together
@@ -93,16 +117,19 @@ def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, 
                 if page_deadline < file_deadline else
                 f"reading the file took longer than {settings.file_timeout:g} s (at page {raw.index + 1})")
         guarded = DeadlineEngine(engine, page_deadline, what)
-        pages.append(run_with_time_limit(partial(_read_raw_page, raw, guarded, store, sheets), page_deadline,
+        pages.append(run_with_time_limit(partial(_read_raw_page, raw, guarded, store, sheets, probe), page_deadline,
                                          what=what, on_timeout=guarded.cancel))
     return pages
 
 
 def _read_raw_page(raw: PageImage, engine: OcrEngine, store: PageStore | None,
-                   sheets: dict[int, Sheet] | None = None) -> OcrPage:
-    if sheets is not None and (sheet := classify_sheet(raw.image)) is not None:
+                   sheets: dict[int, Sheet] | None = None, probe: QualityProbe | None = None) -> OcrPage:
+    sheet = classify_sheet(raw.image) if sheets is not None else None
+    if sheets is not None and sheet is not None:
         sheets[raw.index] = sheet
     page = preprocess(raw, engine=engine)
+    if probe is not None and sheet is None:
+        probe.measure(raw, page)
     if store is not None:
         store.put(page)
     return read_page(page, engine=engine)
@@ -294,3 +321,4 @@ def _reader_until(reader: Reader, deadline: float, limit: float) -> Reader:
             raise _timeout(f"reading the file took longer than {limit:g} s")
         return reader(crops)
     return read
+

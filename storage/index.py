@@ -70,6 +70,18 @@ _BATCH = 200
 _RECORD_ATTEMPTS = 3
 
 
+
+class RunRecord(BaseModel):
+    """One ingest run as ``dangan runs`` lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    status: str
+    counts: dict[str, Any]
+
 class PageInfo(BaseModel):
     """What the index knows about one page of a document."""
 
@@ -356,6 +368,14 @@ class Index:
         with _db_errors("list stored objects"), self._read() as s:
             rows = s.execute(select(FileRow.original_key, FileRow.ocr_key)).all()
         return {key for row in rows for key in row if key}
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        """The newest ingest runs first."""
+        stmt = select(IngestRunRow).order_by(IngestRunRow.started_at.desc()).limit(limit)
+        with _db_errors("list ingest runs"), self._read() as s:
+            return [RunRecord(id=r.id, started_at=_aware(r.started_at),
+                              finished_at=_aware(r.finished_at) if r.finished_at else None,
+                              status=r.status, counts=r.counts or {}) for r in s.scalars(stmt)]
 
     def finish_run(self, run_id: str, counts: dict[str, Any], status: str) -> None:
         """Close an ingest run with its counts (no personal data in ``counts``)."""

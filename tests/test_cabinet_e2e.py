@@ -56,3 +56,14 @@ def test_batch_scan_is_cut_at_cover_sheets_and_filed_under_their_units(tmp_path:
     assert fire["doc_type"] == "fire_safety_agreement"
     assert fire["unit"] == {"building": "10", "unit": "1", "room": "101"}
     assert fire["unit_source"] == "cover_sheet"
+
+    # The batch's digitisation quality report: every scanned page but the sheets, listed by `dangan runs`.
+    runs = run_dangan(["runs", "--json"], env)
+    assert runs.code == 0, runs.stderr
+    (latest,) = json.loads(runs.stdout)
+    assert latest["status"] == "completed" and latest["report"], latest
+    html = Path(latest["report"])
+    assert html.name in run.stdout
+    assert "数字化质量检查报告" in html.read_text(encoding="utf-8")
+    rows = html.with_suffix(".csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 1 + 3  # header, then the registration form, the blank back and the agreement
