@@ -64,6 +64,7 @@ def test_batch_scan_is_cut_at_cover_sheets_and_filed_under_their_units(tmp_path:
     assert latest["status"] == "completed" and latest["report"], latest
     html = Path(latest["report"])
     assert html.name in run.stdout
-    assert "数字化质量检查报告" in html.read_text(encoding="utf-8")
+    text = html.read_text(encoding="utf-8")
+    assert "数字化质量检查报告" in text and "says 2 page(s); 1 were scanned" in text
     rows = html.with_suffix(".csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(rows) == 1 + 3  # header, then the registration form, the blank back and the agreement
