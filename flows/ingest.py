@@ -56,7 +56,7 @@ from schemas.errors import (
     OrchestrationError,
     StorageError,
 )
-from schemas.models import Extraction, OcrPage, SourceFile, UnitRef
+from schemas.models import Extraction, OcrPage, SourceFile, UnitRef, ValueSource
 from schemas.settings import Settings
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
 from storage.names import safe_name
@@ -105,11 +105,12 @@ def find_archived(sha256: str, services: Services) -> list[str]:
 @task(name="store-and-index", cache_policy=NO_CACHE, persist_result=False, **_IO_RETRIES)
 def store_and_index(
     source: SourceFile, pages: list[OcrPage], documents: list[Extraction], services: Services, run_id: str,
-    unit: UnitRef | None = None,
+    unit: UnitRef | None = None, filed: list[tuple[UnitRef | None, ValueSource]] | None = None,
 ) -> list[str]:
     """Seal and store the original and OCR result, then commit the index rows of its documents (I/O, retried).
 
     ``unit``: the unit the file's drop-folder path names; its documents are filed under it.
+    ``filed``: each document's own unit and its source, when cover sheets named them.
     """
     if current_control().stopping:  # a retry that was waiting when the run was stopped
         raise IngestInterrupted("The run was stopped before this file was stored; it stays in the drop "
@@ -117,7 +118,7 @@ def store_and_index(
     needed = 2 * source.size if not services.settings.uses_s3 else 0  # sealed original + OCR result
     check_room(services.settings.home, needed)
     return services.vault.store_file(source=source, pages=pages, documents=documents, run_id=run_id, unit=unit,
-                                     unit_source="path")
+                                     unit_source="path", filed=filed)
 
 
 @task(name="ingest-file", cache_policy=NO_CACHE, persist_result=False)
@@ -160,9 +161,13 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
         sheets = reading.sheets or [None] * len(reading.documents)
         documents = [apply_unit_hint([d], sheet_hint(sheet) if sheet is not None else hint)[0]
                      for d, sheet in zip(reading.documents, sheets, strict=True)]
+        filed: list[tuple[UnitRef | None, ValueSource]] | None = None
+        if any(sheet is not None for sheet in sheets):
+            filed = [(sheet_hint(sheet).unit_ref, "cover_sheet") if sheet is not None
+                     else (hint.unit_ref if hint else None, "path") for sheet in sheets]
         with control.settling():  # a stop waits for this: stored, indexed and moved, or none of it begun
             doc_ids = store_and_index(source, reading.pages, documents, services, run_id,
-                                      hint.unit_ref if hint else None)
+                                      hint.unit_ref if hint else None, filed)
             _settle_done(item, dest)
     return FileOutcome.stored(item, doc_ids, source, reading.pages, documents, reading.problems,
                               reading.quality, reading.metadata)

@@ -182,6 +182,9 @@ def sheet_segments(pages: Sequence[OcrPage], sheets: dict[int, Sheet]) -> tuple[
             if read is None:
                 problems.append(f"page {page.index + 1}: a cover sheet that could not be read ({found.reason}); "
                                 "the pages after it were split by their page types")
+            else:
+                problems.append(f"page {page.index + 1}: the cover sheet's code could not be read ({found.reason}); "
+                                f"its printed unit {read.building}-{read.unit}-{read.room} was used: check it")
             found = read
         segments.append(Segment(found if isinstance(found, CoverSheet) else None, []))
     for segment in segments:

@@ -394,12 +394,14 @@ class Index:
     def record_file(self, *, source: SourceFile, documents: Sequence[Extraction], pages: Sequence[OcrPage],
                     original: StoredObject, ocr: StoredObject, data_key: WrappedKey, run_id: str,
                     statuses: Sequence[str], unit: UnitRef | None = None,
-                    unit_source: ValueSource = "path") -> list[str]:
+                    unit_source: ValueSource = "path",
+                    filed: Sequence[tuple[UnitRef | None, ValueSource]] | None = None) -> list[str]:
         """Insert a file with its documents, pages, fields, data key and search tokens in ONE transaction.
 
         Each document is filed in the active archive of ``unit`` (e.g. from the
         drop folder's path; ``unit_source`` says where it came from), else of
-        the unit printed on it, if any.
+        the unit printed on it, if any. ``filed`` gives each document its own
+        unit and its source instead (a cover sheet before it).
 
         Idempotent on ``source.sha256``: when the file exists (also when a
         concurrent writer commits it first) its document ids are returned and
@@ -419,7 +421,8 @@ class Index:
                 with _db_errors("record a document"), self._write() as s, s.begin():
                     return self._insert_file(s, source=source, documents=documents, pages=pages,
                                              original=original, ocr=ocr, data_key=data_key, run_id=run_id,
-                                             statuses=statuses, unit=unit, unit_source=unit_source)
+                                             statuses=statuses, unit=unit, unit_source=unit_source,
+                                             filed=filed)
             except sa_exc.IntegrityError:
                 continue  # a concurrent writer took this sha256 or opened this unit's archive first
         existing = self.find_by_sha256(source.sha256)
@@ -445,7 +448,8 @@ class Index:
     def _insert_file(self, s: Session, *, source: SourceFile, documents: Sequence[Extraction],
                      pages: Sequence[OcrPage], original: StoredObject, ocr: StoredObject, data_key: WrappedKey,
                      run_id: str, statuses: Sequence[str], unit: UnitRef | None,
-                     unit_source: ValueSource = "path") -> list[str]:
+                     unit_source: ValueSource = "path",
+                     filed: Sequence[tuple[UnitRef | None, ValueSource]] | None = None) -> list[str]:
         found = s.scalars(select(DocumentRow.id).join(FileRow, DocumentRow.file_id == FileRow.id)
                           .where(FileRow.sha256 == source.sha256)).all()
         if found:
@@ -461,13 +465,14 @@ class Index:
         by_index = {p.index: p for p in pages}
         owner: dict[int, str] = {}
         doc_ids: list[str] = []
-        for extraction, status in zip(documents, statuses, strict=True):
+        where = list(filed) if filed is not None else [(unit, unit_source)] * len(documents)
+        for extraction, status, (doc_unit, doc_unit_source) in zip(documents, statuses, where, strict=True):
             doc_id = str(uuid.uuid4())
             doc_ids.append(doc_id)
             indices = extraction.page_indices or tuple(by_index)
             owner.update(dict.fromkeys(indices, doc_id))
-            archive_id = self._archive_for(s, unit or extraction.unit_ref)
-            source_of_unit = unit_source if unit is not None else fields_unit_source(extraction)
+            archive_id = self._archive_for(s, doc_unit or extraction.unit_ref)
+            source_of_unit = doc_unit_source if doc_unit is not None else fields_unit_source(extraction)
             checked = self._cross_check(s, extraction, archive_id, file_id)
             if checked.fields != extraction.fields:
                 extraction, status = checked, "needs_review"

@@ -88,11 +88,13 @@ class Vault:
         self.index.finish_run(run_id, counts, status)
 
     def store_file(self, *, source: SourceFile, pages: Sequence[OcrPage], documents: Sequence[Extraction],
-                   run_id: str, unit: UnitRef | None = None, unit_source: ValueSource = "path") -> list[str]:
+                   run_id: str, unit: UnitRef | None = None, unit_source: ValueSource = "path",
+                   filed: Sequence[tuple[UnitRef | None, ValueSource]] | None = None) -> list[str]:
         """Seal and store the original and its OCR result, then index its documents in one transaction.
 
         With ``unit`` (the unit the drop-folder path names, ``unit_source``
-        ``path``) every document is filed under it, whatever its pages read.
+        ``path``) every document is filed under it, whatever its pages read;
+        ``filed`` names each document's own unit and source (a cover sheet).
         Safe to repeat after a crash: objects are content-addressed and the
         index insert is idempotent on the SHA-256. Returns the document ids.
         """
@@ -107,7 +109,7 @@ class Vault:
         statuses = [document_status(d, [by_index[i] for i in d.page_indices if i in by_index]) for d in documents]
         doc_ids = self.index.record_file(source=source, documents=documents, pages=pages, original=original,
                                          ocr=ocr, data_key=wrap_key(dek, self.keys), run_id=run_id,
-                                         statuses=statuses, unit=unit, unit_source=unit_source)
+                                         statuses=statuses, unit=unit, unit_source=unit_source, filed=filed)
         stored_dek = self.index.file_data_key_id(source.sha256)
         if stored_dek is not None and stored_dek != dek.dek_id:  # another process archived it first: use its key
             self._put(source.sha256, data, ocr_json, self.index.data_key(stored_dek), source)

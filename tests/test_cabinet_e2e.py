@@ -68,3 +68,84 @@ def test_batch_scan_is_cut_at_cover_sheets_and_filed_under_their_units(tmp_path:
     assert "数字化质量检查报告" in text and "says 2 page(s); 1 were scanned" in text
     rows = html.with_suffix(".csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(rows) == 1 + 3  # header, then the registration form, the blank back and the agreement
+
+
+# --- the cabinet bar: a 60-page batch of several units ------------------------------------------------------
+
+#: One-page document types that print their unit, read in each owner folder.
+FOLDER_TYPES = (DocType.OWNER_REGISTRATION, DocType.MOVE_IN_NOTICE, DocType.FIRE_SAFETY_AGREEMENT,
+                DocType.HANDOVER_FORM, DocType.COMMITMENT_LETTER)
+
+
+@pytest.mark.slow
+def test_sixty_page_cabinet_batch_lands_every_document_in_its_unit(tmp_path: Path) -> None:
+    """Two batch files (200 and 150 dpi) of eleven owner folders behind cover sheets, blank backs between
+    pages, one sheet whose code is blacked out, one folder typed on its sheet and holding an ID copy."""
+    import numpy as np
+
+    from tests.synth.hard.scan import blank_back
+    from tests.synth.templates import make_household
+
+    fonts = FontBook()
+    rng = random.Random(61)
+    noise = np.random.default_rng(61)
+    expected: list[tuple[str, str, str]] = []  # (file, doc_type, building-unit-room) in page order
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for file_no, (dpi, folders) in enumerate(((200, 6), (150, 5))):
+        pages: list[Image.Image] = []
+        name = f"cabinet-{file_no + 1}.pdf"
+        for folder in range(folders):
+            hh = make_household(rng)
+            unit = f"{hh.unit.building}-{hh.unit.unit}-{hh.unit.room}"
+            typed = file_no == 1 and folder == 0
+            sheet = sheet_for_unit(unit, batch="CAB", doc_type="id_card" if typed else None)
+            image = render_cover_sheet(sheet, dpi).convert("RGB")
+            if file_no == 1 and folder == 2:  # a strip of tape across the code: read from its print
+                from ocr.coversheet import PAGE_MM, QR_MM
+
+                px = image.size[0] / PAGE_MM[0]
+                qr_x0 = PAGE_MM[0] - 15.0 - QR_MM
+                box = (int((qr_x0 - 5) * px), int((50 + QR_MM * 0.3) * px), int((PAGE_MM[0] - 5) * px),
+                       int((50 + QR_MM * 0.7) * px))
+                image.paste((0, 0, 0), box)
+            pages.append(image)
+            types = (DocType.ID_CARD,) if typed else tuple(rng.sample(FOLDER_TYPES, 3))
+            for doc_type in types:
+                doc = make_document(doc_type, random.Random(rng.random()), hh)
+                front = render_document(doc, dpi, fonts)[0].convert("RGB")
+                pages.append(front)
+                expected.append((name, doc_type.value, unit))
+                if rng.random() < 0.6:  # duplex: the blank back
+                    gray = np.asarray(front.convert("L"))
+                    pages.append(Image.fromarray(blank_back(gray, gray.shape, noise)).convert("RGB"))
+        pages[0].save(inbox / name, save_all=True, append_images=pages[1:], resolution=dpi)
+    total = sum(len(_pdf_pages(p)) for p in inbox.iterdir())
+    assert total >= 60, total
+
+    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_SETTLE_SECONDS": "0"}
+    run = run_dangan(["ingest", str(inbox)], env, timeout=1500)
+    assert run.code == 0, run.stderr
+    export = tmp_path / "export.jsonl"
+    assert run_dangan(["export", "--jsonl", str(export)], env).code == 0
+    records = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    got = sorted((r["source_name"], r["first_page"], r["doc_type"],
+                  "-".join(r["unit"][k] for k in ("building", "unit", "room")) if r.get("unit") else None)
+                 for r in records)
+    assert [(f, t, u) for f, _, t, u in got] == expected  # every document, its type and its unit, in order
+
+    runs = json.loads(run_dangan(["runs", "--json"], env).stdout)
+    html = Path(runs[0]["report"])
+    report = html.read_text(encoding="utf-8")
+    assert "code could not be read" in report  # the taped sheet is named
+    assert "低于 200 dpi" in report  # the 150 dpi pages are flagged
+    rows = html.with_suffix(".csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    flagged = [row for row in rows if "低于 200 dpi" in row]
+    assert flagged and all("cabinet-2.pdf" in row for row in flagged)
+
+def _pdf_pages(path: Path) -> list[object]:
+    import pikepdf
+
+    with pikepdf.open(path) as pdf:
+        return list(pdf.pages)
+
