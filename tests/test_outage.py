@@ -220,7 +220,8 @@ def _allow_connections(db_url: str, allow: bool) -> None:
         _terminate_backends(db_url)
 
 
-@pytest.mark.parametrize("outage", ["connections cut", "server restarted", "database closed"])
+@pytest.mark.parametrize("outage", ["connections cut", "server restarted",
+                                    pytest.param("database closed", marks=pytest.mark.slow)])
 def test_postgres_outage_mid_run(tmp_path: Path, pg_url: str, outage: str) -> None:
     """Cut connections and a quick restart are ridden out by the retries; a longer outage leaves files waiting."""
     if outage == "server restarted" and not _can_restart_postgres():
