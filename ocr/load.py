@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import logging
 import math
 import os
@@ -61,6 +60,7 @@ from schemas.errors import (
 )
 from schemas.models import FileKind, PageImage, SourceFile
 from schemas.settings import Settings
+from storage.files import file_sha256
 from storage.names import safe_name
 
 # Pillow warns about images above its own pixel limit and about damaged metadata. Ours
@@ -96,7 +96,6 @@ def _mute_libtiff() -> None:
 
 _mute_libtiff()
 
-_CHUNK = 1 << 20
 #: Bytes read to sniff the type; a PDF header may sit anywhere in them (BOM, junk).
 _SNIFF_BYTES = 1024
 #: A PDF must end with %%EOF within this many bytes (as Acrobat requires).
@@ -130,15 +129,6 @@ _SCAN_ADVICE = "scan the paper to PDF, TIFF, JPEG or PNG and add that file inste
 
 
 # --- identity and type -------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sniff_kind(head: bytes) -> FileKind | None:

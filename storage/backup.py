@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 
 from schemas.errors import ArchiveExists, BackupDamaged, ConfigError, IntegrityError, StorageError, WrongMasterKey
 from storage.crypto import ALGORITHM, KEY_BYTES, read_header, unwrap_secret, wrap_secret
-from storage.files import atomic_write, fsync_path
+from storage.files import atomic_write, file_sha256, fsync_path
 from storage.objects import check_key
 from storage.tables import SCHEMA_VERSION, ArchiveKeyRow, Base, MetaRow
 
@@ -74,7 +74,6 @@ _FILE_HEADER = struct.Struct(">4sB16s")
 _FRAME = struct.Struct(">I")
 _CHUNK = 1 << 20
 _ROWS_PER_INSERT = 1000
-_READ_BLOCK = 1 << 20
 _INFO_MANIFEST = b"dangan/v1/backup-manifest"
 #: Tables a fresh home may already fill before a restore (schema version, key records); restore replaces them.
 _SETUP_TABLES = frozenset({MetaRow.__tablename__, ArchiveKeyRow.__tablename__})
@@ -435,14 +434,6 @@ def _object_path(root: Path, key: str) -> Path:
         raise BackupDamaged(f"The backup names an invalid object key {key!r}.") from e
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_READ_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------- verify
 
 
@@ -459,7 +450,7 @@ def verify(src: Path, master: MasterKey) -> VerifyReport:
     index_path = src / Path(str(info["file"])).name
     if not index_path.is_file():
         problems.append(f"{index_path.name} is missing")
-    elif index_path.stat().st_size != info["size"] or _file_sha256(index_path) != info["sha256"]:
+    elif index_path.stat().st_size != info["size"] or file_sha256(index_path) != info["sha256"]:
         problems.append(f"{index_path.name} does not match its SHA-256")
     else:
         counts: dict[str, int] = {}
@@ -472,7 +463,7 @@ def verify(src: Path, master: MasterKey) -> VerifyReport:
         path = _object_path(src, key_name)
         if not path.is_file():
             problems.append(f"{OBJECTS}/{key_name} is missing")
-        elif path.stat().st_size != entry["size"] or _file_sha256(path) != entry["sha256"]:
+        elif path.stat().st_size != entry["size"] or file_sha256(path) != entry["sha256"]:
             problems.append(f"{OBJECTS}/{key_name} does not match its SHA-256")
         else:
             with path.open("rb") as f:
