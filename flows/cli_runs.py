@@ -21,8 +21,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def report_of(home: Path, run_id: str) -> Path | None:
-    """The HTML quality report of a run, when one was written."""
-    path = home / "reports" / f"qa-{run_id[:8]}.html"
+    """The HTML quality report of a run, when one was written (the flow names a batch by its run's id)."""
+    from flows.qa_report import batch_id_of, report_paths, reports_folder
+
+    path, _ = report_paths(reports_folder(home), batch_id_of(run_id))
     return path if path.is_file() else None
 
 

@@ -331,7 +331,7 @@ def _qa_report(summary: IngestSummary, run_id: str, started: datetime, settings:
     Only stored files have measured pages; a batch without any writes none. A
     report that cannot be written is logged, never a reason to fail the batch.
     """
-    from flows.qa_report import QaBatch, QaFile, QaPage, QaProblem, write_qa_report
+    from flows.qa_report import QaBatch, QaFile, QaPage, QaProblem, batch_id_of, reports_folder, write_qa_report
 
     stored = [f for f in summary.files if f.quality]
     if not stored:
@@ -342,10 +342,10 @@ def _qa_report(summary: IngestSummary, run_id: str, started: datetime, settings:
             pages.append(QaPage(position=len(pages), file=f.name, page=index, quality=quality))
     files = [QaFile(name=f.name, pages=f.pages, **({"metadata": f.scan} if f.scan else {})) for f in stored]
     problems = [QaProblem(kind="cover_sheet", message=f"{f.name}: {note}") for f in stored for note in f.notes]
-    batch = QaBatch(batch_id=run_id[:8], started=started, finished=datetime.now(UTC),
+    batch = QaBatch(batch_id=batch_id_of(run_id), started=started, finished=datetime.now(UTC),
                     operator=settings.actor, files=files, pages=pages, problems=problems)
     try:
-        html, _ = write_qa_report(batch, settings.home / "reports")
+        html, _ = write_qa_report(batch, reports_folder(settings.home))
     except OSError as e:
         record_error(e, settings.home, context="qa report")
         return None

@@ -231,12 +231,27 @@ def write_qa_report(batch: QaBatch, folder: Path) -> tuple[Path, Path]:
     file name become ``_``.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"qa-{_file_part(batch.batch_id)}"
     sample = set(batch.sample_positions())
-    html_path, csv_path = folder / f"{stem}.html", folder / f"{stem}.csv"
+    html_path, csv_path = report_paths(folder, batch.batch_id)
     _write_atomic(html_path, render_html(batch, sample).encode("utf-8"))
     _write_atomic(csv_path, render_csv(batch, sample).encode("utf-8-sig"))
     return html_path, csv_path
+
+
+def batch_id_of(run_id: str) -> str:
+    """The batch id an ingest run's report carries: the first 8 characters of the run's id."""
+    return run_id[:8]
+
+
+def reports_folder(home: Path) -> Path:
+    """Where an archive's batch reports are written."""
+    return home / "reports"
+
+
+def report_paths(folder: Path, batch_id: str) -> tuple[Path, Path]:
+    """Where the HTML and CSV reports of ``batch_id`` lie in ``folder``."""
+    stem = f"qa-{_file_part(batch_id)}"
+    return folder / f"{stem}.html", folder / f"{stem}.csv"
 
 
 def render_csv(batch: QaBatch, sample: set[int]) -> str:
