@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _say(message: str) -> None:
     """One line on standard error, whatever the message holds (a file name with a newline stays one line)."""
-    text = " ".join(str(message).split())
+    from storage.names import one_line
+
+    text = one_line(str(message))
     try:
         print(f"dangan: {text}", file=sys.stderr, flush=True)
     except (BrokenPipeError, OSError):
@@ -198,6 +200,8 @@ _UNIT_SOURCES = {"path": " (from the folder path)", "ocr": " (read from the page
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from storage.names import safe_name
+
     with closing(_open_vault(settings)) as vault:
         if str(args.jsonl) == "-":
             try:
@@ -208,7 +212,7 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
                 return ExitCode.OK
         else:
             count = _export_to_file(vault, args.jsonl, reveal=args.reveal)
-    print(f"exported {count} document(s) to {_printable(str(args.jsonl))}", file=sys.stderr)
+    print(f"exported {count} document(s) to {safe_name(str(args.jsonl))}", file=sys.stderr)
     return ExitCode.OK
 
 
@@ -217,6 +221,7 @@ def _export_to_file(vault: Vault, path: Path, *, reveal: bool) -> int:
     import os
 
     from schemas.errors import OutputUnwritable
+    from storage.names import safe_name
 
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -230,7 +235,7 @@ def _export_to_file(vault: Vault, path: Path, *, reveal: bool) -> int:
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise OutputUnwritable(f"cannot write the export to {_printable(str(path))}: "
+        raise OutputUnwritable(f"cannot write the export to {safe_name(str(path))}: "
                                f"{e.strerror or type(e).__name__}") from None
     return count
 
@@ -244,11 +249,6 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except OSError:
         pass
-
-
-def _printable(text: str) -> str:
-    """``text`` with control characters (a newline in a file name) shown escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _dump_json(value: object, out: TextIO) -> None:
