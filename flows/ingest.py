@@ -158,7 +158,7 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
         with tempfile.TemporaryDirectory(prefix="file-", dir=work_folder(services.settings)) as tmp:
             reading = read_pages(source, services, Path(tmp))
         hint = item.unit_hint
-        sheets = reading.sheets or [None] * len(reading.documents)
+        sheets = reading.sheets  # one per document, in order
         documents = [apply_unit_hint([d], sheet_hint(sheet) if sheet is not None else hint)[0]
                      for d, sheet in zip(reading.documents, sheets, strict=True)]
         filed: list[tuple[UnitRef | None, ValueSource]] | None = None
