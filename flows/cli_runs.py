@@ -7,6 +7,7 @@ import json
 import sys
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from schemas.errors import ExitCode
 from schemas.settings import Settings
@@ -33,7 +34,7 @@ def _cmd_runs(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
     with closing(Vault.open(settings)) as vault:
         runs = vault.index.runs(limit=max(1, args.limit))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for run in runs:
         report = report_of(settings.home, run.id)
         rows.append({"id": run.id, "started": run.started_at.isoformat(timespec="seconds"),

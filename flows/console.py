@@ -50,6 +50,7 @@ def print_summary(summary: IngestSummary, console: Console | None = None) -> Non
         f"{len(summary.files)} file(s): {summary.count('stored')} stored ({summary.documents} documents, "
         f"{summary.pages} pages), {summary.count('duplicate')} already archived, "
         f"{summary.count('quarantined')} quarantined, {summary.count('failed')} failed"
+        + (f", {summary.count('sheet')} cover sheet file(s)" if summary.count("sheet") else "")
     )
     if summary.documents_to_review:
         out.print(f"{summary.documents_to_review} document(s) need review (fields flagged below)")

@@ -42,9 +42,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.context import RunControl, current_control, current_home_lock, current_reporter, current_settings
 from flows.errorlog import error_log_path, record_error, unexpected
 from flows.services import HomeLock, Services, check_room, disk_failure, open_services
+from flows.sheets import SheetChain, chain_context, current_chain
 from flows.summary import FileOutcome, IngestSummary
+from ocr.coversheet import CoverSheet
 from ocr.load import preflight
-from ocr.pipeline import FileReading, read_file
+from ocr.pipeline import FileReading, ScannedFile, scan_file, understand_file
 from schemas.errors import (
     ConfigError,
     DanganError,
@@ -89,11 +91,15 @@ _IO_RETRIES: dict[str, Any] = {"retries": 3, "retry_delay_seconds": [1, 4, 10],
 
 
 @task(name="read-file", cache_policy=NO_CACHE, persist_result=False)
-def read_pages(source: SourceFile, services: Services, workdir: Path) -> FileReading:
-    """Rasterise, preprocess and OCR one file, then find its documents and read their fields."""
-    with services.engines.engine() as engine:
-        return read_file(source, engine=engine, settings=services.settings, workdir=workdir,
-                         rereaders=services.engines.rereaders(engine))
+def read_pages(source: SourceFile, services: Services, workdir: Path) -> ScannedFile:
+    """Rasterise, preprocess and OCR every page of one file, its pages in parallel on the engines of the run."""
+    return scan_file(source, engines=services.engines, settings=services.settings, workdir=workdir)
+
+
+@task(name="understand-file", cache_policy=NO_CACHE, persist_result=False)
+def understand_pages(scanned: ScannedFile, services: Services, lead: CoverSheet | None = None) -> FileReading:
+    """Cut a read file at its cover sheets (``lead``: a sheet file before it), find its documents, read their fields."""
+    return understand_file(scanned, settings=services.settings, rereaders=services.engines.rereaders(), lead=lead)
 
 
 @task(name="find-archived", cache_policy=NO_CACHE, persist_result=False, **_IO_RETRIES)
@@ -143,6 +149,9 @@ def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinati
     except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
         return _after_failure(item, None, e, services, dest, control)
     finally:
+        chain = current_chain()
+        if chain is not None:
+            chain.release(item)
         current_reporter().advance(item.path.name)
 
 
@@ -156,7 +165,14 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
                 _settle_done(item, dest)
             return FileOutcome.duplicate(item, existing, source)
         with tempfile.TemporaryDirectory(prefix="file-", dir=work_folder(services.settings)) as tmp:
-            reading = read_pages(source, services, Path(tmp))
+            scanned = read_pages(source, services, Path(tmp))
+        chain = current_chain()
+        if chain is not None and scanned.cover is not None:
+            chain.scanned(item, scanned.cover)
+            return FileOutcome.sheet(item, scanned.cover, source)  # settled at the end of the batch
+        if chain is not None:
+            chain.scanned(item, None)
+        reading = understand_pages(scanned, services, chain.lead(item) if chain is not None else None)
         hint = item.unit_hint
         sheets = reading.sheets  # one per document, in order
         documents = [apply_unit_hint([d], sheet_hint(sheet) if sheet is not None else hint)[0]
@@ -171,6 +187,39 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
             _settle_done(item, dest)
     return FileOutcome.stored(item, doc_ids, source, reading.pages, documents, reading.problems,
                               reading.quality, reading.metadata)
+
+
+def _settle_sheet_files(items: list[DropItem], outcomes: list[FileOutcome | None], chain: SheetChain,
+                        dest: Destinations, control: RunControl) -> list[FileOutcome | None]:
+    """Move each cover-sheet file to done/ once every file it was carried to is settled; else leave it.
+
+    A sheet file left in the drop folder leads the same files again in the
+    next run (they are still after it in its folder).
+    """
+    by_path = {item.path: o for item, o in zip(items, outcomes, strict=True) if o is not None}
+    settled: list[FileOutcome | None] = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if outcome is None or outcome.outcome != "sheet":
+            settled.append(outcome)
+            continue
+        carried = chain.carried_to(item)
+        waiting = [p for p in carried if p not in by_path or by_path[p].outcome == "failed"]
+        if not carried:
+            note = "no file after it in this batch; it stays in the drop folder for the files that follow it"
+        elif waiting:
+            note = (f"carried to {len(carried)} file(s); {len(waiting)} of them stay in the drop folder, and so "
+                    "does the sheet, for the next run")
+        else:
+            note = f"carried to the {len(carried)} file(s) after it"
+            try:
+                with control.settling():
+                    _settle_done(item, dest)
+            except IngestInterrupted:
+                note += "; the run was stopped before the sheet was moved to done/"
+            except OSError as e:
+                note += f"; it could not be moved to done/ ({type(e).__name__}) and stays in the drop folder"
+        settled.append(outcome.model_copy(update={"notes": (*outcome.notes, note)}))
+    return settled
 
 
 def _settle_done(item: DropItem, dest: Destinations) -> None:
@@ -275,8 +324,10 @@ def ingest(paths: list[str], keep: bool = False) -> IngestSummary:
             services.vault.begin_run(run_id)
             control.on_stop(lambda: services.vault.finish_run(run_id, {}, "interrupted"))
             started = datetime.now(UTC)
-            futures = [ingest_file.submit(item, services, run_id, dest) for item in items]
-            outcomes = [_outcome(f, item, settings, control) for f, item in zip(futures, items, strict=True)]
+            with chain_context(items) as chain:
+                futures = [ingest_file.submit(item, services, run_id, dest) for item in items]
+                outcomes = [_outcome(f, item, settings, control) for f, item in zip(futures, items, strict=True)]
+            outcomes = _settle_sheet_files(items, outcomes, chain, dest, control)
             summary = IngestSummary.of([o for o in outcomes if o is not None])
             summary = summary.model_copy(update={"qa_report": _qa_report(summary, run_id, started, settings)})
             control.summary = summary
@@ -341,7 +392,8 @@ def _qa_report(summary: IngestSummary, run_id: str, started: datetime, settings:
         for index, quality in f.quality:
             pages.append(QaPage(position=len(pages), file=f.name, page=index, quality=quality))
     files = [QaFile(name=f.name, pages=f.pages, **({"metadata": f.scan} if f.scan else {})) for f in stored]
-    problems = [QaProblem(kind="cover_sheet", message=f"{f.name}: {note}") for f in stored for note in f.notes]
+    problems = [QaProblem(kind="cover_sheet", message=f"{f.name}: {note}")
+                for f in summary.files if f in stored or f.outcome == "sheet" for note in f.notes]
     batch = QaBatch(batch_id=batch_id_of(run_id), started=started, finished=datetime.now(UTC),
                     operator=settings.actor, files=files, pages=pages, problems=problems)
     try:

@@ -9,15 +9,18 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ocr.engine_factory import make_engine
 from ocr.engines import OcrEngine
 from ocr.reread import Reader
 from schemas.errors import DiskFull, DiskUnwritable, IngestBusy
+from schemas.models import OcrWord
 from schemas.settings import Settings
 from storage.objects import disk_error
 from storage.vault import Vault
@@ -47,20 +50,29 @@ class ShaLocks:
 
 
 class EnginePool:
-    """One OCR engine per worker: an engine serves one page at a time, workers never wait on each other."""
+    """One OCR engine per worker (``settings.workers``), lent to one page at a time.
+
+    The pages of every file being read share the pool, so the batch never
+    runs more engines than it has, however many files and pages are under
+    way; each engine uses ``cores / workers`` threads.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._free: queue.Queue[OcrEngine] = queue.Queue()
-        for _ in range(max(1, settings.workers)):
+        self.size = max(1, settings.workers)
+        for _ in range(self.size):
             self._free.put(make_engine(settings.ocr_engine, settings))
 
-    def rereaders(self, engine: OcrEngine) -> list[Reader]:
-        """Who re-reads doubtful fields for a worker holding ``engine``: the engine itself, on the field's crop."""
-        return [engine.recognize_crops]
+    def rereaders(self) -> list[Reader]:
+        """Who re-reads doubtful fields: an engine of the pool, on the field's crop."""
+        def reread(crops: Sequence[np.ndarray]) -> list[OcrWord]:
+            with self.borrow() as engine:
+                return engine.recognize_crops(crops)
+        return [reread]
 
     @contextmanager
-    def engine(self) -> Iterator[OcrEngine]:
-        """Borrow an engine for the block."""
+    def borrow(self) -> Iterator[OcrEngine]:
+        """An engine for the block, waiting until one is free."""
         engine = self._free.get()
         try:
             yield engine

@@ -8,13 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from ocr.coversheet import CoverSheet
 from ocr.quality import PageQuality, ScanMetadata
 from schemas.errors import DanganError
 from schemas.models import Extraction, OcrPage, SourceFile
 from storage.dropfolder import DropItem
 from storage.names import safe_name
 
-Outcome = Literal["stored", "duplicate", "quarantined", "failed"]
+Outcome = Literal["stored", "duplicate", "quarantined", "failed", "sheet"]
 
 
 class DocumentOutcome(BaseModel):
@@ -91,6 +92,14 @@ class FileOutcome(BaseModel):
                    document_ids=tuple(doc_ids), pages=source.page_count)
 
     @classmethod
+    def sheet(cls, item: DropItem, sheet: CoverSheet, source: SourceFile) -> FileOutcome:
+        """A cover sheet scanned as a file of its own: it leads the files after it; nothing is archived."""
+        unit = f"{sheet.building}-{sheet.unit}-{sheet.room}"
+        what = f"{unit} ({sheet.doc_type})" if sheet.doc_type else unit
+        return cls(path=safe_name(str(item.path)), name=safe_name(item.path.name), outcome="sheet",
+                   pages=source.page_count, notes=(f"cover sheet for {what}",))
+
+    @classmethod
     def quarantined(cls, item: DropItem, error: DanganError) -> FileOutcome:
         """Refused and set aside with its reason."""
         return cls(path=safe_name(str(item.path)), name=safe_name(item.path.name), outcome="quarantined",
@@ -145,4 +154,4 @@ class IngestSummary(BaseModel):
         """Totals for the ingest-run record."""
         by_outcome = Counter(f.outcome for f in self.files)
         return {"files": len(self.files), "pages": self.pages, "documents": self.documents,
-                **{k: by_outcome.get(k, 0) for k in ("stored", "duplicate", "quarantined", "failed")}}
+                **{k: by_outcome.get(k, 0) for k in ("stored", "duplicate", "quarantined", "failed", "sheet")}}

@@ -59,7 +59,7 @@ class Grid:
         for i, row in enumerate(rows):
             candidates = by_page.get(row.page, [])  # type: ignore[attr-defined]
             for word in row.cells:  # type: ignore[attr-defined]
-                key = _holder(candidates, (word.x0, word.y0 or row.top, word.x1, word.y1 or row.bottom))  # type: ignore[attr-defined]
+                key = _holder(candidates, (word.x0, word.y0 or row.top, word.x1, word.y1 or row.bottom))  # type: ignore[attr-defined,assignment]
                 if key is not None:
                     grid.where[(i, word.start)] = key
                     grid.spans.setdefault(key, []).append(Span(i, word.start, word.end))

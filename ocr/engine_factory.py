@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import cv2
+
 from ocr.engines import OcrEngine
 from schemas.settings import OcrEngineName, Settings
 
@@ -16,6 +18,7 @@ def make_engine(name: OcrEngineName, settings: Settings) -> OcrEngine:
     engine cannot run here.
     """
     threads = threads_per_worker(settings.workers)
+    limit_opencv_threads(threads)
     if name == "tesseract":
         from ocr.engine_tesseract import TesseractEngine
 
@@ -25,7 +28,7 @@ def make_engine(name: OcrEngineName, settings: Settings) -> OcrEngine:
     if name == "rapidocr":
         from ocr.engine_rapid import RapidOcrEngine
 
-        return RapidOcrEngine(threads=threads, max_side_px=settings.max_side_px)
+        return RapidOcrEngine(threads=threads, device=settings.ocr_device, max_side_px=settings.max_side_px)
     raise ValueError(f"unknown OCR engine {name!r}")
 
 
@@ -33,3 +36,12 @@ def threads_per_worker(workers: int, cpus: int | None = None) -> int:
     """CPU threads one engine may use when ``workers`` pages are OCR'd in parallel."""
     total = cpus or os.cpu_count() or 1
     return max(1, total // max(1, workers))
+
+
+def limit_opencv_threads(threads: int) -> None:
+    """Let each OpenCV call use at most ``threads`` threads (a setting of the whole process).
+
+    Pages are cleaned up by ``workers`` threads at once; OpenCV's own default
+    (every core per call) would run cores x workers threads on the cores.
+    """
+    cv2.setNumThreads(max(1, threads))

@@ -55,6 +55,7 @@ class RapidOcrEngine:
         *,
         models: str = DEFAULT_MODELS,
         threads: int = 1,
+        device: str = "cpu",
         max_side_px: int = 4000,
         det_dpi: int = 85,
         det_max_side: int = 1600,
@@ -64,12 +65,12 @@ class RapidOcrEngine:
         reread_below: float = 0.9,
     ) -> None:
         self.models = model_set(models)
-        self._detector = TextDetector(self.models.det, threads=threads)
-        self._recognizer = TextRecognizer(self.models.rec, threads=threads)
+        self._detector = TextDetector(self.models.det, threads=threads, device=device)
+        self._recognizer = TextRecognizer(self.models.rec, threads=threads, device=device)
         reread = self.models.reread
-        self._rereader = TextRecognizer(reread, threads=threads) if reread is not None else None
+        self._rereader = TextRecognizer(reread, threads=threads, device=device) if reread is not None else None
         self.reread_below = reread_below
-        self._classifier = AngleClassifier(ANGLE_CLASSIFIER, threads=threads)
+        self._classifier = AngleClassifier(ANGLE_CLASSIFIER, threads=threads, device=device)
         self.max_side_px = max_side_px
         self.det_dpi = det_dpi
         self.det_max_side = det_max_side

@@ -22,7 +22,8 @@ per process with :func:`make_engine` and reuse it for every page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from statistics import median
@@ -69,6 +70,38 @@ class OcrEngine(Protocol):
         empty text means nothing was read.
         """
         ...
+
+
+class EngineSource(Protocol):
+    """Where the pages of a file get their engine: ``size`` engines, each lent to one page at a time.
+
+    A file's pages are read by as many threads as there are engines: each
+    engine runs with ``cores / size`` threads (:func:`ocr.engine_factory.threads_per_worker`),
+    so together they never ask for more cores than the machine has.
+    """
+
+    @property
+    def size(self) -> int:
+        """How many engines may work at once."""
+        ...
+
+    def borrow(self) -> AbstractContextManager[OcrEngine]:
+        """An engine for the block, waiting until one is free."""
+        ...
+
+
+class OneEngine:
+    """A single engine as an :class:`EngineSource`: pages are read one after the other."""
+
+    size = 1
+
+    def __init__(self, engine: OcrEngine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def borrow(self) -> Iterator[OcrEngine]:
+        """The engine."""
+        yield self.engine
 
 
 # --- layout helpers shared by the engines ---

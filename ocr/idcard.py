@@ -76,7 +76,7 @@ def card_fields(pages: Sequence[OcrPage]) -> dict[str, CardRead]:
     birth_at = next((i for i, (_, _, t) in enumerate(lines) if _BIRTH.search(t) and len(find_dates(t)) < 2), None)
     id_at = next((i for i, (_, _, t) in enumerate(lines) if _ID18.search(t.replace(" ", ""))), None)
     if birth_at is not None and id_at is not None and birth_at < id_at:
-        parts = []
+        parts: list[tuple[str, OcrLine, int]] = []
         for page, line, text in lines[birth_at + 1:id_at]:
             if (_OVERLAY.search(text) and len(parts) > 0) or _CARD_WORDS.search(text) or "公安" in text:
                 continue

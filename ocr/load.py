@@ -29,7 +29,7 @@ import struct
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -536,7 +536,7 @@ def _tiff_strips_end_early(path: Path, size: int) -> bool:
 # --- rasterise ---------------------------------------------------------------
 
 
-def rasterise(source: SourceFile, settings: Settings, workdir: Path) -> Iterator[PageImage]:
+def rasterise(source: SourceFile, settings: Settings, workdir: Path) -> Generator[PageImage, None, None]:
     """Yield the pages of a preflighted file in order, one at a time, as 8-bit gray or BGR arrays.
 
     ``PageImage.index`` starts at 0; ``PageImage.dpi`` is the effective resolution

@@ -7,6 +7,13 @@ guards it. Each page is read under a watchdog (``settings.page_timeout``) and
 the whole file under ``settings.file_timeout``; running out raises
 EngineTimeout, and the file is set aside with code ``engine_timeout``. A page
 abandoned by its watchdog stops at its next engine call.
+
+Parallel pages: given an :class:`~ocr.engines.EngineSource` of N engines, a
+file's pages are read by N threads at once, each page with an engine of its
+own (ONNX Runtime and OpenCV release the interpreter lock while they work, so
+threads scale like processes here without copying page images between
+processes: bench/RESULTS.md). At most N pages are in memory beyond the one
+being rasterised.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,7 +35,7 @@ import numpy as np
 from ocr.agree import agree_seals, agree_within, settle_household
 from ocr.classify import classify
 from ocr.coversheet import CoverSheet, Sheet, UnreadableSheet, classify_sheet, sheet_from_text
-from ocr.engines import OcrEngine
+from ocr.engines import EngineSource, OcrEngine, OneEngine
 from ocr.extract import PARSERS, extract, finish_fields
 from ocr.load import rasterise
 from ocr.marks import add_margin_text, clean_page, read_overlays, read_seals
@@ -60,31 +70,75 @@ class FileReading:
     metadata: ScanMetadata | None = None
 
 
-def read_file(source: SourceFile, *, engine: OcrEngine, settings: Settings, workdir: Path,
-              rereaders: Sequence[Reader] = ()) -> FileReading:
-    """Read a whole file: every page (one in memory at a time), then its documents and their fields.
+def read_file(source: SourceFile, *, engine: OcrEngine | None = None, engines: EngineSource | None = None,
+              settings: Settings, workdir: Path, rereaders: Sequence[Reader] = (),
+              lead: CoverSheet | None = None) -> FileReading:
+    """Read a whole file: every page (:func:`scan_file`), then its documents and fields (:func:`understand_file`).
 
-    Doubtful fields are re-read from the page images by ``rereaders`` (the
-    images are kept PNG-compressed in memory until the file is done). Raises
-    EngineTimeout when a page or the whole file runs out of time.
+    Raises EngineTimeout when a page or the whole file runs out of time.
     """
+    scanned = scan_file(source, engine=engine, engines=engines, settings=settings, workdir=workdir)
+    return understand_file(scanned, settings=settings, rereaders=rereaders, lead=lead)
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """A file's pages as OCR read them, with what reading them found on the way; not yet split into documents."""
+
+    pages: list[OcrPage]
+    #: Cover and separator sheets (page index -> sheet).
+    sheets: dict[int, Sheet]
+    #: The cleaned page images, PNG-compressed, for re-reading doubtful fields.
+    store: PageStore
+    quality: dict[int, PageQuality]
+    metadata: ScanMetadata
+    #: The monotonic time by which the whole file must be read.
+    deadline: float
+
+    @property
+    def cover(self) -> CoverSheet | None:
+        """The cover sheet, when the file is nothing but a cover sheet (and blank backs); else None.
+
+        Such a file was scanned on its own, in front of the files it is for.
+        """
+        found = [self.sheets.get(p.index) for p in self.pages if not p.blank]
+        if not found or any(not isinstance(sheet, CoverSheet) for sheet in found):
+            return None
+        return found[-1]  # type: ignore[return-value]  # every entry is a CoverSheet
+
+
+def scan_file(source: SourceFile, *, engine: OcrEngine | None = None, engines: EngineSource | None = None,
+              settings: Settings, workdir: Path) -> ScannedFile:
+    """Rasterise, clean and OCR every page of a file (in parallel with ``engines``), measuring each scan."""
     deadline = time.monotonic() + settings.file_timeout
     store = PageStore()
     sheets: dict[int, Sheet] = {}
     metadata = scan_metadata(source.path)
     quality: dict[int, PageQuality] = {}
-    pages = read_document(source, engine=engine, settings=settings, workdir=workdir, store=store,
-                          deadline=deadline, sheets=sheets,
-                          probe=QualityProbe(quality, metadata.page_dpi))
+    pages = read_document(source, engine=engine, engines=engines, settings=settings, workdir=workdir, store=store,
+                          deadline=deadline, sheets=sheets, probe=QualityProbe(quality, metadata.page_dpi))
+    return ScannedFile(pages, sheets, store, quality, metadata, deadline)
+
+
+def understand_file(scanned: ScannedFile, *, settings: Settings, rereaders: Sequence[Reader] = (),
+                    lead: CoverSheet | None = None) -> FileReading:
+    """Cut a scanned file at its sheets and read its documents: types, fields, re-reads, cross-checks.
+
+    Doubtful fields are re-read from the page images by ``rereaders``.
+    ``lead``: a cover sheet scanned as a file of its own before this one; the
+    file's first pages are filed as if it had been scanned in front of them.
+    """
+    deadline, pages = scanned.deadline, scanned.pages
     limited = [_reader_until(reader, deadline, settings.file_timeout) for reader in rereaders]
-    segments, problems = sheet_segments(pages, sheets)
+    segments, problems = sheet_segments(pages, scanned.sheets, lead=lead)
     if not any(p for s in segments for p in s.pages if not p.blank):
         # Nothing but sheets and blank pages: the file is read as it is, never dropped silently.
-        segments = [Segment(None, pages)]
+        segments = [Segment(lead, pages)]
     found: list[tuple[Extraction, CoverSheet | None]] = run_with_time_limit(
-        lambda: understand_segments(segments, store=store, rereaders=limited), deadline,
+        lambda: understand_segments(segments, store=scanned.store, rereaders=limited), deadline,
         what=f"reading the file took longer than {settings.file_timeout:g} s")
-    return FileReading(pages, [d for d, _ in found], [s for _, s in found], problems, quality, metadata)
+    return FileReading(pages, [d for d, _ in found], [s for _, s in found], problems, scanned.quality,
+                       scanned.metadata)
 
 
 @dataclass(frozen=True)
@@ -100,26 +154,61 @@ class QualityProbe:
         self.found[raw.index] = measure_page(raw.image, dpi=dpi, deskew_angle=page.skew, rotation=page.rotation)
 
 
-def read_document(source: SourceFile, *, engine: OcrEngine, settings: Settings, workdir: Path,
-                  store: PageStore | None = None, deadline: float | None = None,
+def read_document(source: SourceFile, *, engine: OcrEngine | None = None, engines: EngineSource | None = None,
+                  settings: Settings, workdir: Path, store: PageStore | None = None, deadline: float | None = None,
                   sheets: dict[int, Sheet] | None = None, probe: QualityProbe | None = None) -> list[OcrPage]:
-    """Rasterise, clean and OCR every page of ``source``, one page in memory at a time (kept in ``store``).
+    """Rasterise, clean and OCR every page of ``source``, in page order.
 
-    Each page gets ``settings.page_timeout`` seconds, all of them together
-    ``settings.file_timeout`` (or until the monotonic ``deadline``). Cover and
-    separator sheets found on the way go to ``sheets`` (page index -> sheet).
+    Pages go to the engines of ``engines`` as they free up (one page per
+    engine at a time), or to ``engine`` one after the other. Each page gets
+    ``settings.page_timeout`` seconds from when its engine starts on it, all
+    of them together ``settings.file_timeout`` (or until the monotonic
+    ``deadline``). Cover and separator sheets found on the way go to
+    ``sheets`` (page index -> sheet); page images to ``store``.
     """
+    if engines is None:
+        if engine is None:
+            raise TypeError("read_document needs an engine or an engine source")
+        engines = OneEngine(engine)
     file_deadline = deadline if deadline is not None else time.monotonic() + settings.file_timeout
-    pages: list[OcrPage] = []
-    for raw in rasterise(source, settings, workdir):
-        page_deadline = min(file_deadline, time.monotonic() + settings.page_timeout)
-        what = (f"page {raw.index + 1} took longer than {settings.page_timeout:g} s to read"
-                if page_deadline < file_deadline else
-                f"reading the file took longer than {settings.file_timeout:g} s (at page {raw.index + 1})")
-        guarded = DeadlineEngine(engine, page_deadline, what)
-        pages.append(run_with_time_limit(partial(_read_raw_page, raw, guarded, store, sheets, probe), page_deadline,
-                                         what=what, on_timeout=guarded.cancel))
-    return pages
+
+    def read(raw: PageImage) -> OcrPage:
+        with engines.borrow() as lent:
+            page_deadline = min(file_deadline, time.monotonic() + settings.page_timeout)
+            what = (f"page {raw.index + 1} took longer than {settings.page_timeout:g} s to read"
+                    if page_deadline < file_deadline else
+                    f"reading the file took longer than {settings.file_timeout:g} s (at page {raw.index + 1})")
+            guarded = DeadlineEngine(lent, page_deadline, what)
+            return run_with_time_limit(partial(_read_raw_page, raw, guarded, store, sheets, probe), page_deadline,
+                                       what=what, on_timeout=guarded.cancel)
+
+    raws = rasterise(source, settings, workdir)
+    if engines.size <= 1:
+        with closing(raws):
+            return [read(raw) for raw in raws]
+    return list(_in_parallel(read, raws, engines.size))
+
+
+def _in_parallel(read: Callable[[PageImage], OcrPage], raws: Generator[PageImage, None, None],
+                 width: int) -> Iterator[OcrPage]:
+    """``read`` every page of ``raws`` on ``width`` threads; results in page order, at most ``width`` pending.
+
+    The first failure stops the rest: pages not begun are cancelled, and the
+    error is raised once the pages under way have ended (each is bounded by
+    its own deadline).
+    """
+    pending: deque[Future[OcrPage]] = deque()
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="dangan-pages") as pool, closing(raws):
+        try:
+            for raw in raws:
+                if len(pending) >= width:
+                    yield pending.popleft().result()
+                pending.append(pool.submit(contextvars.copy_context().run, read, raw))
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _read_raw_page(raw: PageImage, engine: OcrEngine, store: PageStore | None,
@@ -162,15 +251,19 @@ class Segment:
     pages: list[OcrPage]
 
 
-def sheet_segments(pages: Sequence[OcrPage], sheets: dict[int, Sheet]) -> tuple[list[Segment], list[str]]:
+def sheet_segments(pages: Sequence[OcrPage], sheets: dict[int, Sheet], *,
+                   lead: CoverSheet | None = None) -> tuple[list[Segment], list[str]]:
     """Cut a file's pages at its cover and separator sheets; the sheets themselves belong to no document.
+
+    ``lead``: the sheet the pages before the file's first sheet are filed
+    under (a cover sheet scanned as a file of its own before this file).
 
     A sheet whose QR code cannot be read is tried through its printed text;
     failing that, the pages after it are split by their page types and the
     sheet is listed as a problem. A sheet that states a page count is
     checked against the pages with content after it.
     """
-    segments = [Segment(None, [])]
+    segments = [Segment(lead, [])]
     problems: list[str] = []
     for page in pages:
         found = sheets.get(page.index)

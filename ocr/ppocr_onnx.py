@@ -19,9 +19,11 @@ threads.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -31,6 +33,8 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from ocr.ppocr_models import DetModel, PackageFile, RecModel, read_dictionary
 from schemas.errors import EngineError, EngineUnavailable
+
+log = logging.getLogger(__name__)
 
 #: Exceptions ONNX Runtime raises (its own classes derive from ``Exception`` directly).
 ORT_ERRORS: tuple[type[Exception], ...] = tuple(
@@ -51,8 +55,30 @@ MAX_REGIONS = 1000
 TALL_CROP = 1.5
 
 
-def open_session(model: PackageFile | Path, *, threads: int) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session; ``EngineUnavailable`` when the file is missing or not a model."""
+def execution_providers(device: str, available: Sequence[str] | None = None) -> list[str | tuple[str, dict[str, str]]]:
+    """ONNX Runtime providers for ``device`` (``cpu``, ``cuda``, ``cuda:N``), the CPU always last.
+
+    ``cuda`` without ONNX Runtime's CUDA provider installed (the
+    ``onnxruntime-gpu`` build) runs on the CPU, with a warning once.
+    """
+    if not device.startswith("cuda"):
+        return ["CPUExecutionProvider"]
+    offered = ort.get_available_providers() if available is None else list(available)
+    if "CUDAExecutionProvider" not in offered:
+        _warn_no_cuda(device)
+        return ["CPUExecutionProvider"]
+    _, _, number = device.partition(":")
+    return [("CUDAExecutionProvider", {"device_id": number or "0"}), "CPUExecutionProvider"]
+
+
+@cache
+def _warn_no_cuda(device: str) -> None:
+    log.warning("DANGAN_OCR_DEVICE=%s, but this ONNX Runtime has no CUDA provider (install onnxruntime-gpu "
+                "and a CUDA driver); OCR runs on the CPU", device)
+
+
+def open_session(model: PackageFile | Path, *, threads: int, device: str = "cpu") -> ort.InferenceSession:
+    """An ONNX Runtime session on ``device``; ``EngineUnavailable`` when the file is missing or not a model."""
     path = model if isinstance(model, Path) else model.locate()
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, threads)
@@ -63,7 +89,7 @@ def open_session(model: PackageFile | Path, *, threads: int) -> ort.InferenceSes
     options.enable_cpu_mem_arena = False
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), sess_options=options, providers=execution_providers(device))
     except LOAD_ERRORS as e:
         raise EngineUnavailable(f"the OCR model {path.name} could not be loaded; reinstall its package") from e
 
@@ -81,10 +107,10 @@ def _run(session: ort.InferenceSession, batch: np.ndarray, what: str) -> np.ndar
 class TextDetector:
     """DB text detector: quadrilaterals of the text lines of a BGR image."""
 
-    def __init__(self, model: DetModel, *, threads: int = 1, max_side: int = 4000) -> None:
+    def __init__(self, model: DetModel, *, threads: int = 1, max_side: int = 4000, device: str = "cpu") -> None:
         self.model = model
         self.max_side = max_side
-        self._session = open_session(model.onnx, threads=threads)
+        self._session = open_session(model.onnx, threads=threads, device=device)
         mean, std = model.norm
         self._mean = np.array(mean, np.float32).reshape(1, 1, 3)
         self._std = np.array(std, np.float32).reshape(1, 1, 3)
@@ -194,10 +220,10 @@ class LineReading:
 class TextRecognizer:
     """CTC line recogniser (PP-OCR SVTR/LCNet) with greedy decoding and per-character probabilities."""
 
-    def __init__(self, model: RecModel, *, threads: int = 1, batch_size: int = 6) -> None:
+    def __init__(self, model: RecModel, *, threads: int = 1, batch_size: int = 6, device: str = "cpu") -> None:
         self.model = model
         self.batch_size = batch_size
-        self._session = open_session(model.onnx, threads=threads)
+        self._session = open_session(model.onnx, threads=threads, device=device)
         self._classes = ["", *self._characters(), " "]  # blank first, space last, as PaddleOCR trains them
         probe = _run(self._session, np.zeros((1, 3, model.height, model.min_width), np.float32), "text recognition")
         if probe.ndim != 3 or probe.shape[2] != len(self._classes):
@@ -282,9 +308,10 @@ class AngleClassifier:
 
     labels = ("0", "180")
 
-    def __init__(self, model: PackageFile, *, threads: int = 1, batch_size: int = 6) -> None:
+    def __init__(self, model: PackageFile, *, threads: int = 1, batch_size: int = 6,
+                 device: str = "cpu") -> None:
         self.batch_size = batch_size
-        self._session = open_session(model, threads=threads)
+        self._session = open_session(model, threads=threads, device=device)
 
     def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """Label and probability for each BGR crop, in order."""

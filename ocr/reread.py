@@ -17,7 +17,7 @@ never written to disk.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -58,6 +58,8 @@ class PageStore:
         if data is None:
             return None
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            return None
         x0, y0, x1, y1 = box
         margin = round(pad * max(1, y1 - y0))
         h, w = image.shape[:2]
@@ -90,7 +92,7 @@ def needs_reread(value: FieldValue) -> bool:
 
 
 def reread_fields(extraction: Extraction, store: PageStore, readers: Sequence[Reader],
-                  parsers: dict[str, Callable[[str], object | None]]) -> Extraction:
+                  parsers: Mapping[str, Callable[[str], object | None]]) -> Extraction:
     """Re-read the doubtful fields of a document and apply the votes (see the module docstring)."""
     extraction = recover_unread(extraction, store, readers, parsers)
     todo = [(name, value) for name, value in extraction.fields.items() if needs_reread(value)]
@@ -142,7 +144,7 @@ def vote(value: FieldValue, readings: Sequence[str | None]) -> FieldValue:
 
 
 def recover_unread(extraction: Extraction, store: PageStore, readers: Sequence[Reader],
-                   parsers: dict[str, Callable[[str], object | None]]) -> Extraction:
+                   parsers: Mapping[str, Callable[[str], object | None]]) -> Extraction:
     """Read again, from the page image, labelled values the page reading could not parse.
 
     A small handwritten digit on an underline ("2023年_6_月23日") is often lost

@@ -55,8 +55,11 @@ class Settings(BaseSettings):
     max_side_px: int = 4000
     #: Seconds before an external program (tesseract, pdftoppm, qpdf) is stopped.
     program_timeout: float = 120.0
-    #: Pages OCR'd in parallel.
-    workers: int = 2
+    #: Pages OCR'd in parallel (one engine each; each engine gets ``cores / workers`` threads).
+    workers: int = Field(default=2, ge=1)
+    #: Where the PP-OCR engine runs: ``cpu``, or ``cuda`` / ``cuda:N`` for ONNX Runtime's CUDA provider
+    #: (GPU N). Without a CUDA-enabled ONNX Runtime and a GPU, the CPU is used and a warning says so.
+    ocr_device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$")
     #: Seconds a file's size and time must stay unchanged before it is taken from a drop folder
     #: (a scanner may still be writing it).
     settle_seconds: float = Field(default=5.0, ge=0)

@@ -149,3 +149,56 @@ def _pdf_pages(path: Path) -> list[object]:
     with pikepdf.open(path) as pdf:
         return list(pdf.pages)
 
+
+
+# --- cover sheets scanned as files of their own ---------------------------------------------------------------
+
+
+def test_cover_sheet_files_lead_the_files_after_them(tmp_path: Path) -> None:
+    """A scanner that writes one file per press: the sheet arrives alone and files the ones after it.
+
+    The sheet's type and page count go to the next file only, its unit to every file up to the next sheet;
+    a sheet with no file after it waits in the drop folder and files what arrives next.
+    """
+    fonts = FontBook()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+
+    def save(name: str, *pages: Image.Image) -> None:
+        pages[0].save(inbox / name, save_all=True, append_images=list(pages[1:]), resolution=DPI)
+
+    typed = sheet_for_unit("3-2-1201", batch="F1", doc_type="fire_safety_agreement", pages=1)
+    sheet = render_cover_sheet(typed, DPI).convert("RGB")
+    save("001.pdf", sheet, Image.new("RGB", sheet.size, "white"))  # duplex: the blank back comes along
+    save("002.pdf", _page(DocType.FIRE_SAFETY_AGREEMENT, 21, fonts))
+    save("003.pdf", _page(DocType.OWNER_REGISTRATION, 22, fonts))
+    save("004.pdf", render_cover_sheet(sheet_for_unit("10-1-101", batch="F1"), DPI).convert("RGB"))
+    save("005.pdf", _page(DocType.MOVE_IN_NOTICE, 23, fonts))
+    save("006.pdf", render_cover_sheet(sheet_for_unit("5-1-501", batch="F1"), DPI).convert("RGB"))
+
+    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_SETTLE_SECONDS": "0", "DANGAN_ROLE": "leader"}
+    run = run_dangan(["ingest", str(inbox)], env)
+    assert run.code == 0, run.stderr
+    assert "3 cover sheet file(s)" in run.stdout, run.stdout
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["006.pdf"]  # nothing came after it yet
+    assert sorted(p.name for p in (inbox.parent / "done").rglob("*.pdf")) == [
+        "001.pdf", "002.pdf", "003.pdf", "004.pdf", "005.pdf"]
+
+    save("007.pdf", _page(DocType.HANDOVER_FORM, 24, fonts))
+    again = run_dangan(["ingest", str(inbox)], env)
+    assert again.code == 0, again.stderr
+    assert not [p for p in inbox.iterdir() if p.is_file()]
+
+    export = tmp_path / "export.jsonl"
+    assert run_dangan(["export", "--jsonl", str(export)], env).code == 0
+    records = {r["source_name"]: r for r in map(json.loads, export.read_text(encoding="utf-8").splitlines())}
+    assert sorted(records) == ["002.pdf", "003.pdf", "005.pdf", "007.pdf"]  # sheets are not archived
+
+    def unit(name: str) -> str:
+        return "-".join(records[name]["unit"][k] for k in ("building", "unit", "room"))
+
+    assert [unit(n) for n in ("002.pdf", "003.pdf", "005.pdf", "007.pdf")] == [
+        "3-2-1201", "3-2-1201", "10-1-101", "5-1-501"]
+    assert all(r["unit_source"] == "cover_sheet" for r in records.values())
+    assert records["002.pdf"]["doc_type"] == "fire_safety_agreement"
+    assert records["003.pdf"]["doc_type"] == "owner_registration"  # the sheet's type went to 002 only
