@@ -17,7 +17,7 @@ def make_engine(name: OcrEngineName, settings: Settings) -> OcrEngine:
     (and for RapidOCR loads the models). Raises ``EngineUnavailable`` when the
     engine cannot run here.
     """
-    threads = threads_per_worker(settings.workers)
+    threads = settings.ocr_threads or threads_per_worker(settings.workers)
     limit_opencv_threads(threads)
     if name == "tesseract":
         from ocr.engine_tesseract import TesseractEngine

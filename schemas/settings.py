@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     #: Where the PP-OCR engine runs: ``cpu``, or ``cuda`` / ``cuda:N`` for ONNX Runtime's CUDA provider
     #: (GPU N). Without a CUDA-enabled ONNX Runtime and a GPU, the CPU is used and a warning says so.
     ocr_device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:[0-9]+)?)$")
+    #: CPU threads of one OCR engine; unset: the machine's cores shared among ``workers``
+    #: (``ocr.engine_factory.threads_per_worker``). A Dask worker sets it to its share (one per worker thread).
+    ocr_threads: int | None = Field(default=None, ge=1)
     #: Seconds a file's size and time must stay unchanged before it is taken from a drop folder
     #: (a scanner may still be writing it).
     settle_seconds: float = Field(default=5.0, ge=0)
@@ -80,6 +83,14 @@ class Settings(BaseSettings):
     watch_batch_seconds: float = Field(default=30.0, ge=0)
     #: ``dangan watch``: scan only, never use file events (network shares give none for changes made elsewhere).
     watch_poll: bool = False
+
+    #: Scale-out (``flows.scaleout``): the Dask scheduler ``dangan ingest`` hands its files to
+    #: (``tcp://host:8786``); its workers run with their own ``DANGAN_*`` settings against the same
+    #: object store and database.
+    dask_address: str | None = None
+    #: Scale-out on this machine: ``dangan ingest`` starts a Dask LocalCluster of this many
+    #: single-threaded worker processes (ignored when ``dask_address`` is set).
+    dask_workers: int | None = Field(default=None, ge=1)
 
     #: Where stored sources go; default: ``done/`` beside the drop folder.
     done_dir: Path | None = None
