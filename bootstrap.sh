@@ -13,6 +13,7 @@ APT_PACKAGES=(
   fonts-noto-cjk fonts-wqy-zenhei fonts-wqy-microhei
   fonts-lxgw-wenkai fonts-arphic-ukai fonts-arphic-gkai00mp fonts-seto fonts-dkg-handwriting fonts-bwht fonts-humor-sans
   libgl1 libglib2.0-0
+  chromium chromium-driver
 )
 
 install_system() {
