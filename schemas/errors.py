@@ -330,3 +330,25 @@ class OrchestrationError(DanganError):
     code = "orchestration_error"
     exit_code = ExitCode.INCOMPLETE
     retryable = True
+
+
+# --- users, sign-in and requests to the archive service ---
+
+
+class InvalidRequest(DanganError):
+    """A request given directly (a user name, a role, a password too short) that cannot be carried out as given."""
+
+    code = "invalid_request"
+    exit_code = ExitCode.BAD_INPUT
+
+
+class SignInFailed(AccessDenied):
+    """A user name with a wrong password or token, an unknown name, or a disabled account (never said which)."""
+
+    code = "sign_in_failed"
+
+
+class SignInThrottled(AccessDenied):
+    """Too many failed sign-ins for this name or address: refused for a while, whatever the password."""
+
+    code = "sign_in_throttled"

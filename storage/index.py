@@ -65,6 +65,7 @@ from storage.tables import (
     utcnow,
 )
 from storage.unitpath import unit_source as fields_unit_source
+from web import tables as _web_tables  # noqa: F401 - users and sessions live in the index: create_schema makes them
 
 _BATCH = 200
 _RECORD_ATTEMPTS = 3

@@ -1,0 +1,180 @@
+"""Who may do what: the one permission matrix of the archive (权限矩阵).
+
+Every action of the API, the pages and the command line is decided here and
+nowhere else: callers name the :class:`Action` they are about to take and call
+:func:`require`, which audits a refusal before raising ``AccessDenied``.
+
+Plain Python (no web framework), so the command line imports it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Literal
+
+from schemas.errors import AccessDenied
+from schemas.models import UnitRef
+
+
+class Role(StrEnum):
+    """Roles of the people (and the one machine account) that act on the archive."""
+
+    LEADERSHIP = "leadership"  # 公司领导: reads everything, full ID numbers and phones
+    ARCHIVE_MANAGER = "archive_manager"  # 档案管理员: keeps the archive, manages users
+    CLERK = "clerk"  # 前台/客服: files, finds and corrects; masked values only
+    AUDITOR = "auditor"  # 审计: reads the audit log and what it refers to, masked
+    EXTERNAL_AUTHORITY = "external_authority"  # 公安/法院: views only, never takes a copy
+    OWNER = "owner"  # 业主: their own unit's archive only
+    LOCAL_OPERATOR = "local_operator"  # the OS account that owns DANGAN_HOME and its master key
+
+
+#: Roles a person can be given (``dangan user add --role``); the local operator is built in.
+USER_ROLES: tuple[Role, ...] = tuple(r for r in Role if r is not Role.LOCAL_OPERATOR)
+
+
+class Action(StrEnum):
+    """Everything someone can do to the archive, as the permission matrix names it."""
+
+    SEARCH = "search"
+    BROWSE = "browse"  # estate → building → unit → archive
+    VIEW_DOCUMENT = "view_document"  # fields (masked), status, issues
+    VIEW_PAGE_IMAGE = "view_page_image"  # a page rendered from the original, watermarked
+    REVEAL_PII = "reveal_pii"  # full ID numbers and phones
+    DOWNLOAD_ORIGINAL = "download_original"  # the decrypted original file
+    EXPORT = "export"  # every document as JSON lines
+    CORRECT_FIELD = "correct_field"
+    REVIEW = "review"  # the needs_review list
+    UPLOAD = "upload"  # one scan into an archive from the page
+    INGEST = "ingest"  # batches from drop folders, watchers, cover sheets, run reports
+    MANAGE_USERS = "manage_users"
+    VIEW_AUDIT = "view_audit"
+    MANAGE_KEYS = "manage_keys"
+    BACKUP_RESTORE = "backup_restore"
+    GC = "gc"  # objects no index row refers to
+    SERVE = "serve"  # run the archive service itself (it reads the master key)
+
+
+_READ = frozenset({Action.SEARCH, Action.BROWSE, Action.VIEW_DOCUMENT, Action.VIEW_PAGE_IMAGE})
+_FILE = frozenset({Action.CORRECT_FIELD, Action.REVIEW, Action.UPLOAD, Action.INGEST})
+_KEEP = frozenset({Action.REVEAL_PII, Action.DOWNLOAD_ORIGINAL, Action.EXPORT, Action.MANAGE_USERS,
+                   Action.VIEW_AUDIT})
+
+#: The one matrix: what each role may do. Read it as the company's access rules:
+#: need to know; full ID numbers and phones for leadership and archive managers only;
+#: police and courts view without taking copies; an owner sees their own unit's archive
+#: (and may have a copy of its originals); keys, backups and clean-up belong to the
+#: machine account that holds the master key.
+PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType({
+    Role.LEADERSHIP: _READ | _FILE | _KEEP,
+    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP,
+    Role.CLERK: _READ | _FILE,
+    Role.AUDITOR: _READ | {Action.VIEW_AUDIT},
+    Role.EXTERNAL_AUTHORITY: _READ,
+    Role.OWNER: _READ | {Action.DOWNLOAD_ORIGINAL},
+    Role.LOCAL_OPERATOR: frozenset(Action),
+})
+
+#: Roles limited to one unit's archive (their ``Identity.unit``).
+UNIT_BOUND_ROLES = frozenset({Role.OWNER})
+#: Actions over many archives at once: a unit-bound role may take them, limited to its unit
+#: (see :func:`unit_scope`); every other action of a unit-bound role must name its unit.
+LISTING_ACTIONS = frozenset({Action.SEARCH, Action.BROWSE})
+
+Via = Literal["session", "password", "token", "local_operator"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who acts: a signed-in user, a script's token, or the built-in local operator."""
+
+    name: str
+    role: Role
+    #: An owner's own unit; None for every other role.
+    unit: UnitRef | None = None
+    #: How the identity was proven.
+    via: Via = "password"
+
+
+def local_operator(login: str) -> Identity:
+    """The built-in local operator acting through the OS account ``login`` (audited as ``local:<login>``)."""
+    return Identity(name=f"local:{login}", role=Role.LOCAL_OPERATOR, via="local_operator")
+
+
+def allowed(identity: Identity, action: Action, *, unit: UnitRef | None = None) -> bool:
+    """True when ``identity`` may take ``action`` (on the archive of ``unit``, when it concerns one).
+
+    A unit-bound role (an owner) may act only on its own unit: a document
+    action with no unit, or another unit, is refused; a listing (search,
+    browse) without a unit is allowed and must be limited to :func:`unit_scope`.
+    """
+    if action not in PERMISSIONS.get(identity.role, frozenset()):
+        return False
+    if identity.role not in UNIT_BOUND_ROLES:
+        return True
+    if identity.unit is None:
+        return False
+    if unit is None:
+        return action in LISTING_ACTIONS
+    return _same_unit(unit, identity.unit)
+
+
+def unit_scope(identity: Identity) -> UnitRef | None:
+    """The unit every listing for ``identity`` must be limited to (None: no limit)."""
+    return identity.unit if identity.role in UNIT_BOUND_ROLES else None
+
+
+def require(identity: Identity, action: Action, audit: Callable[..., None], *, unit: UnitRef | None = None,
+            document_id: str | None = None) -> None:
+    """Return when ``identity`` may take ``action``; otherwise audit the refusal and raise AccessDenied.
+
+    ``audit`` is called like ``Index.audit(actor, role, action, document_id=..., detail=...)``.
+    """
+    if allowed(identity, action, unit=unit):
+        return
+    detail: dict[str, Any] = {"outcome": "refused", "via": identity.via}
+    if unit is not None:
+        detail["unit"] = str(unit)
+    audit(identity.name, str(identity.role), str(action), document_id=document_id, detail=detail)
+    raise AccessDenied(refusal_message(identity, action, unit=unit))
+
+
+def refusal_message(identity: Identity, action: Action, *, unit: UnitRef | None = None) -> str:
+    """Why ``identity`` may not take ``action``, and who may, in plain words."""
+    if action in PERMISSIONS.get(identity.role, frozenset()) and identity.role in UNIT_BOUND_ROLES:
+        own = str(identity.unit) if identity.unit else "none on record"
+        where = f"the archive of unit {unit}" if unit else "a document filed under no unit"
+        return (f"{identity.name} ({identity.role}) may not {_WORDS[action]} for {where}: "
+                f"only for their own unit ({own}).")
+    who = ", ".join(str(r) for r in Role if action in PERMISSIONS[r] and r is not Role.LOCAL_OPERATOR)
+    whom = f"ask someone with the role {who}" if who else "only the local operator (the OS account holding " \
+                                                       "the master key) may"
+    return f"{identity.name} ({identity.role}) may not {_WORDS[action]}; {whom}."
+
+
+def _same_unit(a: UnitRef, b: UnitRef) -> bool:
+    return (a.building, a.unit, a.room) == (b.building, b.unit, b.room)
+
+
+#: What each action is, in words a refusal can use ("may not ...").
+_WORDS: Mapping[Action, str] = MappingProxyType({
+    Action.SEARCH: "search the archive",
+    Action.BROWSE: "browse the archive",
+    Action.VIEW_DOCUMENT: "view documents",
+    Action.VIEW_PAGE_IMAGE: "view page images",
+    Action.REVEAL_PII: "see full ID numbers and phones",
+    Action.DOWNLOAD_ORIGINAL: "download originals",
+    Action.EXPORT: "export the archive",
+    Action.CORRECT_FIELD: "correct field values",
+    Action.REVIEW: "review documents that need checking",
+    Action.UPLOAD: "upload scans",
+    Action.INGEST: "ingest scans",
+    Action.MANAGE_USERS: "manage users",
+    Action.VIEW_AUDIT: "read the audit log",
+    Action.MANAGE_KEYS: "manage the master key",
+    Action.BACKUP_RESTORE: "back up or restore the archive",
+    Action.GC: "clean up the object store",
+    Action.SERVE: "run the archive service",
+})
