@@ -45,6 +45,8 @@ from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredOb
 from schemas.validators import check_id_number
 from storage.audit import AuditEntry, scrub_detail, scrub_text
 from storage.blind import BlindIndex, canonical_value, classify_query, mask_value, query_tokens, tokenize
+from storage.corrections import forget as forget_corrections
+from storage.corrections import reapply as reapply_corrections
 from storage.crypto import DataKey, WrappedKey, unwrap_key
 from storage.keys import MasterKey, bind_archive_keys, check_master_is_current, read_archive_keys, rewrap_archive
 from storage.tables import (
@@ -472,6 +474,7 @@ class Index:
             doc_ids.append(doc_id)
             indices = extraction.page_indices or tuple(by_index)
             owner.update(dict.fromkeys(indices, doc_id))
+            extraction, status = reapply_corrections(s, self._blind, source.sha256, extraction, status)
             archive_id = self._archive_for(s, doc_unit or extraction.unit_ref)
             source_of_unit = doc_unit_source if doc_unit is not None else fields_unit_source(extraction)
             checked = self._cross_check(s, extraction, archive_id, file_id)
@@ -738,6 +741,7 @@ class Index:
                       "approved_by": approved_by, "reason": reason, "documents_of_file": len(siblings)}
             for table in (SearchTokenRow, FieldRow):
                 s.execute(delete(table).where(table.document_id.in_(siblings)))
+            forget_corrections(s, file.sha256)
             s.execute(delete(PageRow).where(PageRow.file_id == file.id))
             s.execute(delete(DocumentRow).where(DocumentRow.file_id == file.id))
             s.delete(file)
