@@ -54,7 +54,7 @@ from schemas.errors import ArchiveExists, BackupDamaged, ConfigError, IntegrityE
 from storage.crypto import ALGORITHM, KEY_BYTES, read_header, unwrap_secret, wrap_secret
 from storage.files import atomic_write, file_sha256, fsync_path
 from storage.objects import check_key
-from storage.tables import SCHEMA_VERSION, ArchiveKeyRow, Base, MetaRow
+from storage.tables import DERIVED_TABLES, SCHEMA_VERSION, ArchiveKeyRow, Base, MetaRow
 
 if TYPE_CHECKING:
     from schemas.settings import Settings
@@ -249,7 +249,7 @@ def _dump_index(index: Index, out: IO[bytes], key: bytes, backup_id: str) -> _Sn
         with conn.begin():
             present = set(inspect(conn).get_table_names())
             tables = [t for t in _tables() if t.name in present]
-            unknown = sorted(present - {t.name for t in _tables()})
+            unknown = sorted(present - {t.name for t in _tables()} - DERIVED_TABLES)  # FTS5: rebuilt on restore
             writer.write_line({"format": FORMAT, "version": VERSION,
                                "tables": {t.name: [c.name for c in t.columns] for t in tables}})
             for table in tables:

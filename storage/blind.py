@@ -7,6 +7,17 @@ ciphertext (for display after an audited reveal).
 Tokens: the text is NFKC-folded and lower-cased; runs of CJK ideographs give
 unigrams and bigrams, runs of ASCII letters and digits give one word each.
 
+Search tokens (layout 2, :class:`storage.tables.SearchDocRow`): a document's
+OCR text gives CJK bigrams (a lone ideograph between digits gives itself) and
+ASCII words; its field values give all of :func:`tokenize` plus kind tokens
+whose prefix keeps them apart from words (``name:王伟``, ``id:<ID number>``,
+``idtail4:1234`` / ``idtail5:`` / ``idtail6:`` for the last 4-6 characters of
+every ID number, ``phone:<digits>``, ``contract:HT20230012``,
+``unit:3-2-1201`` with its coarser forms, ``estate:锦绣花园``). Each is stored
+as the first 5 bytes of its keyed HMAC in base32 (8 characters): the same
+HMAC as :meth:`BlindIndex.token_hmac`, so an index of layout 1 converts without
+the plain text.
+
 The HMAC key and the field-encryption key are the archive's own random keys,
 kept in the index wrapped by the master key (:class:`storage.keys.ArchiveKeys`):
 rotating the master key re-wraps them and changes no hash and no ciphertext.
@@ -14,6 +25,7 @@ rotating the master key re-wraps them and changes no hash and no ciphertext.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -24,6 +36,7 @@ from typing import Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from schemas.doctypes import fields_of_kind
 from schemas.documents import ADDRESS_FIELDS, ID_NUMBER_FIELDS, PHONE_FIELDS
 from schemas.errors import IntegrityError
 from schemas.validators import mask_address, mask_id_number, mask_phone
@@ -38,6 +51,19 @@ _ID_QUERY = re.compile(r"\d{17}[\dX]|\d{15}")
 _PHONE_QUERY = re.compile(r"(?:86)?1[3-9]\d{9}|0\d{9,11}")
 
 QueryKind = Literal["id_number", "phone"]
+
+#: Bytes of HMAC kept per search token of layout 2 (base32: 8 characters).
+SEARCH_TOKEN_BYTES = 5
+#: Fields holding a person's or a party's name (a ``name:`` token each).
+NAME_FIELDS = fields_of_kind("name", "party")
+#: Fields holding a code such as a contract number (a ``contract:`` token each).
+CODE_FIELDS = fields_of_kind("code")
+#: How many trailing characters of an ID number get a tail token.
+ID_TAIL_LENGTHS = (4, 5, 6)
+_ID_WORD = re.compile(r"\d{17}[\dx]|\d{15}")
+_MOBILE_WORD = re.compile(r"1[3-9]\d{9}")
+_SPACES = re.compile(r"\s+")
+_NOT_CODE = re.compile(r"[^0-9A-Z]")
 
 
 def _fold(text: str) -> str:
@@ -54,6 +80,106 @@ def tokenize(text: str) -> set[str]:
         tokens.update(run)
         tokens.update(run[i:i + 2] for i in range(len(run) - 1))
     return tokens
+
+
+def text_tokens(text: str) -> set[str]:
+    """Search tokens of OCR text: CJK bigrams (a lone ideograph gives itself) and ASCII words.
+
+    ID numbers and mobile numbers written in the text also give their kind tokens.
+    """
+    tokens: set[str] = set()
+    for run in _TOKEN_RE.findall(_fold(text)):
+        if run[0].isascii():
+            tokens.add(run)
+            if _ID_WORD.fullmatch(run):
+                tokens |= id_number_tokens(run)
+            elif _MOBILE_WORD.fullmatch(run):
+                tokens.add(phone_token(run))
+        elif len(run) == 1:
+            tokens.add(run)
+        else:
+            tokens.update(run[i:i + 2] for i in range(len(run) - 1))
+    return tokens
+
+
+def id_number_tokens(value: str) -> set[str]:
+    """``id:`` and ``idtail4/5/6:`` tokens of one ID number."""
+    canonical = canonical_value("id_number", value)
+    return {f"id:{canonical}", *(f"idtail{n}:{canonical[-n:]}" for n in ID_TAIL_LENGTHS if len(canonical) > n)}
+
+
+def phone_token(value: str) -> str:
+    """The ``phone:`` token of a phone number (digits only, without +86)."""
+    return f"phone:{canonical_value('phone', value)}"
+
+
+def name_token(value: str) -> str:
+    """The ``name:`` token of a name as printed (NFKC, without spaces)."""
+    return "name:" + _SPACES.sub("", _fold(value))
+
+
+def contract_token(value: str) -> str:
+    """The ``contract:`` token of a contract number: its letters and digits, upper-case."""
+    return "contract:" + _NOT_CODE.sub("", unicodedata.normalize("NFKC", value).upper())
+
+
+def estate_token(value: str) -> str:
+    """The ``estate:`` token of an estate (小区) name."""
+    return "estate:" + _SPACES.sub("", _fold(value))
+
+
+def unit_part(value: str) -> str:
+    """A building, unit or room as tokens compare it: half-width, upper-case, no leading zeros."""
+    text = unicodedata.normalize("NFKC", value).strip().upper()
+    return text.lstrip("0") or text
+
+
+def unit_token(building: str | None = None, unit: str | None = None, room: str | None = None) -> str | None:
+    """The one ``unit:`` token a (partial) unit reference is found by; None for a unit alone."""
+    b, u, r = (unit_part(v) if v else "" for v in (building, unit, room))
+    if b and u and r:
+        return f"unit:{b}-{u}-{r}"
+    if b and u:
+        return f"unit:{b}-{u}"
+    if b and r:
+        return f"unit:{b}--{r}"
+    if b:
+        return f"unit:{b}"
+    if r:
+        return f"unit:--{r}"
+    return None
+
+
+def unit_tokens(building: str | None, unit: str | None, room: str | None) -> set[str]:
+    """Every ``unit:`` token a document filed under this (partial) unit is found by."""
+    forms = [(building, unit, room), (building, unit, None), (building, None, room), (building, None, None),
+             (None, None, room)]
+    return {t for b, u, r in forms if (t := unit_token(b, u, r)) is not None}
+
+
+def field_tokens(name: str, value: str) -> set[str]:
+    """Search tokens of one field value: its words (:func:`tokenize`) and the kind tokens of its field."""
+    tokens = tokenize(value)
+    if not value.strip():
+        return tokens
+    if name in ID_NUMBER_FIELDS:
+        tokens |= id_number_tokens(value)
+    elif name in PHONE_FIELDS:
+        tokens.add(phone_token(value))
+    elif name in NAME_FIELDS:
+        tokens.add(name_token(value))
+    elif name in CODE_FIELDS:
+        tokens.add(contract_token(value))
+    return tokens
+
+
+def legacy_search_token(token_hmac_hex: str) -> str:
+    """The layout-2 search token of a layout-1 ``search_tokens.token_hmac`` (same HMAC, shorter)."""
+    return _b32(bytes.fromhex(token_hmac_hex[:2 * SEARCH_TOKEN_BYTES]))
+
+
+def _b32(raw: bytes) -> str:
+    return base64.b32encode(raw).decode().lower()
 
 
 def query_tokens(text: str) -> set[str]:
@@ -119,6 +245,15 @@ class BlindIndex:
         """Return the truncated HMAC-SHA256 of one search token (32 hex digits)."""
         mac = hmac.new(self._keys.hmac_key, b"token|" + token.encode(), hashlib.sha256)
         return mac.digest()[:TOKEN_HMAC_BYTES].hex()
+
+    def search_token(self, token: str) -> str:
+        """Return the stored form of one search token: 5 bytes of its HMAC in base32 (8 characters)."""
+        mac = hmac.digest(self._keys.hmac_key, b"token|" + token.encode(), "sha256")
+        return _b32(mac[:SEARCH_TOKEN_BYTES])
+
+    def search_tokens(self, tokens: set[str] | frozenset[str]) -> str:
+        """The stored form of a set of search tokens: sorted, space-separated."""
+        return " ".join(sorted({self.search_token(t) for t in tokens}))
 
     def value_hmac(self, canonical: str) -> str:
         """Return the full HMAC-SHA256 of a canonical sensitive value (64 hex digits)."""

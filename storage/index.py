@@ -18,9 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
+    ARRAY,
     Engine,
-    Select,
-    case,
+    Text,
+    and_,
+    column,
     create_engine,
     delete,
     event,
@@ -28,8 +30,10 @@ from sqlalchemy import (
     insert,
     inspect,
     literal,
+    literal_column,
     or_,
     select,
+    table,
     text,
     tuple_,
     update,
@@ -39,19 +43,48 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from schemas.doctypes import spec_of
-from schemas.documents import SENSITIVE_FIELDS
+from schemas.documents import DOC_LABELS, ID_NUMBER_FIELDS, PHONE_FIELDS, SENSITIVE_FIELDS
 from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound, WrongMasterKey
 from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
 from schemas.validators import check_id_number
 from storage.audit import AuditEntry, scrub_detail, scrub_text
-from storage.blind import BlindIndex, canonical_value, classify_query, mask_value, query_tokens, tokenize
+from storage.blind import (
+    CODE_FIELDS,
+    NAME_FIELDS,
+    BlindIndex,
+    canonical_value,
+    estate_token,
+    field_tokens,
+    legacy_search_token,
+    mask_value,
+    text_tokens,
+    unit_tokens,
+)
 from storage.corrections import forget as forget_corrections
 from storage.corrections import reapply as reapply_corrections
 from storage.crypto import DataKey, WrappedKey, unwrap_key
 from storage.keys import MasterKey, bind_archive_keys, check_master_is_current, read_archive_keys, rewrap_archive
+from storage.search import (
+    SECRET_KINDS,
+    ArchiveGroup,
+    ArchiveSummary,
+    BrowseItem,
+    BrowseResult,
+    Completeness,
+    DocumentHit,
+    MatchedTerm,
+    ParsedQuery,
+    QueryFilters,
+    SearchResult,
+    natural_key,
+    understand,
+)
 from storage.tables import (
+    ARCHIVE_PLACE_INDEX,
     MAX_VALUE_CHARS,
     SCHEMA_VERSION,
+    SEARCH_LAYOUT,
+    SQLITE_SEARCH_DDL,
     ArchiveKeyRow,
     ArchiveRow,
     AuditRow,
@@ -63,6 +96,7 @@ from storage.tables import (
     IngestRunRow,
     MetaRow,
     PageRow,
+    SearchDocRow,
     SearchTokenRow,
     utcnow,
 )
@@ -275,6 +309,7 @@ class Index:
                                   "files in done/ again; the old index is left untouched.")
             Base.metadata.create_all(self._write_engine)
             self._add_missing_columns()
+            self._upgrade_search()
             with self._write() as s, s.begin():
                 if s.get(MetaRow, "schema_version") is None:
                     s.add(MetaRow(key="schema_version", value=SCHEMA_VERSION))
@@ -488,9 +523,12 @@ class Index:
             if extraction.fields:
                 s.execute(insert(FieldRow), [self._field_row(doc_id, f) for f in extraction.fields.values()])
             doc_pages = [by_index[i] for i in indices if i in by_index]
-            tokens = self._document_tokens(source, extraction, doc_pages)
-            if tokens:
-                s.execute(insert(SearchTokenRow), [{"document_id": doc_id, "token_hmac": t} for t in tokens])
+            s.add(SearchDocRow(document_id=doc_id,
+                               text_tokens=" ".join(sorted(self._document_tokens(source, extraction, doc_pages))),
+                               field_tokens=self._field_token_text(
+                                   [(f.name, f.value) for f in extraction.fields.values()],
+                                   _unit_parts(doc_unit or extraction.unit_ref if archive_id else None,
+                                               extraction))))
         if pages:
             s.execute(insert(PageRow), [_page_row(file_id, owner.get(p.index), p) for p in pages])
         return doc_ids
@@ -586,62 +624,351 @@ class Index:
 
     def _document_tokens(self, source: SourceFile, extraction: Extraction,
                          pages: Sequence[OcrPage]) -> set[str]:
-        texts = [p.text for p in pages] + [f.value for f in extraction.fields.values()]
+        """Stored search tokens of a document's OCR text and its file's name (fields: :meth:`_field_token_text`)."""
+        texts = [p.text for p in pages]
         texts.append(Path(source.name).stem)
-        return {self._blind.token_hmac(t) for t in tokenize("\n".join(texts))}
+        return {self._blind.search_token(t) for t in text_tokens("\n".join(texts))}
+
+    def _field_token_text(self, fields: Sequence[tuple[str, str]], unit: dict[str, str],
+                          estate: str | None = None) -> str:
+        """Stored search tokens of a document's field values and the (partial) unit it is filed under."""
+        tokens: set[str] = set()
+        for name, value in fields:
+            tokens |= field_tokens(name, value)
+        tokens |= unit_tokens(unit.get("building"), unit.get("unit"), unit.get("room"))
+        if estate:
+            tokens.add(estate_token(estate))
+        return self._blind.search_tokens(tokens)
 
     # ----------------------------------------------------------------- reading
 
+    # ----------------------------------------------------------------- search (see storage/search.py)
+
     def search(self, query: str, *, doc_type: str | None = None, unit: UnitRef | None = None,
                limit: int = 50) -> list[DocumentSummary]:
-        """Find documents matching ``query`` (all its tokens, or an exact ID number / phone / field value).
+        """Find documents matching every part of ``query``, each read any way it can be (:func:`understand`).
 
-        Exact field matches come first, then newest first. An empty query lists
-        the documents matching the filters.
+        Documents matching as whole field values (a name, an ID number, a unit
+        ...) come first, then newest first. An empty query lists the documents
+        matching the filters. See :meth:`search_archives` for grouped results.
         """
-        stmt = self._search_statement(query.strip(), doc_type=doc_type, unit=unit).limit(limit)
+        parsed = understand(query, filters=QueryFilters(doc_types=(str(doc_type),) if doc_type else None))
         with _db_errors("search"), self._read() as s:
-            rows = s.execute(stmt).all()
-        return [DocumentSummary(
-            id=d.id, source_name=f.source_name, sha256=f.sha256, doc_type=d.doc_type,
-            unit=_unit(b, u, r), first_page=d.first_page, pages=d.pages, status=d.status,
-            created_at=_aware(d.created_at), exact_match=(rank == 0)) for d, f, b, u, r, rank in rows]
+            found, _ = self._find(s, parsed, unit=unit, limit=limit)
+            rows = self._hit_rows(s, [doc_id for _, doc_id, _ in found])
+        out = []
+        for _, doc_id, exact in found:
+            if doc_id not in rows:
+                continue  # destroyed between the two reads
+            d, f, a, _, _ = rows[doc_id]
+            out.append(DocumentSummary(
+                id=d.id, source_name=f.source_name, sha256=f.sha256, doc_type=d.doc_type,
+                unit=_unit(a.building, a.unit, a.room) if a else None, first_page=d.first_page, pages=d.pages,
+                status=d.status, created_at=_aware(d.created_at), exact_match=exact))
+        return out
 
-    def _search_statement(self, q: str, *, doc_type: str | None, unit: UnitRef | None) -> Select[Any]:
-        conds = []
-        rank: Any = literal(1)
-        if q:
-            exact, tokens = self._query_parts(q)
-            conds.append(DocumentRow.id.in_(exact))
-            if tokens:
-                conds.append(DocumentRow.id.in_(
-                    select(SearchTokenRow.document_id).where(SearchTokenRow.token_hmac.in_(tokens))
-                    .group_by(SearchTokenRow.document_id).having(func.count() == len(tokens))))
-            rank = case((DocumentRow.id.in_(exact), 0), else_=1)
-        stmt = (select(DocumentRow, FileRow, ArchiveRow.building, ArchiveRow.unit, ArchiveRow.room, rank)
-                .join(FileRow, DocumentRow.file_id == FileRow.id)
-                .outerjoin(ArchiveRow, DocumentRow.archive_id == ArchiveRow.id))
-        if conds:
-            stmt = stmt.where(or_(*conds))
-        if doc_type:
-            stmt = stmt.where(DocumentRow.doc_type == str(doc_type))
+    def search_archives(self, query: str, *, doc_type: str | Sequence[str] | None = None,
+                        estate: str | None = None, building: str | None = None, unit: UnitRef | None = None,
+                        date_from: dt.date | None = None, date_to: dt.date | None = None,
+                        status: str | None = None, limit: int = 50) -> SearchResult:
+        """Search for the page: hits grouped by unit archive, with masked values, matched terms, completeness.
+
+        ``query`` is the one search box (:mod:`storage.search`); the keyword
+        filters are the page's controls and win over filters typed in the box.
+        ``unit`` confines the search to one unit (an owner's own). Dates are
+        filing dates (归档日期, China time). At most ``limit`` documents, newest
+        first after the exact matches; groups come in the order of their first hit.
+        """
+        types = (doc_type,) if isinstance(doc_type, str) else tuple(doc_type) if doc_type else None
+        parsed = understand(query, filters=QueryFilters(doc_types=types, estate=estate, building=building,
+                                                        date_from=date_from, date_to=date_to, status=status))
+        with _db_errors("search"), self._read() as s:
+            found, more = self._find(s, parsed, unit=unit, limit=limit)
+            rows = self._hit_rows(s, [doc_id for _, doc_id, _ in found])
+            fields = self._masked_fields(s, list(rows))
+            archive_ids = {a.id for _, _, a, _, _ in rows.values() if a is not None}
+            holdings = self._archive_holdings(s, archive_ids)
+        groups: dict[str | None, list[DocumentHit]] = {}
+        archives: dict[str, ArchiveRow] = {}
+        stored = {id(p): [(r, self._stored(r.tokens)) for r in p.readings] for p in parsed.parts}
+        for _, doc_id, exact in found:
+            if doc_id not in rows:
+                continue
+            d, f, a, text_tokens_, field_tokens_ = rows[doc_id]
+            matched = _matched_terms(parsed, stored, set(text_tokens_.split()), set(field_tokens_.split()),
+                                     fields.get(doc_id, {}))
+            hit = DocumentHit(id=d.id, doc_type=d.doc_type, doc_label=DOC_LABELS.get(d.doc_type, d.doc_type),
+                              source_name=f.source_name, first_page=d.first_page, pages=d.pages, status=d.status,
+                              created_at=_aware(d.created_at), fields=fields.get(doc_id, {}), matched=matched,
+                              exact_match=exact)
+            groups.setdefault(a.id if a else None, []).append(hit)
+            if a is not None:
+                archives[a.id] = a
+        result_groups = []
+        for archive_id, hits in groups.items():
+            a = archives.get(archive_id or "")
+            result_groups.append(ArchiveGroup(
+                archive_id=archive_id, estate=a.estate if a else None, building=a.building if a else None,
+                unit=a.unit if a else None, room=a.room if a else None, status=a.status if a else None,
+                documents=tuple(hits),
+                completeness=Completeness.of(holdings.get(archive_id, {}).keys()) if archive_id else None))
+        understood = tuple(tuple((r.kind, r.display) for r in p.readings) for p in parsed.parts)
+        return SearchResult(understood=understood, filters=parsed.filters, groups=tuple(result_groups),
+                            count=sum(len(g.documents) for g in result_groups), truncated=more)
+
+    def browse(self, estate: str | None = None, building: str | None = None,
+               unit: str | None = None) -> BrowseResult:
+        """One level of estate → building → unit → archive (active archives only).
+
+        No argument: the estates (``""`` stands for archives without one).
+        ``estate``: its buildings. ``building`` too: its units. ``unit`` too:
+        the archives of that unit (one per room) with their completeness.
+        ``estate=None`` with a building means any estate.
+        """
+        a = ArchiveRow
+        conds = [a.status == "active"]
+        if estate is not None:
+            conds.append(a.estate.is_(None) if estate == "" else a.estate == estate)
+        if building is not None:
+            conds.append(a.building == building)
         if unit is not None:
-            stmt = stmt.where(ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
-                              ArchiveRow.room == unit.room)
-        return stmt.order_by(rank, DocumentRow.created_at.desc(), DocumentRow.first_page, DocumentRow.id)
+            conds.append(a.unit == unit)
+        if building is not None and unit is not None:
+            with _db_errors("browse"), self._read() as s:
+                rows = list(s.scalars(select(a).where(*conds)))
+                holdings = self._archive_holdings(s, {r.id for r in rows})
+            rows.sort(key=lambda r: (natural_key(r.estate), natural_key(r.room)))
+            summaries = tuple(ArchiveSummary(
+                id=r.id, estate=r.estate, building=r.building, unit=r.unit, room=r.room, status=r.status,
+                documents=sum(holdings.get(r.id, {}).values()),
+                completeness=Completeness.of(holdings.get(r.id, {}).keys())) for r in rows)
+            return BrowseResult(level="archive", estate=estate, building=building, unit=unit, archives=summaries)
+        level: Any = "unit" if building is not None else "building" if estate is not None else "estate"
+        column = {"estate": a.estate, "building": a.building, "unit": a.unit}[level]
+        with _db_errors("browse"), self._read() as s:
+            counts = s.execute(select(column, func.count()).where(*conds).group_by(column)).all()
+        suffix = {"estate": "", "building": "栋", "unit": "单元"}[level]
+        items = sorted((BrowseItem(value=v or "", label=(f"{v}{suffix}" if v else "未填小区"), archives=n)
+                        for v, n in counts), key=lambda i: natural_key(i.value))
+        return BrowseResult(level=level, estate=estate, building=building, items=tuple(items))
 
-    def _query_parts(self, q: str) -> tuple[Any, list[str]]:
-        """Return the exact-match subquery and the token HMACs a query must all match."""
-        kind = classify_query(q)
-        if kind is not None:
-            canonical = kind[1]
-            exact = select(FieldRow.document_id).where(
-                FieldRow.value_hmac == self._blind.value_hmac(canonical))
-            tokens = {canonical.lower()}
+    def refresh_search(self, doc_id: str) -> None:
+        """Recompute a document's field tokens from its fields and archive now (after a correction or refiling)."""
+        with _db_errors("update the search index"), self._write() as s, s.begin():
+            row = s.get(DocumentRow, doc_id)
+            if row is None:
+                raise NotFound(f"No document with id {doc_id}.")
+            self._reindex_documents(s, [row], full=True)
+
+    def set_archive_estate(self, archive_id: str, estate: str | None) -> None:
+        """File a unit archive under an estate (小区); its documents are found by the estate at once."""
+        with _db_errors("update an archive"), self._write() as s, s.begin():
+            archive = s.get(ArchiveRow, archive_id)
+            if archive is None:
+                raise NotFound(f"No archive with id {archive_id}.")
+            archive.estate = estate or None
+            s.flush()
+            self._reindex_documents(s, list(s.scalars(select(DocumentRow).where(
+                DocumentRow.archive_id == archive_id))), full=True)
+
+    def reindex_search(self, *, full: bool = False, batch: int = 500) -> int:
+        """Give documents their search row (layout 2); returns how many documents were (re)indexed.
+
+        Without ``full``: the documents that have none (an index made before
+        layout 2; also run by :meth:`create_schema`). Their text tokens come
+        from their layout-1 tokens: the same HMACs, shortened, so no plain text
+        (nor the object store) is needed; those rows are then deleted. Field
+        tokens are computed from the stored fields (ID numbers and phones
+        decrypted in memory, never written) and the archive. With ``full``,
+        every document's field tokens are recomputed and its text tokens kept.
+        """
+        done = 0
+        after: tuple[dt.datetime, str] | None = None
+        while True:
+            with _db_errors("rebuild the search index"), self._write() as s, s.begin():
+                stmt = select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id).limit(batch)
+                if full:
+                    if after is not None:
+                        stmt = stmt.where(tuple_(DocumentRow.created_at, DocumentRow.id) >
+                                          tuple_(literal(after[0]), literal(after[1])))
+                else:
+                    stmt = stmt.where(~select(SearchDocRow.doc_no).where(
+                        SearchDocRow.document_id == DocumentRow.id).exists())
+                rows = list(s.scalars(stmt))
+                if rows:
+                    self._reindex_documents(s, rows, full=full)
+                    after = (rows[-1].created_at, rows[-1].id)
+                done += len(rows)
+            if len(rows) < batch:
+                break
+        with _db_errors("rebuild the search index"), self._write() as s, s.begin():
+            meta = s.get(MetaRow, "search_layout")
+            if meta is None:
+                s.add(MetaRow(key="search_layout", value=SEARCH_LAYOUT))
+            else:
+                meta.value = SEARCH_LAYOUT
+        return done
+
+    def _reindex_documents(self, s: Session, rows: Sequence[DocumentRow], *, full: bool) -> None:
+        """Write the search rows of ``rows`` (inside the caller's write transaction)."""
+        ids = [r.id for r in rows]
+        fields: dict[str, list[FieldRow]] = {i: [] for i in ids}
+        for f in s.scalars(select(FieldRow).where(FieldRow.document_id.in_(ids)).order_by(FieldRow.id)):
+            fields[f.document_id].append(f)
+        legacy: dict[str, list[str]] = {i: [] for i in ids}
+        for doc_id, token in s.execute(select(SearchTokenRow.document_id, SearchTokenRow.token_hmac)
+                                       .where(SearchTokenRow.document_id.in_(ids))):
+            legacy[doc_id].append(legacy_search_token(token))
+        existing = {r.document_id: r for r in s.scalars(select(SearchDocRow).where(
+            SearchDocRow.document_id.in_(ids)))}
+        archive_ids = {r.archive_id for r in rows if r.archive_id}
+        archives = {a.id: a for a in s.scalars(select(ArchiveRow).where(ArchiveRow.id.in_(archive_ids)))}
+        for row in rows:
+            values = [(f.name, self._plain_value(row.id, f)) for f in fields[row.id]]
+            archive = archives.get(row.archive_id or "")
+            if archive is not None:
+                unit = {"building": archive.building, "unit": archive.unit, "room": archive.room}
+            else:
+                unit = {name: value for name, value in values if name in ("building", "unit", "room")}
+            field_text = self._field_token_text(values, unit, archive.estate if archive else None)
+            current = existing.get(row.id)
+            if current is not None:
+                current.field_tokens = field_text
+                if legacy[row.id]:
+                    current.text_tokens = " ".join(sorted(set(current.text_tokens.split()) | set(legacy[row.id])))
+            else:
+                s.add(SearchDocRow(document_id=row.id, text_tokens=" ".join(sorted(set(legacy[row.id]))),
+                                   field_tokens=field_text))
+        s.flush()
+        s.execute(delete(SearchTokenRow).where(SearchTokenRow.document_id.in_(ids)))
+
+    def _plain_value(self, doc_id: str, f: FieldRow) -> str:
+        if f.value is not None:
+            return f.value
+        if f.value_enc is None:
+            return ""
+        return self._blind.decrypt_value(f.value_enc, key_id=f.value_key_id or "",
+                                         context=_field_context(doc_id, f.name))
+
+    def _upgrade_search(self) -> None:
+        """Bring an index made before search layout 2 up to it (see :meth:`reindex_search`); cheap when current."""
+        with self._read() as s:
+            meta = s.get(MetaRow, "search_layout")
+            if meta is not None and meta.value == SEARCH_LAYOUT:
+                return
+            has_documents = s.scalar(select(DocumentRow.id).limit(1)) is not None
+        engine = self._write_engine
+        if "estate" not in {c["name"] for c in inspect(engine).get_columns("archives")}:
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text("ALTER TABLE archives ADD COLUMN estate VARCHAR(64)"))
+            except sa_exc.DBAPIError:
+                if "estate" not in {c["name"] for c in inspect(engine).get_columns("archives")}:
+                    raise
+        try:
+            ARCHIVE_PLACE_INDEX.create(engine, checkfirst=True)
+        except sa_exc.DBAPIError:
+            pass  # another process made it first
+        if self.dialect == "sqlite":
+            with engine.begin() as conn:
+                for ddl in SQLITE_SEARCH_DDL:
+                    conn.exec_driver_sql(ddl)
+        if has_documents:
+            self.reindex_search()
+            return
+        try:
+            with self._write() as s, s.begin():
+                if s.get(MetaRow, "search_layout") is None:
+                    s.add(MetaRow(key="search_layout", value=SEARCH_LAYOUT))
+        except sa_exc.IntegrityError:
+            pass  # another process recorded it first
+
+    def _merge_search_index(self) -> None:
+        """SQLite: merge the FTS index so entries of deleted documents are gone from the file, not just marked."""
+        if self.dialect != "sqlite":
+            return
+        try:
+            with self._write_engine.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
+            with self._engine.connect() as c:
+                c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sa_exc.DBAPIError:
+            return
+
+    def _stored(self, tokens: Sequence[str]) -> tuple[str, ...]:
+        return tuple(sorted({self._blind.search_token(t) for t in tokens}))
+
+    def _find(self, s: Session, parsed: ParsedQuery, *, unit: UnitRef | None,
+              limit: int) -> tuple[list[tuple[int, str, bool]], bool]:
+        """(doc_no, document id, exact) of the hits, exact matches first; and whether there were more."""
+        full = [[self._stored(r.tokens) for r in p.readings] for p in parsed.parts]
+        exact = [[self._stored(r.tokens) for r in p.readings if r.exact] or alts
+                 for p, alts in zip(parsed.parts, full, strict=True)]
+        found: list[tuple[int, str, bool]] = []
+        has_exact = any(r.exact for p in parsed.parts for r in p.readings)
+        if has_exact:
+            found = [(no, i, True) for no, i in self._match(s, exact, parsed.filters, unit, limit + 1, ())]
+        if not has_exact or (len(found) <= limit and exact != full):
+            rest = self._match(s, full, parsed.filters, unit, limit + 1 - len(found), [no for no, _, _ in found])
+            found += [(no, i, False) for no, i in rest]
+        return found[:limit], len(found) > limit
+
+    def _match(self, s: Session, groups: list[list[tuple[str, ...]]], filters: QueryFilters,
+               unit: UnitRef | None, limit: int, exclude: Sequence[int]) -> list[tuple[int, str]]:
+        """Doc numbers and ids of documents having, for every group, all tokens of one of its alternatives."""
+        sd = SearchDocRow.__table__
+        stmt: Any
+        if groups and self.dialect == "sqlite":
+            fts = table("search_fts", column("rowid"))
+            expr = " AND ".join("(" + " OR ".join("(" + " AND ".join(f'"{t}"' for t in alt) + ")" for alt in alts)
+                                + ")" for alts in groups)
+            stmt = (select(sd.c.doc_no, sd.c.document_id).select_from(fts.join(sd, sd.c.doc_no == fts.c.rowid))
+                    .where(text("search_fts MATCH :fts_query").bindparams(fts_query=expr))
+                    .order_by(fts.c.rowid.desc()))
         else:
-            exact = select(FieldRow.document_id).where(FieldRow.value == q)
-            tokens = query_tokens(q)
-        return exact, sorted(self._blind.token_hmac(t) for t in tokens)
+            stmt = select(sd.c.doc_no, sd.c.document_id).order_by(sd.c.doc_no.desc())
+            if groups:
+                tokens: Any = literal_column("string_to_array(search_docs.text_tokens || ' ' || "
+                                        "search_docs.field_tokens, ' ')")
+                stmt = stmt.where(and_(*(or_(*(tokens.op("@>")(literal(list(alt), ARRAY(Text))) for alt in alts))
+                                         for alts in groups)))
+        conds = _filter_conditions(filters, unit)
+        if conds:
+            stmt = (stmt.join(DocumentRow, DocumentRow.id == sd.c.document_id)
+                    .outerjoin(ArchiveRow, ArchiveRow.id == DocumentRow.archive_id).where(*conds))
+        if exclude:
+            stmt = stmt.where(sd.c.doc_no.not_in(list(exclude)))
+        return [(int(no), str(doc_id)) for no, doc_id in s.execute(stmt.limit(max(limit, 0))).all()]
+
+    def _hit_rows(self, s: Session, ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        if not ids:
+            return {}
+        stmt = (select(DocumentRow, FileRow, ArchiveRow, SearchDocRow.text_tokens, SearchDocRow.field_tokens)
+                .join(FileRow, DocumentRow.file_id == FileRow.id)
+                .outerjoin(ArchiveRow, DocumentRow.archive_id == ArchiveRow.id)
+                .join(SearchDocRow, SearchDocRow.document_id == DocumentRow.id)
+                .where(DocumentRow.id.in_(list(ids))))
+        return {row[0].id: tuple(row) for row in s.execute(stmt).all()}
+
+    def _masked_fields(self, s: Session, ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {i: {} for i in ids}
+        if ids:
+            stmt = (select(FieldRow.document_id, FieldRow.name, FieldRow.value, FieldRow.value_masked)
+                    .where(FieldRow.document_id.in_(list(ids))).order_by(FieldRow.id))
+            for doc_id, name, value, masked in s.execute(stmt):
+                out[doc_id][name] = (masked if value is None else value) or ""
+        return out
+
+    def _archive_holdings(self, s: Session, archive_ids: set[str]) -> dict[str | None, dict[str, int]]:
+        """Per archive: document type -> how many documents of it it holds."""
+        out: dict[str | None, dict[str, int]] = {}
+        if archive_ids:
+            stmt = (select(DocumentRow.archive_id, DocumentRow.doc_type, func.count())
+                    .where(DocumentRow.archive_id.in_(list(archive_ids)))
+                    .group_by(DocumentRow.archive_id, DocumentRow.doc_type))
+            for archive_id, doc_type, n in s.execute(stmt):
+                out.setdefault(archive_id, {})[doc_type] = int(n)
+        return out
 
     def get_document(self, doc_id: str) -> DocumentDetail:
         """Return the document with masked sensitive fields; NotFound if there is none."""
@@ -739,7 +1066,7 @@ class Index:
                                       .order_by(DocumentRow.first_page)))
             detail = {"method": "crypto-shred", "dek_id": file.dek_id, "sha256": file.sha256,
                       "approved_by": approved_by, "reason": reason, "documents_of_file": len(siblings)}
-            for table in (SearchTokenRow, FieldRow):
+            for table in (SearchDocRow, SearchTokenRow, FieldRow):
                 s.execute(delete(table).where(table.document_id.in_(siblings)))
             forget_corrections(s, file.sha256)
             s.execute(delete(PageRow).where(PageRow.file_id == file.id))
@@ -752,6 +1079,7 @@ class Index:
                 s.add(AuditRow(actor=actor, role=role, action="destroy", document_id=sibling,
                                detail=scrub_detail(detail)))
         self._purge_old_row_versions()
+        self._merge_search_index()
         return siblings
 
     def _purge_old_row_versions(self) -> None:
@@ -762,7 +1090,7 @@ class Index:
                     c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             elif self.dialect == "postgresql":
                 with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                    c.exec_driver_sql("VACUUM data_keys, fields, search_tokens")
+                    c.exec_driver_sql("VACUUM data_keys, fields, search_tokens, search_docs")
         except sa_exc.DBAPIError:
             return  # autovacuum / the next checkpoint will do it
 
@@ -856,3 +1184,67 @@ def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[P
         regions={f.name: {"page": f.page, "box": f.box} for f in fields if f.page is not None and f.box},
         status=r.status, original_key=file.original_key, ocr_key=file.ocr_key, dek_id=file.dek_id,
         run_id=file.run_id, created_at=_aware(r.created_at))
+
+
+# --------------------------------------------------------------------------- search helpers
+
+#: China time: filing-date filters name days there.
+_CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def _unit_parts(unit: UnitRef | None, extraction: Extraction) -> dict[str, str]:
+    """The (partial) unit a new document is found by: its archive's, else the unit fields it has."""
+    if unit is not None:
+        return unit.model_dump()
+    return {p: f.value for p in ("building", "unit", "room") if (f := extraction.fields.get(p)) is not None}
+
+
+def _filter_conditions(filters: QueryFilters, unit: UnitRef | None) -> list[Any]:
+    conds: list[Any] = []
+    if filters.doc_types:
+        conds.append(DocumentRow.doc_type.in_(list(filters.doc_types)))
+    if filters.status:
+        conds.append(DocumentRow.status == filters.status)
+    if filters.estate:
+        conds.append(ArchiveRow.estate == filters.estate)
+    if filters.building:
+        conds.append(ArchiveRow.building == filters.building)
+    if unit is not None:
+        conds.extend([ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
+                      ArchiveRow.room == unit.room])
+    if filters.date_from:
+        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=_CHINA).astimezone(dt.UTC)
+        conds.append(DocumentRow.created_at >= start)
+    if filters.date_to:
+        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=_CHINA)
+        conds.append(DocumentRow.created_at < end.astimezone(dt.UTC))
+    return conds
+
+
+#: Fields each kind of reading matches, for marking them on the page.
+_KIND_FIELDS: dict[str, frozenset[str]] = {
+    "id_number": ID_NUMBER_FIELDS, "id_tail": ID_NUMBER_FIELDS, "phone": PHONE_FIELDS,
+    "contract": CODE_FIELDS, "unit": frozenset({"building", "unit", "room"}),
+}
+
+
+def _matched_terms(parsed: ParsedQuery, stored: dict[int, list[tuple[Any, tuple[str, ...]]]],
+                   text_set: set[str], field_set: set[str], fields: dict[str, str]) -> tuple[MatchedTerm, ...]:
+    """How each part of the query matched one document (which reading; whether its words are in the OCR text)."""
+    every = text_set | field_set
+    out: list[MatchedTerm] = []
+    for part in parsed.parts:
+        readings = [(r, toks) for r, toks in stored[id(part)] if set(toks) <= every]
+        if not readings:
+            continue
+        reading = next((r for r, _ in readings if r.exact), readings[0][0])
+        words = next((toks for r, toks in stored[id(part)] if r.kind == "text"), ())
+        secret = reading.kind in SECRET_KINDS
+        in_text = bool(words) and set(words) <= text_set and not secret
+        if reading.kind == "name":
+            named = tuple(n for n, v in fields.items() if n in NAME_FIELDS and v.replace(" ", "") == reading.value)
+        else:
+            named = tuple(n for n in fields if n in _KIND_FIELDS.get(reading.kind, frozenset()))
+        out.append(MatchedTerm(text=part.display if secret else part.text, kind=reading.kind,
+                               highlight=in_text, fields=named))
+    return tuple(out)

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Boolean,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -62,6 +64,9 @@ class ArchiveRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None]
+    #: The estate (小区) the unit belongs to, when known (a cover sheet or the drop folder names it).
+    #: Added after layout version 2: an older index gets the column when it is opened.
+    estate: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class IngestRunRow(Base):
@@ -238,3 +243,63 @@ class AuditRow(Base):
     #: Not a foreign key: the log outlives destroyed documents.
     document_id: Mapped[str | None] = mapped_column(String(36), index=True)
     detail: Mapped[dict[str, Any] | None]
+
+
+#: Version of the search index layout; index_meta ``search_layout`` records the one an index holds.
+SEARCH_LAYOUT = "2"
+"""Layout 2: one :class:`SearchDocRow` per document (layout 1: one ``search_tokens`` row per token)."""
+
+
+#: PostgreSQL: every token of a ``search_docs`` row as text[], the expression its GIN index covers.
+SEARCH_TOKEN_ARRAY = "string_to_array(text_tokens || ' ' || field_tokens, ' ')"  # noqa: S105 - SQL, not a secret
+
+
+class SearchDocRow(Base):
+    """Blind search index, layout 2: a document's search tokens (see :mod:`storage.blind`).
+
+    ``doc_no`` numbers documents in the order they were indexed, so "newest
+    first" is a walk down one integer. ``text_tokens`` come from the OCR text
+    (fixed once read), ``field_tokens`` from the fields and the archive's unit
+    (recomputed when a field is corrected). Both hold truncated HMACs only,
+    space-separated. The inverted index over them is derived: an FTS5 table
+    ``search_fts`` kept by triggers on SQLite, a GIN index on PostgreSQL.
+    """
+
+    __tablename__ = "search_docs"
+    __table_args__ = (
+        Index("ix_search_docs_tokens", text(SEARCH_TOKEN_ARRAY), postgresql_using="gin").ddl_if(
+            dialect="postgresql"),
+    )
+
+    doc_no: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), unique=True)
+    text_tokens: Mapped[str] = mapped_column(Text, default="")
+    field_tokens: Mapped[str] = mapped_column(Text, default="")
+
+
+#: Index of archives by place, for browsing estate → building → unit → room.
+ARCHIVE_PLACE_INDEX = Index("ix_archives_place", ArchiveRow.estate, ArchiveRow.building, ArchiveRow.unit,
+                            ArchiveRow.room)
+
+#: SQLite: the FTS5 table over ``search_docs`` (rowid = doc_no) and the triggers that keep it.
+SQLITE_SEARCH_DDL: tuple[str, ...] = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(text_tokens, field_tokens, content='search_docs', "
+    "content_rowid='doc_no', detail=none, columnsize=0)",
+    "CREATE TRIGGER IF NOT EXISTS search_docs_ai AFTER INSERT ON search_docs BEGIN "
+    "INSERT INTO search_fts(rowid, text_tokens, field_tokens) VALUES (new.doc_no, new.text_tokens, new.field_tokens); "
+    "END",
+    "CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs BEGIN "
+    "INSERT INTO search_fts(search_fts, rowid, text_tokens, field_tokens) "
+    "VALUES ('delete', old.doc_no, old.text_tokens, old.field_tokens); END",
+    "CREATE TRIGGER IF NOT EXISTS search_docs_au AFTER UPDATE ON search_docs BEGIN "
+    "INSERT INTO search_fts(search_fts, rowid, text_tokens, field_tokens) "
+    "VALUES ('delete', old.doc_no, old.text_tokens, old.field_tokens); "
+    "INSERT INTO search_fts(rowid, text_tokens, field_tokens) VALUES (new.doc_no, new.text_tokens, new.field_tokens); "
+    "END",
+)
+for _ddl in SQLITE_SEARCH_DDL:
+    event.listen(SearchDocRow.__table__, "after_create", DDL(_ddl).execute_if(dialect="sqlite"))
+
+#: Tables SQLite's FTS5 makes for ``search_fts`` (derived from ``search_docs``; not backed up).
+DERIVED_TABLES = frozenset({"search_fts", "search_fts_data", "search_fts_idx", "search_fts_config",
+                            "search_fts_docsize", "search_fts_content"})

@@ -34,7 +34,7 @@ from storage.keys import (
     pending_path,
     rotate,
 )
-from storage.tables import ArchiveKeyRow, DataKeyRow, FieldRow, SearchTokenRow
+from storage.tables import ArchiveKeyRow, DataKeyRow, FieldRow, SearchDocRow
 from storage.vault import Vault
 
 # --------------------------------------------------------------------------- a small archive, no OCR
@@ -100,8 +100,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("DANGAN_HOME", str(home))
-    monkeypatch.setenv("DANGAN_ROLE", "admin")
-    monkeypatch.setenv("DANGAN_ACTOR", "test")
     return home
 
 
@@ -270,7 +268,7 @@ def _rows(settings: Settings) -> tuple[list[tuple[object, ...]], ...]:
     with Session(engine) as s:
         return (sorted(s.execute(select(FieldRow.value_hmac, FieldRow.value_enc, FieldRow.value_key_id)).all(),
                        key=repr),
-                sorted(s.execute(select(SearchTokenRow.token_hmac)).all()),
+                sorted(s.execute(select(SearchDocRow.text_tokens, SearchDocRow.field_tokens)).all()),
                 sorted(s.execute(select(DataKeyRow.dek_id, DataKeyRow.wrapped)).all(), key=repr))
 
 
