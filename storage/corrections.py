@@ -7,28 +7,36 @@ older index), :func:`reapply` puts the corrected values back before the new
 reading is recorded, so a person's word wins over a later re-extraction.
 
 Applying a correction (:meth:`Corrections.apply`) changes the field row (plain
-value, or HMAC + mask + ciphertext for ID numbers, phones and addresses) and
-the document's blind search tokens in ONE transaction with the correction
-row, so search finds the corrected value at once and no longer finds the old
-one. Old and new values of sensitive fields are kept encrypted (AES-GCM under
-the archive's field key) and masked, never in plain text.
+value, or HMAC + mask + ciphertext for ID numbers, phones and addresses), the
+document's status and the correction row in ONE transaction, then the
+document's field search tokens are recomputed (``Index.refresh_search``), so
+search finds the corrected value at once and no longer finds the old one. Old
+and new values of sensitive fields are kept encrypted (AES-GCM under the
+archive's field key) and masked, never in plain text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Integer, LargeBinary, String, delete, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from schemas.documents import SENSITIVE_FIELDS
+from schemas.documents import (
+    DATE_FIELDS,
+    DECIMAL_FIELDS,
+    ID_NUMBER_FIELDS,
+    PHONE_FIELDS,
+    SENSITIVE_FIELDS,
+)
 from schemas.errors import InvalidRequest, NotFound
 from schemas.models import CONFIDENT, Extraction, FieldValue
-from storage.blind import BlindIndex, canonical_value, mask_value, tokenize
+from schemas.validators import check_id_number, normalize_date, normalize_decimal, normalize_phone, normalize_sex
+from storage.blind import BlindIndex, canonical_value, mask_value
+from storage.keys import MasterKey, read_archive_keys
 from storage.tables import (
     MAX_VALUE_CHARS,
     Base,
@@ -36,9 +44,14 @@ from storage.tables import (
     DocumentRow,
     FieldRow,
     FileRow,
-    SearchTokenRow,
+    PageRow,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from storage.index import Index
+
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 
 #: Confidence recorded for a value a person typed or confirmed.
 PERSON_CONFIDENCE = 1.0
@@ -107,48 +120,63 @@ def seal_field(blind: BlindIndex, doc_id: str, name: str, value: str) -> dict[st
             "value_key_id": key_id, "value_hmac": blind.value_hmac(canonical_value(name, value))}
 
 
-def document_tokens(blind: BlindIndex, *, source_name: str, field_values: Iterable[str],
-                    page_texts: Iterable[str]) -> set[str]:
-    """The blind search tokens of a document: its pages' text, its field values and its file's name."""
-    texts = [*page_texts, *field_values, Path(source_name).stem]
-    return {blind.token_hmac(t) for t in tokenize("\n".join(texts))}
-
-
 def clean_value(name: str, value: str) -> str:
-    """A typed value as it is stored: trimmed, one line; BadInput when nothing is left or it is too long."""
-    text = " ".join(value.split())
-    if name in SENSITIVE_FIELDS:
-        text = canonical_value(name, text)
+    """A typed value in the form the archive keeps (DESIGN.md value formats); InvalidRequest when it is not one.
+
+    Dates become YYYY-MM-DD, money and areas plain decimals, sex 男/女, phones
+    their digits; an ID number must pass its checks (a person's correction is
+    trusted, so it must at least be a possible number).
+    """
+    text = _CJK_GAP.sub("", " ".join(value.split()))  # 周 敏 -> 周敏
     if not text:
         raise InvalidRequest(f"Type the right value of {name}, or accept the value read.")
     if len(text) > MAX_VALUE_CHARS:
         raise InvalidRequest(f"A value of {name} may have at most {MAX_VALUE_CHARS} characters.")
+    if name in ID_NUMBER_FIELDS:
+        number = canonical_value(name, text)
+        problems = check_id_number(number)
+        if problems:
+            raise InvalidRequest(f"The ID number typed is not valid ({problems[0]}); check it against the paper.")
+        return number
+    normalizers = ((DATE_FIELDS, normalize_date, "a date such as 2017-06-28"),
+                   (DECIMAL_FIELDS, normalize_decimal, "an amount or area such as 6832000 or 56.62"),
+                   (PHONE_FIELDS, normalize_phone, "a phone number"),
+                   (frozenset({"sex"}), normalize_sex, "男 or 女"))
+    for names, normalize, what in normalizers:
+        if name in names:
+            normal = normalize(text)
+            if normal is None:
+                raise InvalidRequest(f"{text!r} is not {what}; type the value of {name} again.")
+            return normal
     return text
 
 
 class Corrections:
-    """Apply and list corrections of one archive's index.
+    """Apply and list the corrections of one archive's index."""
 
-    ``blind`` is the archive's blind index (its HMAC and field keys), the same
-    the index writes with.
-    """
-
-    def __init__(self, write_engine: Any, read_engine: Any, blind: BlindIndex) -> None:
-        self._write_engine = write_engine
-        self._read_engine = read_engine
+    def __init__(self, index: Index, blind: BlindIndex) -> None:
+        self._index = index
         self._blind = blind
 
-    def apply(self, doc_id: str, name: str, value: str | None, *, actor: str, role: str,
-              page_texts: Sequence[str]) -> Correction:
+    @classmethod
+    def open(cls, index: Index, master: MasterKey) -> Corrections:
+        """The corrections of ``index``, whose archive keys ``master`` unwraps."""
+        with Session(index.engine) as s:
+            keys = read_archive_keys(s, master)
+        if keys is None:
+            raise NotFound("The archive has no keys yet: nothing was ever stored in it.")
+        return cls(index, BlindIndex(keys))
+
+    def apply(self, doc_id: str, name: str, value: str | None, *, actor: str, role: str) -> Correction:
         """Correct (``value``) or accept (None) field ``name`` of a document; returns the record.
 
-        The field row, the document's search tokens (recomputed from
-        ``page_texts``, its pages' OCR text, and its field values), its status
-        (``indexed`` once no field needs review and its pages hold text) and the
-        correction row change in ONE transaction. NotFound for an unknown
-        document or (when accepting) a field the document does not have.
+        The field row, the document's status (``indexed`` once no field needs
+        review and its pages hold text) and the correction row change in ONE
+        transaction; then the document's field search tokens are recomputed.
+        NotFound for an unknown document or (when accepting) a field the
+        document does not have.
         """
-        with Session(self._write_engine, expire_on_commit=False) as s, s.begin():
+        with Session(self._index.write_engine, expire_on_commit=False) as s, s.begin():
             doc = s.get(DocumentRow, doc_id)
             if doc is None:
                 raise NotFound(f"No document with id {doc_id}.")
@@ -170,15 +198,13 @@ class Corrections:
                 s.execute(update(FieldRow).where(FieldRow.id == row.id).values(
                     confidence=PERSON_CONFIDENCE, valid=True, issue=None, **sealed))
             record = self._record(s, file.sha256, doc, name, kind, old, new, row, actor=actor, role=role)
-            values = {n: self._plain(r, doc_id) or "" for n, r in rows.items() if n != name}
-            values[name] = new
-            self._retokenize(s, doc_id, file.source_name, values.values(), page_texts)
-            self._settle_status(s, doc, any(t.strip() for t in page_texts))
+            self._settle_status(s, doc)
+        self._index.refresh_search(doc_id)
         return record
 
     def for_document(self, doc_id: str) -> list[Correction]:
         """Corrections made on this document's file and page, oldest first (values masked when sensitive)."""
-        with Session(self._read_engine) as s:
+        with Session(self._index.engine) as s:
             doc = s.get(DocumentRow, doc_id)
             if doc is None:
                 raise NotFound(f"No document with id {doc_id}.")
@@ -221,15 +247,10 @@ class Corrections:
         return Correction(id=int(new_id), document_id=doc.id, field=name, kind=kind, old_value=shown_old,
                           new_value=shown_new, actor=actor, role=role, at=at)
 
-    def _retokenize(self, s: Session, doc_id: str, source_name: str, values: Iterable[str],
-                    page_texts: Sequence[str]) -> None:
-        tokens = document_tokens(self._blind, source_name=source_name, field_values=values, page_texts=page_texts)
-        s.execute(delete(SearchTokenRow).where(SearchTokenRow.document_id == doc_id))
-        if tokens:
-            s.execute(insert(SearchTokenRow), [{"document_id": doc_id, "token_hmac": t} for t in sorted(tokens)])
-
     @staticmethod
-    def _settle_status(s: Session, doc: DocumentRow, has_text: bool) -> None:
+    def _settle_status(s: Session, doc: DocumentRow) -> None:
+        has_text = s.scalar(select(PageRow.id).where(PageRow.document_id == doc.id, PageRow.line_count > 0)
+                            .limit(1)) is not None
         flagged = s.scalar(select(FieldRow.id).where(
             FieldRow.document_id == doc.id,
             (FieldRow.valid.is_(False)) | (FieldRow.issue.is_not(None)) | (FieldRow.confidence < CONFIDENT))

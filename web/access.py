@@ -98,9 +98,23 @@ class Identity:
     via: Via = "password"
 
 
-def local_operator(login: str) -> Identity:
-    """The built-in local operator acting through the OS account ``login`` (audited as ``local:<login>``)."""
-    return Identity(name=f"local:{login}", role=Role.LOCAL_OPERATOR, via="local_operator")
+def local_operator(login: str | None = None) -> Identity:
+    """The built-in local operator acting through the OS account ``login`` (audited as ``local:<login>``).
+
+    Without ``login``: the account running this process.
+    """
+    return Identity(name=f"local:{login or os_login()}", role=Role.LOCAL_OPERATOR, via="local_operator")
+
+
+def os_login() -> str:
+    """The login name of the OS account running this process."""
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return f"uid{os.geteuid()}"
 
 
 def allowed(identity: Identity, action: Action, *, unit: UnitRef | None = None) -> bool:
@@ -144,13 +158,15 @@ def require(identity: Identity, action: Action, audit: Callable[..., None], *, u
 def refusal_message(identity: Identity, action: Action, *, unit: UnitRef | None = None) -> str:
     """Why ``identity`` may not take ``action``, and who may, in plain words."""
     if action in PERMISSIONS.get(identity.role, frozenset()) and identity.role in UNIT_BOUND_ROLES:
-        own = str(identity.unit) if identity.unit else "none on record"
-        where = f"the archive of unit {unit}" if unit else "a document filed under no unit"
-        return (f"{identity.name} ({identity.role}) may not {_WORDS[action]} for {where}: "
-                f"only for their own unit ({own}).")
-    who = ", ".join(str(r) for r in Role if action in PERMISSIONS[r] and r is not Role.LOCAL_OPERATOR)
-    whom = f"ask someone with the role {who}" if who else "only the local operator (the OS account holding " \
-                                                       "the master key) may"
+        own = f"unit {identity.unit}" if identity.unit else "no unit on record"
+        where = f"unit {unit}" if unit else "a document filed under no unit"
+        return (f"{identity.name} ({identity.role}) may {_WORDS[action]} only for their own unit ({own}), "
+                f"not for {where}.")
+    who = [str(r) for r in Role if action in PERMISSIONS[r] and r is not Role.LOCAL_OPERATOR]
+    if who:
+        whom = f"ask someone whose role is {' or '.join(who) if len(who) < 3 else ', '.join(who)}"
+    else:
+        whom = "only the local operator (the OS account that owns the archive and its master key) may"
     return f"{identity.name} ({identity.role}) may not {_WORDS[action]}; {whom}."
 
 

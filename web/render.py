@@ -36,8 +36,12 @@ from schemas.models import FileKind
 PAGE_SIDE = 1600
 #: Longer side a page is drawn at before a field is cut out of it for review (small print stays legible).
 CROP_PAGE_SIDE = 2600
+#: Height of the band below a page that names viewer, time and purpose, as a share of the page's width.
+BAND_SHARE = 0.03
 #: Margin around a field's box in a crop, in units of the box's height.
 CROP_PAD = 0.6
+#: A line of text is about this tall (pixels) on an A4 page 1654 pixels wide (200 dpi): margins of tall boxes.
+CROP_LINE_PX = 60
 #: Seconds ``pdftoppm`` may take for one page.
 DRAW_TIMEOUT = 60.0
 
@@ -100,32 +104,40 @@ def redact(image: np.ndarray, boxes: Sequence[Sequence[int]], geometry: PageGeom
 
 
 def crop_box(page: np.ndarray, box: Sequence[int], geometry: PageGeometry, *, pad: float = CROP_PAD) -> np.ndarray:
-    """The region of a field's ``box`` (in the straightened page's pixels) cut from ``page`` with a margin."""
+    """The region of a field's ``box`` (in the straightened page's pixels) cut from ``page`` with a margin.
+
+    The margin is measured in text heights (a tall box, such as a seal, gets no more than a line's worth)
+    and is wider left and right, so the label printed before the value is in the crop too.
+    """
     sx, sy = page.shape[1] / max(1, geometry.width), page.shape[0] / max(1, geometry.height)
     x0, y0, x1, y1 = box
-    margin = pad * max(1, y1 - y0)
-    left, top = max(0, math.floor((x0 - margin) * sx)), max(0, math.floor((y0 - margin) * sy))
-    right = min(page.shape[1], math.ceil((x1 + margin) * sx))
-    bottom = min(page.shape[0], math.ceil((y1 + margin) * sy))
+    line = min(max(1, y1 - y0), CROP_LINE_PX * geometry.width / 1654)
+    margin_y, margin_x = pad * line, 3 * pad * line
+    left, top = max(0, math.floor((x0 - margin_x) * sx)), max(0, math.floor((y0 - margin_y) * sy))
+    right = min(page.shape[1], math.ceil((x1 + margin_x) * sx))
+    bottom = min(page.shape[0], math.ceil((y1 + margin_y) * sy))
     if right - left < 4 or bottom - top < 4:
         raise NotFound("The place this value was read from lies outside its page.")
     crop = page[top:bottom, left:right].copy()
     # Outline the value itself inside the margin.
     cv2.rectangle(crop, (round(x0 * sx) - left, round(y0 * sy) - top), (round(x1 * sx) - left, round(y1 * sy) - top),
-                  (0, 0, 220), max(1, round(crop.shape[0] / 80)))
+                  (0, 0, 220), max(1, round(line * sy / 25)))
     return crop
 
 
 def watermarked_png(image: np.ndarray, mark: Watermark) -> bytes:
-    """``image`` with the watermark drawn into its pixels, as PNG bytes."""
+    """``image`` with the watermark drawn into its pixels and a band below naming viewer, time and purpose (PNG)."""
     rgb = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).convert("RGBA")
     w, h = rgb.size
     overlay = Image.new("RGBA", rgb.size, (0, 0, 0, 0))
     _tile(overlay, mark, w, h)
-    _banner(overlay, mark, w, h)
-    out = Image.alpha_composite(rgb, overlay).convert("RGB")
+    marked = Image.alpha_composite(rgb, overlay).convert("RGB")
+    band = band_height(w)
+    out = Image.new("RGB", (w, h + band), (255, 255, 255))
+    out.paste(marked, (0, 0))
+    _banner(out, mark, band, h)
     buf = io.BytesIO()
-    out.save(buf, format="PNG", optimize=False, compress_level=6)
+    out.save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
 
 
@@ -206,12 +218,16 @@ def _tile(overlay: Image.Image, mark: Watermark, w: int, h: int) -> None:
     overlay.alpha_composite(sheet.crop((x0, y0, x0 + w, y0 + h)))
 
 
-def _banner(overlay: Image.Image, mark: Watermark, w: int, h: int) -> None:
-    """A plain line along the bottom: 查阅人, time and purpose, readable at a glance."""
-    px = max(12, round(w / 60))
-    font = _font(px)
+def band_height(width: int) -> int:
+    """Height of the band below an image of ``width`` pixels (a share of the width; at least 24 pixels)."""
+    return max(24, round(width * BAND_SHARE))
+
+
+def _banner(out: Image.Image, mark: Watermark, band: int, top: int) -> None:
+    """A plain line in the band below the page: 查阅人, time and purpose, readable at a glance."""
     text = f"查阅人 {mark.viewer}  时间 {mark.at}  目的 {mark.purpose}"
-    draw = ImageDraw.Draw(overlay)
-    band = px * 2
-    draw.rectangle((0, h - band, w, h), fill=(255, 255, 255, 215))
-    draw.text((px // 2, h - band + px // 2), text, font=font, fill=(170, 20, 20, 255))
+    px = max(8, band // 2)
+    probe = ImageDraw.Draw(out)
+    while px > 8 and probe.textlength(text, font=_font(px)) > out.width - px:
+        px -= 1  # a narrow crop: a smaller font, the whole line
+    ImageDraw.Draw(out).text((px // 2, top + (band - px) // 2), text, font=_font(px), fill=(170, 20, 20))

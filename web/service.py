@@ -34,6 +34,7 @@ from storage.vault import Vault
 from web.access import Action, Identity, allowed, require, unit_scope
 from web.labels import UNIT_SOURCE_LABELS, doc_label, field_label
 from web.render import (
+    BAND_SHARE,
     CROP_PAGE_SIDE,
     PageGeometry,
     Watermark,
@@ -224,6 +225,8 @@ class ArchiveService:
 
     def _view(self, detail: DocumentDetail, revealed: dict[str, str]) -> DocumentView:
         geometry = {p.index: _geometry(p) for p in detail.page_info}
+        # The drawn page has the watermark's band below it: outlines are placed as shares of the whole image.
+        share = {p.index: p.height / (p.height + p.width * BAND_SHARE) for p in detail.page_info}
         fields = []
         for name, value in detail.fields.items():
             region = detail.regions.get(name) or {}
@@ -235,7 +238,7 @@ class ArchiveService:
             fields.append(FieldView(
                 name=name, label=field_label(name), value=revealed.get(name, value), confidence=confidence,
                 issue=issue, page=page,
-                box=box_fractions(box, geometry[page]) if box and page in geometry else None,
+                box=_below_band(box_fractions(box, geometry[page]), share[page]) if box and page in geometry else None,
                 revealed=name in revealed))
         pages = tuple(PageView(index=p.index, number=i + 1, aspect=p.height / max(1, p.width))
                       for i, p in enumerate(detail.page_info))
@@ -338,6 +341,11 @@ class ArchiveService:
         if job.user != who.name:
             self.require(who, Action.INGEST)
         return job
+
+
+def _below_band(box: tuple[float, float, float, float], share: float) -> tuple[float, float, float, float]:
+    left, top, width, height = box
+    return left, top * share, width, height * share
 
 
 def _geometry(page: PageInfo) -> PageGeometry:

@@ -128,7 +128,23 @@ def search_page(request: Request, q: str = "", doc_type: str = "", estate: str =
     form = {"q": q, "doc_type": doc_type, "estate": estate, "building": building, "date_from": date_from,
             "date_to": date_to, "status": status}
     return page(request, "search.html", form=form, result=result, contents=ARCHIVE_CONTENTS,
-                highlights=_highlights(result) if result else {})
+                highlights=_highlights(result) if result else {}, understood=_understood(result))
+
+
+#: How the page names the ways a part of the query was read.
+_KIND_LABELS = {"name": "姓名", "id_number": "身份证号", "id_tail": "身份证号尾号", "phone": "电话", "unit": "房号",
+                "contract": "合同编号", "estate": "小区", "text": "正文文字"}
+
+
+def _understood(result: SearchResult | None) -> list[tuple[str, str]]:
+    """Each part of the query as read: what was typed (masked) and the ways it may match, in Chinese."""
+    parts = []
+    for readings in result.understood if result else ():
+        if not readings:
+            continue
+        kinds = dict.fromkeys(_KIND_LABELS.get(kind, kind) for kind, _ in readings)
+        parts.append((readings[0][1], "或".join(kinds)))
+    return parts
 
 
 def search_filters(*, doc_type: str = "", estate: str = "", building: str = "", date_from: str = "",
