@@ -188,14 +188,14 @@ def single_conditions(t: Mapping[str, Any]) -> list[str]:
 
 
 def dangan_env(home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of a dangan command: its own home, none of the caller's dangan settings, a revealing role.
+    """Environment of a dangan command: its own home, none of the caller's dangan settings (the local operator).
 
     Dropping the caller's DANGAN_* and PREFECT_API_URL keeps a configured database, bucket or
     Prefect server out of the measurement.
     """
     env = {k: v for k, v in (os.environ if base is None else base).items()
            if not k.startswith("DANGAN_") and k != "PREFECT_API_URL"}
-    env.update(DANGAN_HOME=str(home), DANGAN_ROLE="admin", DANGAN_ACTOR="bench")
+    env.update(DANGAN_HOME=str(home))
     return env
 
 

@@ -135,8 +135,7 @@ def run_dangan(engine: str, corpus: Path, work: Path, truth: list[dict]) -> Run:
     inbox.mkdir(parents=True)
     for f in corpus_files(corpus):
         shutil.copy2(f, inbox / f.name)
-    env = {**os.environ, "DANGAN_HOME": str(work / "home"), "DANGAN_OCR_ENGINE": engine,
-           "DANGAN_ROLE": "admin", "DANGAN_ACTOR": "bench"}
+    env = {**os.environ, "DANGAN_HOME": str(work / "home"), "DANGAN_OCR_ENGINE": engine}
     env.pop("DANGAN_MASTER_KEY_FILE", None)
     env.pop("DANGAN_MASTER_KEY_COMMAND", None)
     init_archive(env)

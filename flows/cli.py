@@ -4,6 +4,12 @@ Exceptions become exit codes here and nowhere else: each error class carries
 its own (``schemas.errors.ExitCode``). The search
 path (search, show, export) never imports Prefect, so it answers at once;
 only ``ingest`` loads the flow machinery.
+
+Every command names the actions of the permission matrix it takes (its
+parser's ``actions``: a tuple of ``web.access.Action``, or a function of the
+parsed arguments giving one); ``main`` proves who runs it and asks the matrix
+before the command's handler runs (see :mod:`flows.identity`). The handler
+finds the proven identity in ``args.identity``.
 """
 
 from __future__ import annotations
@@ -11,14 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from schemas.documents import DOC_LABELS, DOC_TYPES
 from schemas.errors import DanganError, ExitCode
 from schemas.settings import Settings, default_home, load_settings
+from web.access import Action
 
 if TYPE_CHECKING:
     from storage.vault import Vault
@@ -35,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings()
+        settings = _authorized(args, settings)
         return int(args.handler(args, settings))
     except DanganError as e:
         _say(e.message)
@@ -53,6 +61,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"internal error {error_id} ({type(e).__name__}); the details are in {error_log_path(home)}. "
              "Please report the error id.")
         return int(ExitCode.INTERNAL)
+
+
+def _authorized(args: argparse.Namespace, settings: Settings) -> Settings:
+    """Prove who runs the command and check its actions; the settings it runs with (no password or token left)."""
+    from flows.identity import authorize, command_actions, sign_in, terminal_prompt
+
+    identity = sign_in(settings, prompt=terminal_prompt())
+    authorize(settings, identity, command_actions(args))
+    args.identity = identity
+    return settings.model_copy(update={"password": None, "token": None, "actor": identity.name})
 
 
 def _say(message: str) -> None:
@@ -77,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=int, help="documents read in parallel")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.add_argument("--report", type=Path, help="also write the batch summary as JSON to this file")
-    ingest.set_defaults(handler=_cmd_ingest)
+    ingest.set_defaults(handler=_cmd_ingest, actions=(Action.INGEST,))
 
     search = sub.add_parser("search", help="find documents by name, ID number, phone, text or unit")
     search.add_argument("query", nargs="?", default="")
@@ -85,18 +103,24 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--unit", help="building-unit-room, e.g. 3-2-1201")
     search.add_argument("--limit", type=int, default=50)
     search.add_argument("--json", action="store_true")
-    search.set_defaults(handler=_cmd_search)
+    search.set_defaults(handler=_cmd_search, actions=(Action.SEARCH,))
 
     show = sub.add_parser("show", help="show one document's fields (masked unless --reveal)")
     show.add_argument("document_id")
-    show.add_argument("--reveal", action="store_true", help="show ID numbers and phones (audited; leaders only)")
+    show.add_argument("--reveal", action="store_true",
+                      help="show ID numbers and phones (audited; leadership and archive managers only)")
     show.add_argument("--json", action="store_true")
-    show.set_defaults(handler=_cmd_show)
+    show.set_defaults(handler=_cmd_show, actions=_revealing(Action.VIEW_DOCUMENT))
+
+    download = sub.add_parser("download", help="decrypt one document's original scan into a file (audited)")
+    download.add_argument("document_id")
+    download.add_argument("-o", "--output", type=Path, required=True, help="file to write ('-' for standard output)")
+    download.set_defaults(handler=_cmd_download, actions=(Action.DOWNLOAD_ORIGINAL,))
 
     export = sub.add_parser("export", help="export every document as JSON lines")
     export.add_argument("--jsonl", type=Path, required=True, help="output file ('-' for standard output)")
     export.add_argument("--reveal", action="store_true", help="include full ID numbers and phones (audited)")
-    export.set_defaults(handler=_cmd_export)
+    export.set_defaults(handler=_cmd_export, actions=_revealing(Action.EXPORT))
 
     import importlib
 
@@ -105,10 +129,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _revealing(action: Action) -> Callable[[argparse.Namespace], tuple[Action, ...]]:
+    """``action``, and ``reveal_pii`` too when the command is given ``--reveal``."""
+    return lambda args: (action, Action.REVEAL_PII) if args.reveal else (action,)
+
+
 #: Modules that add their own sub-commands: each has ``register(sub)``, adding parsers whose
-#: ``handler(args, settings) -> ExitCode`` runs the command. They must not import Prefect at module level.
+#: ``handler(args, settings) -> ExitCode`` runs the command and whose ``actions`` name what it does
+#: (see the module docstring). They must not import Prefect at module level.
 _COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flows.cli_gc", "flows.cli_cabinet",
-                                     "flows.cli_watch", "flows.cli_worker", "flows.cli_runs")
+                                     "flows.cli_watch", "flows.cli_worker", "flows.cli_runs", "flows.cli_user",
+                                     "flows.cli_audit", "flows.cli_serve")
 
 
 # --- ingest -------------------------------------------------------------------
@@ -142,10 +173,11 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> ExitCode:
 # --- search path: no Prefect below this line -----------------------------------
 
 
-def _open_vault(settings: Settings) -> Vault:
+def _open_vault(args: argparse.Namespace, settings: Settings) -> Vault:
+    """The archive, acting as the command's proven identity."""
     from storage.vault import Vault
 
-    return Vault.open(settings)
+    return Vault.open(settings, identity=args.identity)
 
 
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -157,7 +189,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
         if unit is None:
             print(f"dangan: --unit {args.unit!r} is not building-unit-room, e.g. 3-2-1201", file=sys.stderr)
             return ExitCode.USAGE
-    with closing(_open_vault(settings)) as vault:
+    with closing(_open_vault(args, settings)) as vault:
         hits = vault.search(args.query, doc_type=args.doc_type, unit=unit, limit=args.limit)
     if args.json:
         _dump_json([h.model_dump(mode="json") for h in hits], sys.stdout)
@@ -174,7 +206,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 
 def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
-    with closing(_open_vault(settings)) as vault:
+    with closing(_open_vault(args, settings)) as vault:
         record = vault.export_record(args.document_id, reveal=args.reveal)
     if args.json:
         _dump_json(record, sys.stdout)
@@ -199,10 +231,25 @@ _UNIT_SOURCES = {"path": " (from the folder path)", "ocr": " (read from the page
                  "cover_sheet": " (from the cover sheet)"}
 
 
+def _cmd_download(args: argparse.Namespace, settings: Settings) -> ExitCode:
+    from storage.names import safe_name
+
+    with closing(_open_vault(args, settings)) as vault:
+        if str(args.output) == "-":
+            sys.stdout.buffer.write(vault.read_original(args.document_id))
+            sys.stdout.flush()
+            return ExitCode.OK
+        data = vault.read_original(args.document_id)
+    _write_private(args.output, lambda out: out.write(data), binary=True, what="the original")
+    print(f"wrote the original of {args.document_id} to {safe_name(str(args.output))} ({len(data)} bytes)",
+          file=sys.stderr)
+    return ExitCode.OK
+
+
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from storage.names import safe_name
 
-    with closing(_open_vault(settings)) as vault:
+    with closing(_open_vault(args, settings)) as vault:
         if str(args.jsonl) == "-":
             try:
                 count = vault.export_jsonl(sys.stdout, reveal=args.reveal)
@@ -218,6 +265,11 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 def _export_to_file(vault: Vault, path: Path, *, reveal: bool) -> int:
     """Write the export to ``path`` through a private (0600) temporary file, replaced atomically."""
+    return _write_private(path, lambda out: vault.export_jsonl(out, reveal=reveal), binary=False, what="the export")
+
+
+def _write_private(path: Path, write: Callable[[Any], int], *, binary: bool, what: str) -> int:
+    """Write ``path`` through a private (0600) temporary file, replaced atomically; ``write``'s result."""
     import os
 
     from schemas.errors import OutputUnwritable
@@ -228,16 +280,16 @@ def _export_to_file(vault: Vault, path: Path, *, reveal: bool) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # an old temporary file keeps its mode otherwise
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            count = vault.export_jsonl(out, reveal=reveal)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as out:
+            result = write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise OutputUnwritable(f"cannot write the export to {safe_name(str(path))}: "
+        raise OutputUnwritable(f"cannot write {what} to {safe_name(str(path))}: "
                                f"{e.strerror or type(e).__name__}") from None
-    return count
+    return result
 
 
 def _silence_stdout() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from schemas.errors import ExitCode, IntegrityError
 from schemas.settings import Settings
+from web.access import Action
 
 
 def register(sub: Any) -> None:
@@ -17,12 +18,12 @@ def register(sub: Any) -> None:
     backup = sub.add_parser("backup", help="back up the index (encrypted) and the sealed objects into a folder")
     backup.add_argument("dest", type=Path, help="backup folder (objects already in it are not copied again)")
     backup.add_argument("--verify", action="store_true", help="only check the backup in DEST, change nothing")
-    backup.set_defaults(handler=cmd_backup)
+    backup.set_defaults(handler=cmd_backup, actions=(Action.BACKUP_RESTORE,))
 
     restore = sub.add_parser("restore", help="restore a backup into a new, empty archive (same master key)")
     restore.add_argument("src", type=Path, help="backup folder written by `dangan backup`")
     restore.add_argument("--verify-only", action="store_true", help="only check the backup, change nothing")
-    restore.set_defaults(handler=cmd_restore)
+    restore.set_defaults(handler=cmd_restore, actions=(Action.BACKUP_RESTORE,))
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -32,11 +33,10 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from storage.backup import backup
     from storage.vault import Vault
 
-    with closing(Vault.open(settings)) as vault:
+    with closing(Vault.open(settings, identity=args.identity)) as vault:
         report = backup(vault.index, vault.store, vault.keys, args.dest)
-        vault.index.audit(settings.actor, settings.role, "backup",
-                          detail={"backup_id": report.backup_id, "objects": report.objects,
-                                  "copied": report.copied, "documents": report.rows.get("documents", 0)})
+        vault.audit("backup", detail={"backup_id": report.backup_id, "objects": report.objects,
+                                      "copied": report.copied, "documents": report.rows.get("documents", 0)})
     print(f"backup {report.backup_id} written to {args.dest}: {report.rows.get('documents', 0)} document(s), "
           f"{sum(report.rows.values())} index row(s), {report.objects} object(s) "
           f"({report.copied} copied, {report.objects - report.copied} already there)")
@@ -60,10 +60,9 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from storage.vault import Vault
 
     report = restore(args.src, settings, key_source(settings).load())
-    with closing(Vault.open(settings)) as vault:
-        vault.index.audit(settings.actor, settings.role, "restore",
-                          detail={"backup_id": report.backup_id, "objects": report.objects,
-                                  "documents": report.rows.get("documents", 0)})
+    with closing(Vault.open(settings, identity=args.identity)) as vault:
+        vault.audit("restore", detail={"backup_id": report.backup_id, "objects": report.objects,
+                                       "documents": report.rows.get("documents", 0)})
     print(f"{'finished restoring' if report.resumed else 'restored'} backup {report.backup_id} into "
           f"{settings.home}: {report.rows.get('documents', 0)} document(s), {report.objects} object(s)")
     return ExitCode.OK

@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas.errors import ExitCode
 from schemas.settings import Settings
+from web.access import Action
 
 
 def register(sub: Any) -> None:
@@ -34,7 +35,7 @@ def register(sub: Any) -> None:
                    help="pages with content expected after the sheet (compared with the pages found)")
     p.add_argument("--batch", help="print run id (default: today's date and four random characters)")
     p.add_argument("-o", "--output", type=Path, required=True, help="PDF file to write")
-    p.set_defaults(handler=cmd_coversheets)
+    p.set_defaults(handler=cmd_coversheets, actions=(Action.INGEST,))
 
 
 def cmd_coversheets(args: argparse.Namespace, settings: Settings) -> ExitCode:

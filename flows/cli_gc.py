@@ -17,6 +17,7 @@ from typing import Any
 
 from schemas.errors import ExitCode
 from schemas.settings import Settings
+from web.access import Action
 
 
 def register(sub: Any) -> None:
@@ -26,7 +27,7 @@ def register(sub: Any) -> None:
     gc.add_argument("--grace-hours", type=float, default=24.0, metavar="H",
                     help="never touch objects younger than H hours (default 24)")
     gc.add_argument("--json", action="store_true", help="print the orphans as JSON")
-    gc.set_defaults(handler=cmd_gc)
+    gc.set_defaults(handler=cmd_gc, actions=(Action.GC,))
 
 
 def cmd_gc(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -37,13 +38,12 @@ def cmd_gc(args: argparse.Namespace, settings: Settings) -> ExitCode:
     if args.grace_hours < 0:
         print("dangan: --grace-hours cannot be negative", file=sys.stderr)
         return ExitCode.USAGE
-    with closing(Vault.open(settings)) as vault:
+    with closing(Vault.open(settings, identity=args.identity)) as vault:
         referenced = vault.index.object_keys()  # first: whatever is written after this is young
         report = find_orphans(vault.store, referenced, grace=dt.timedelta(hours=args.grace_hours))
         deleted = delete_orphans(vault.store, report.collectable) if args.delete else 0
         if args.delete:
-            vault.index.audit(settings.actor, settings.role, "gc",
-                              detail={"deleted": deleted, "kept_young": len(report.kept)})
+            vault.audit("gc", detail={"deleted": deleted, "kept_young": len(report.kept)})
     if args.json:
         json.dump({"orphans": [_row(o) for o in report.collectable], "kept": [_row(o) for o in report.kept],
                    "deleted": deleted}, sys.stdout, indent=2)

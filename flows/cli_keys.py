@@ -14,6 +14,7 @@ from typing import Any
 
 from schemas.errors import ArchiveExists, ExitCode
 from schemas.settings import Settings
+from web.access import Action
 
 
 def register(sub: Any) -> None:
@@ -22,15 +23,15 @@ def register(sub: Any) -> None:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
 
     init = keys_sub.add_parser("init", help="create the master key of a new archive (refuses if one exists)")
-    init.set_defaults(handler=cmd_init)
+    init.set_defaults(handler=cmd_init, actions=(Action.MANAGE_KEYS,))
 
     check = keys_sub.add_parser("check", help="check that the master key opens this archive")
-    check.set_defaults(handler=cmd_check)
+    check.set_defaults(handler=cmd_check, actions=(Action.MANAGE_KEYS,))
 
     rotate = keys_sub.add_parser("rotate", help="re-wrap every key under a new master key; the old one stops working")
     rotate.add_argument("--new-key-out", type=Path, metavar="FILE",
                         help="where to write the new key when the key comes from a credential or a command")
-    rotate.set_defaults(handler=cmd_rotate)
+    rotate.set_defaults(handler=cmd_rotate, actions=(Action.MANAGE_KEYS,))
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -84,7 +85,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from storage.vault import Vault
 
     source = key_source(settings)
-    with closing(Vault.open(settings)) as vault, Session(vault.index.engine) as s:
+    with closing(Vault.open(settings, identity=args.identity)) as vault, Session(vault.index.engine) as s:
         key_id = vault.keys.key_id
         live = s.scalar(select(func.count()).select_from(DataKeyRow).where(DataKeyRow.wrapped.is_not(None)))
     print(f"master key {key_id} from {source.describe()} opens this archive ({live or 0} data key(s) wrapped by it)")
@@ -97,7 +98,7 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from storage.vault import Vault
 
     source = key_source(settings)
-    with closing(Vault.open(settings)) as vault:
+    with closing(Vault.open(settings, identity=args.identity)) as vault:
         done = rotate(source, vault.index, vault.keys, new_key_out=args.new_key_out)
     print(f"rotated: {done.data_keys} data key(s) and {done.archive_keys} archive key(s) re-wrapped under master "
           f"key {done.new_key_id} (was {done.old_key_id}); no object was rewritten")

@@ -11,6 +11,7 @@ from typing import Any
 
 from schemas.errors import ExitCode
 from schemas.settings import Settings
+from web.access import Action
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     runs = sub.add_parser("runs", help="list past ingest runs and their quality reports")
     runs.add_argument("--limit", type=int, default=20, help="how many runs, newest first (default 20)")
     runs.add_argument("--json", action="store_true")
-    runs.set_defaults(handler=_cmd_runs)
+    runs.set_defaults(handler=_cmd_runs, actions=(Action.INGEST,))
 
 
 def report_of(home: Path, run_id: str) -> Path | None:
@@ -32,7 +33,7 @@ def report_of(home: Path, run_id: str) -> Path | None:
 def _cmd_runs(args: argparse.Namespace, settings: Settings) -> ExitCode:
     from storage.vault import Vault
 
-    with closing(Vault.open(settings)) as vault:
+    with closing(Vault.open(settings, identity=args.identity)) as vault:
         runs = vault.index.runs(limit=max(1, args.limit))
     rows: list[dict[str, Any]] = []
     for run in runs:

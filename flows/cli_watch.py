@@ -14,6 +14,7 @@ from typing import Any
 
 from schemas.errors import ExitCode
 from schemas.settings import Settings
+from web.access import Action
 
 
 def register(sub: Any) -> None:
@@ -33,7 +34,7 @@ def register(sub: Any) -> None:
                        help="ingest the files there now once they have settled, then exit with ingest's code")
     watch.add_argument("--engine", choices=["rapidocr", "tesseract"], help="OCR engine (default from settings)")
     watch.add_argument("--workers", type=int, help="documents read in parallel")
-    watch.set_defaults(handler=cmd_watch)
+    watch.set_defaults(handler=cmd_watch, actions=(Action.INGEST,))
 
 
 def cmd_watch(args: argparse.Namespace, settings: Settings) -> ExitCode:
@@ -54,7 +55,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> ExitCode:
               "for single files)", file=sys.stderr)
         return ExitCode.USAGE
     private_home(settings.home)
-    Vault.open(settings).close()  # a missing or wrong key stops here, not at the first batch
+    Vault.open(settings, identity=args.identity).close()  # a missing or wrong key stops here, not at the first batch
 
     from flows.watch import Watcher
 

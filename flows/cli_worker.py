@@ -13,6 +13,7 @@ from typing import Any
 
 from schemas.errors import ExitCode
 from schemas.settings import Settings
+from web.access import Action
 
 
 def register(sub: Any) -> None:
@@ -23,7 +24,7 @@ def register(sub: Any) -> None:
     worker.add_argument("--workers", type=int, help="documents read in parallel while warming up")
     worker.add_argument("--status", action="store_true",
                         help="only say whether a warm worker runs for this archive (exit 5 when none does)")
-    worker.set_defaults(handler=cmd_worker)
+    worker.set_defaults(handler=cmd_worker, actions=(Action.INGEST,))
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> ExitCode:

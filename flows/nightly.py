@@ -7,7 +7,8 @@ lock, the key check, and the ``ingest`` flow, here as a subflow. It runs
 against the Prefect server the worker uses (``PREFECT_API_URL``) and never
 starts a server of its own. Settings, secrets included, come from the worker's
 ``DANGAN_*`` environment, never from parameters, so none is written to
-Prefect's database.
+Prefect's database. A run acts as the local operator of the worker's
+``DANGAN_HOME`` (the OS account that owns it and its master key).
 
 How a run ends:
 
@@ -35,7 +36,7 @@ from prefect.states import Failed
 
 from flows.context import RunControl
 from flows.summary import IngestSummary
-from schemas.errors import ConfigError, DanganError, ExitCode, IngestBusy
+from schemas.errors import DanganError, ExitCode, IngestBusy
 from schemas.settings import Settings, load_settings
 
 #: Times Prefect runs a failed nightly ingest again (only failures that time may mend).
@@ -79,8 +80,8 @@ def nightly(folders: list[str] | None = None, keep: bool = False) -> dict[str, i
 def run_nightly(folders: list[str] | None, *, keep: bool, log: Callable[[str], None]) -> IngestSummary:
     """Ingest ``folders`` (or the configured drop folders) once; NightlyFailed unless every file was settled."""
     try:
-        settings = load_settings()
-    except ConfigError as e:
+        settings = acting_as_local_operator(load_settings())
+    except DanganError as e:
         raise NightlyFailed(e.message, retryable=False) from None
     _require_server()
     chosen = _drop_folders(folders, settings)
@@ -113,6 +114,17 @@ def run_nightly(folders: list[str] | None, *, keep: bool, log: Callable[[str], N
         raise NightlyFailed(f"drop folder(s) not found: {', '.join(str(p) for p in missing)}. Is the share "
                             "mounted? (Prefect runs it again while retries are left.)", retryable=True)
     return summary
+
+
+def acting_as_local_operator(settings: Settings) -> Settings:
+    """The worker's settings, acting as the local operator of its DANGAN_HOME (AccessDenied if it is not its owner).
+
+    A deployment acts for the account that runs its worker, never for a user named in its environment.
+    """
+    from flows.identity import local_operator_of
+
+    identity = local_operator_of(settings)
+    return settings.model_copy(update={"user": None, "password": None, "token": None, "actor": identity.name})
 
 
 def _run(folders: list[Path], *, settings: Settings, keep: bool, control: RunControl) -> IngestSummary:

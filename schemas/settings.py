@@ -18,7 +18,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from schemas.errors import ConfigError
 
 OcrEngineName = Literal["rapidocr", "tesseract"]
-Role = Literal["admin", "leader", "clerk", "staff", "auditor", "external"]
 
 
 class Settings(BaseSettings):
@@ -97,9 +96,21 @@ class Settings(BaseSettings):
     #: Where refused sources go; default: ``quarantine/`` beside the drop folder.
     quarantine_dir: Path | None = None
 
-    #: Who is acting (recorded in the audit log) and their role.
+    #: The user a command acts as (``DANGAN_USER``); unset: the built-in local operator, when this OS
+    #: account owns the archive (see ``flows.identity``).
+    user: str | None = None
+    #: Proof of ``user``: their password (``DANGAN_PASSWORD``) or a token from ``dangan user token``
+    #: (``DANGAN_TOKEN``). The command line drops both once the user is proven.
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    #: Name of whoever runs a batch, printed on its quality report: the command line puts the proven
+    #: user's name here. The audit log records the proven identity, never this.
     actor: str = Field(default_factory=lambda: _login_name())
-    role: Role = "clerk"
+
+    @field_validator("user")
+    @classmethod
+    def _named_user(cls, name: str | None) -> str | None:
+        return name.strip() or None if name is not None else None
 
     @field_validator("db_url")
     @classmethod

@@ -1,8 +1,9 @@
 """The encrypted archive as one object: keys, object store and index together.
 
-Callers (flows, CLI) use this; it seals before anything leaves the process,
-checks roles before revealing, and writes the audit log for every view,
-download and export.
+Callers (flows, CLI, the service) use this; it seals before anything leaves
+the process, acts as one identity (``web.access.Identity``), asks the
+permission matrix before every read, and writes the audit log for every
+view, download and export under that identity's name and role.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from schemas.errors import AccessDenied, SourceChanged, WrongMasterKey
+from schemas.errors import SourceChanged, WrongMasterKey
 from schemas.models import Extraction, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
 from schemas.settings import Settings
 from storage.crypto import DataKey, wrap_key
@@ -20,23 +21,29 @@ from storage.index import DocumentSummary, Index
 from storage.keys import MasterKey, finish_rotation, key_source
 from storage.objects import ObjectStore, load_sealed, ocr_key, original_key, store_sealed
 from storage.stores import make_object_store
-
-#: Roles that may see full ID numbers, phones and addresses (need-to-know).
-REVEAL_ROLES = frozenset({"admin", "leader"})
+from web.access import Action, Identity, local_operator, require, unit_scope
 
 
 class Vault:
-    """Keys + object store + index of one archive."""
+    """Keys + object store + index of one archive, acting as one identity.
 
-    def __init__(self, settings: Settings, keys: MasterKey, store: ObjectStore, index: Index) -> None:
+    Without an identity it acts as the local operator of the OS account
+    running it: whoever holds the master key can read everything anyway. The
+    command line and the service always name the identity they proved.
+    """
+
+    def __init__(self, settings: Settings, keys: MasterKey, store: ObjectStore, index: Index,
+                 identity: Identity | None = None) -> None:
         self.settings = settings
         self.keys = keys
         self.store = store
         self.index = index
+        self.identity = identity or local_operator()
+        self._owns_index = True
 
     @classmethod
-    def open(cls, settings: Settings) -> Vault:
-        """Open the archive described by ``settings`` with its master key; never creates a key.
+    def open(cls, settings: Settings, *, identity: Identity | None = None) -> Vault:
+        """Open the archive described by ``settings`` with its master key, acting as ``identity``; never creates a key.
 
         A missing, unreadable, exposed or wrong master key stops here with a
         ConfigError (exit 6): the key is made only by ``dangan keys init``. A
@@ -63,11 +70,21 @@ class Vault:
         except BaseException:
             index.close()
             raise
-        return cls(settings, keys, make_object_store(settings), index)
+        return cls(settings, keys, make_object_store(settings), index, identity)
+
+    def acting_as(self, identity: Identity) -> Vault:
+        """The same archive (keys, store and index shared) acting as ``identity``, e.g. one request's user.
+
+        Closing the returned vault leaves the shared index open: close the one you opened.
+        """
+        vault = Vault(self.settings, self.keys, self.store, self.index, identity)
+        vault._owns_index = False
+        return vault
 
     def close(self) -> None:
-        """Release database connections."""
-        self.index.close()
+        """Release database connections (of a vault from :meth:`open`; one from :meth:`acting_as` shares them)."""
+        if self._owns_index:
+            self.index.close()
 
     # --- ingest -------------------------------------------------------------
 
@@ -132,17 +149,25 @@ class Vault:
 
     def search(self, query: str, *, doc_type: str | None = None, unit: UnitRef | None = None,
                limit: int = 50) -> list[DocumentSummary]:
-        """Find documents; the query itself is not written to the audit log (it may be an ID number)."""
+        """Find documents; the query itself is not written to the audit log (it may be an ID number).
+
+        An owner finds only their own unit's documents (another ``unit`` is refused).
+        """
+        scope = unit_scope(self.identity)
+        self._require(Action.SEARCH, unit=unit or scope)
+        unit = unit or scope
         hits = self.index.search(query, doc_type=doc_type, unit=unit, limit=limit)
-        self._audit("search", detail={"hits": len(hits), "doc_type": doc_type, "unit": str(unit) if unit else None})
+        self.audit("search", detail={"hits": len(hits), "doc_type": doc_type, "unit": str(unit) if unit else None})
         return hits
 
     def export_record(self, doc_id: str, *, reveal: bool = False) -> dict[str, Any]:
-        """One document as a DESIGN.md export line (audited as a view)."""
-        self._check_reveal(reveal)
+        """One document as a DESIGN.md export line (audited as a view; ``reveal`` needs ``reveal_pii``)."""
         detail = self.index.get_document(doc_id)
+        self._require(Action.VIEW_DOCUMENT, unit=detail.unit, document_id=doc_id)
+        if reveal:
+            self._require(Action.REVEAL_PII, unit=detail.unit, document_id=doc_id)
         record = detail.export_record(self.index.reveal_fields(doc_id) if reveal else None)
-        self._audit("reveal" if reveal else "view", document_id=doc_id)
+        self.audit("reveal" if reveal else "view", document_id=doc_id)
         return record
 
     def export_jsonl(self, out: TextIO, *, reveal: bool = False) -> int:
@@ -152,8 +177,10 @@ class Vault:
         row records the outcome (completed, or how it stopped: a closed pipe,
         a full disk), so an export cut short is still on record.
         """
-        self._check_reveal(reveal)
-        self._audit("export", detail={"revealed": reveal, "outcome": "started"})
+        self._require(Action.EXPORT)
+        if reveal:
+            self._require(Action.REVEAL_PII)
+        self.audit("export", detail={"revealed": reveal, "outcome": "started"})
         count = 0
         try:
             for detail in self.index.iter_documents():
@@ -162,34 +189,36 @@ class Vault:
                 count += 1
             out.flush()
         except BaseException as e:
-            self._audit("export", detail={"documents": count, "revealed": reveal,
-                                          "outcome": f"stopped ({type(e).__name__})"})
+            self.audit("export", detail={"documents": count, "revealed": reveal,
+                                         "outcome": f"stopped ({type(e).__name__})"})
             raise
-        self._audit("export", detail={"documents": count, "revealed": reveal, "outcome": "completed"})
+        self.audit("export", detail={"documents": count, "revealed": reveal, "outcome": "completed"})
         return count
 
     def read_original(self, doc_id: str) -> bytes:
         """Decrypt the original scan (audited as a download)."""
         detail = self.index.get_document(doc_id)
+        self._require(Action.DOWNLOAD_ORIGINAL, unit=detail.unit, document_id=doc_id)
         data = load_sealed(self.store, detail.original_key, self.index.data_key(detail.dek_id))
-        self._audit("download", document_id=doc_id)
+        self.audit("download", document_id=doc_id)
         return data
 
     def read_ocr(self, doc_id: str) -> list[OcrPage]:
         """Decrypt the stored OCR result (audited as a view)."""
         detail = self.index.get_document(doc_id)
+        self._require(Action.VIEW_DOCUMENT, unit=detail.unit, document_id=doc_id)
         raw = load_sealed(self.store, detail.ocr_key, self.index.data_key(detail.dek_id))
-        self._audit("view_ocr", document_id=doc_id)
+        self.audit("view_ocr", document_id=doc_id)
         return [OcrPage.model_validate(p) for p in json.loads(raw)]
 
-    def _check_reveal(self, reveal: bool) -> None:
-        if reveal and self.settings.role not in REVEAL_ROLES:
-            self._audit("reveal_denied")
-            raise AccessDenied(f"Role '{self.settings.role}' may not see full ID numbers and phones; "
-                               "ask a manager (role leader or admin) to do it.")
+    def _require(self, action: Action, *, unit: UnitRef | None = None, document_id: str | None = None) -> None:
+        require(self.identity, action, self.index.audit, unit=unit, document_id=document_id)
 
-    def _audit(self, action: str, *, document_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
-        self.index.audit(self.settings.actor, self.settings.role, action, document_id=document_id, detail=detail)
+    def audit(self, action: str, *, document_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        """Record ``action`` in the audit log under the acting identity's name and role."""
+        self.index.audit(self.identity.name, str(self.identity.role), action, document_id=document_id,
+                         detail=detail)
+
 
 
 def document_status(extraction: Extraction, pages: Sequence[OcrPage]) -> str:

@@ -31,8 +31,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
         if name.startswith("DANGAN_") or name == "CREDENTIALS_DIRECTORY":
             monkeypatch.delenv(name)
     monkeypatch.setenv("DANGAN_HOME", str(home))
-    monkeypatch.setenv("DANGAN_ROLE", "admin")
-    monkeypatch.setenv("DANGAN_ACTOR", "test")
 
 
 @pytest.fixture
@@ -411,7 +409,7 @@ def _drill(tmp_path: Path, corpus: list, stack: dict[str, str], restore_stack: d
     """
     inbox = tmp_path / "inbox"
     copy_scans(corpus, inbox)
-    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_ROLE": "admin", "DANGAN_ACTOR": "drill", **stack}
+    env = {"DANGAN_HOME": str(tmp_path / "home"), **stack}
     assert run_dangan(["keys", "init"], env).code == 0
     r = run_dangan(["ingest", str(inbox), "--keep", "--quiet"], env)
     assert r.code == 0, r.stderr

@@ -133,7 +133,7 @@ def test_single_truth_in_hard_shape() -> None:
 
 def test_dangan_env_drops_callers_settings() -> None:
     env = dangan_env(Path("home"), {"PATH": "/bin", "DANGAN_DB_URL": "postgresql://x", "PREFECT_API_URL": "u"})
-    assert env == {"PATH": "/bin", "DANGAN_HOME": "home", "DANGAN_ROLE": "admin", "DANGAN_ACTOR": "bench"}
+    assert env == {"PATH": "/bin", "DANGAN_HOME": "home"}
 
 
 def test_tally_of_nothing_is_a_dash() -> None:

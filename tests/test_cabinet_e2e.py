@@ -40,7 +40,7 @@ def test_batch_scan_is_cut_at_cover_sheets_and_filed_under_their_units(tmp_path:
     inbox.mkdir()
     pages[0].save(inbox / "cabinet.pdf", save_all=True, append_images=pages[1:], resolution=DPI)
 
-    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_SETTLE_SECONDS": "0", "DANGAN_ROLE": "leader"}
+    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_SETTLE_SECONDS": "0"}
     run = run_dangan(["ingest", str(inbox)], env)
     assert run.code == 0, run.stderr
     assert "says 2 page(s); 1 were scanned" in run.stdout, run.stdout
@@ -176,7 +176,7 @@ def test_cover_sheet_files_lead_the_files_after_them(tmp_path: Path) -> None:
     save("005.pdf", _page(DocType.MOVE_IN_NOTICE, 23, fonts))
     save("006.pdf", render_cover_sheet(sheet_for_unit("5-1-501", batch="F1"), DPI).convert("RGB"))
 
-    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_SETTLE_SECONDS": "0", "DANGAN_ROLE": "leader"}
+    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_SETTLE_SECONDS": "0"}
     run = run_dangan(["ingest", str(inbox)], env)
     assert run.code == 0, run.stderr
     assert "3 cover sheet file(s)" in run.stdout, run.stdout

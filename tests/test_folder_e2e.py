@@ -36,7 +36,7 @@ def test_owner_folder_becomes_its_documents(folder: tuple[Path, list[dict]], tmp
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / name).write_bytes((corpus / name).read_bytes())
-    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_ROLE": "admin", "DANGAN_ACTOR": "test"}
+    env = {"DANGAN_HOME": str(tmp_path / "home")}
     result = run_dangan(["ingest", str(inbox), "--quiet"], env)
     assert result.code == 0, result.stderr
     assert f"1 stored ({len(truth)} documents" in result.stdout

@@ -7,6 +7,7 @@ SQLite + embedded store, and PostgreSQL + a real S3 server (SeaweedFS) on
 from __future__ import annotations
 
 import hashlib
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ from tests.e2e import (
     write_bad_inputs,
 )
 from tests.synth.corpus import CorpusItem, generate_corpus
+from web.access import Role
+from web.users import Users
 
 pytestmark = pytest.mark.integration
 
@@ -113,9 +116,14 @@ def test_sqlite_embedded_store_end_to_end(tmp_path: Path, corpus: list[CorpusIte
     r = run_dangan(["search", name], env)
     assert r.code == 0 and "document(s)" in r.stdout
 
-    # reveal needs a role; a clerk is refused, a leader sees the values (audited)
-    assert run_dangan(["export", "--jsonl", str(export_file), "--reveal"], env).code == 4
-    leader = {**env, "DANGAN_ROLE": "leader"}
+    # reveal needs a role: a clerk is refused, leadership sees the values (audited)
+    with closing(Vault.open(Settings(home=tmp_path / "home"))) as vault:
+        users = Users.of_index(vault.index)
+        users.add("clerk1", Role.CLERK, "clerk1 password")
+        users.add("boss", Role.LEADERSHIP, "boss password")
+    clerk = {**env, "DANGAN_USER": "clerk1", "DANGAN_PASSWORD": "clerk1 password"}
+    assert run_dangan(["export", "--jsonl", str(export_file), "--reveal"], clerk).code == 4
+    leader = {**env, "DANGAN_USER": "boss", "DANGAN_PASSWORD": "boss password"}
     assert run_dangan(["export", "--jsonl", str(export_file), "--reveal"], leader).code == 0
     revealed = read_export(export_file)
     assert revealed[owner.file]["fields"][id_key] == owner.fields[id_key]

@@ -350,8 +350,8 @@ def form_5_1_802(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_ROLE": "admin", "DANGAN_ACTOR": "test",
-           "DANGAN_SETTLE_SECONDS": "1", "DANGAN_WATCH_BATCH_SECONDS": "2", "DANGAN_WORKERS": "1", **extra}
+    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_SETTLE_SECONDS": "1", "DANGAN_WATCH_BATCH_SECONDS": "2",
+           "DANGAN_WORKERS": "1", **extra}
     ensure_master_key(env)
     return env
 
