@@ -300,3 +300,25 @@ def test_only_the_account_owning_the_home_is_the_local_operator(tmp_path: Path, 
         assert "may not act as the local operator" in err and "belongs to user id 65534" in err, err
     finally:
         os.chown(home, 0, 0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the home to another account")
+def test_the_nightly_deployment_acts_as_the_local_operator(tmp_path: Path, env: pytest.MonkeyPatch) -> None:
+    import flows.nightly
+    from schemas.settings import load_settings
+
+    home = tmp_path / "home"
+    ensure_master_key({"DANGAN_HOME": str(home)})
+    env.setenv("DANGAN_HOME", str(home))
+    env.setenv("DANGAN_USER", "qiantai")  # a user named in the worker's environment is not who the run acts as
+    env.setenv("DANGAN_PASSWORD", PASSWORD)
+    settings = flows.nightly.acting_as_local_operator(load_settings())
+    assert settings.actor == local_operator().name
+    assert settings.user is None and settings.password is None
+    os.chown(home, 65534, 65534)
+    try:
+        with pytest.raises(flows.nightly.NightlyFailed) as failed:
+            flows.nightly.run_nightly([str(tmp_path)], keep=False, log=lambda line: None)
+        assert not failed.value.retryable and "may not act as the local operator" in failed.value.message
+    finally:
+        os.chown(home, 0, 0)
