@@ -97,10 +97,18 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--report", type=Path, help="also write the batch summary as JSON to this file")
     ingest.set_defaults(handler=_cmd_ingest, actions=(Action.INGEST,))
 
-    search = sub.add_parser("search", help="find documents by name, ID number, phone, text or unit")
+    search = sub.add_parser(
+        "search", help="find documents by name, ID number (or its last 4-6 digits), phone, unit, contract or words",
+        description="QUERY is read like the search page's box: 王伟, an ID number or its last 4-6 digits, a phone, "
+                    "3-2-1201 / 3栋2单元1201 / 3号楼1201室, HT-2023-0012, words of the text; several parts must all "
+                    "match. It may also hold filters: 身份证, 待审核, 2023-05, 小区:锦绣花园.")
     search.add_argument("query", nargs="?", default="")
     search.add_argument("--type", dest="doc_type", choices=list(DOC_TYPES))
     search.add_argument("--unit", help="building-unit-room, e.g. 3-2-1201")
+    search.add_argument("--estate", help="only archives of this estate (小区)")
+    search.add_argument("--status", choices=["indexed", "needs_review"])
+    search.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="filed on or after this day")
+    search.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="filed on or before this day")
     search.add_argument("--limit", type=int, default=50)
     search.add_argument("--json", action="store_true")
     search.set_defaults(handler=_cmd_search, actions=(Action.SEARCH,))
@@ -189,8 +197,11 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
         if unit is None:
             print(f"dangan: --unit {args.unit!r} is not building-unit-room, e.g. 3-2-1201", file=sys.stderr)
             return ExitCode.USAGE
+    query = _search_query(args)
+    if query is None:
+        return ExitCode.USAGE
     with closing(_open_vault(args, settings)) as vault:
-        hits = vault.search(args.query, doc_type=args.doc_type, unit=unit, limit=args.limit)
+        hits = vault.search(query, doc_type=args.doc_type, unit=unit, limit=args.limit)
     if args.json:
         _dump_json([h.model_dump(mode="json") for h in hits], sys.stdout)
         return ExitCode.OK
@@ -199,10 +210,34 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
         return ExitCode.OK
     for h in hits:
         label = DOC_LABELS.get(h.doc_type, h.doc_type)
-        unit_text = str(h.unit) if h.unit else "-"
-        print(f"{h.id}  {label:<10}  {unit_text:<12}  {h.status:<12}  {h.source_name}")
+        unit_text = f"{h.estate} {h.unit}" if h.estate and h.unit else str(h.unit) if h.unit else "-"
+        matched = ", ".join(f"{m.kind}:{m.text}" for m in h.matched)
+        print(f"{h.id}  {label:<10}  {unit_text:<16}  {h.status:<12}  {h.source_name}"
+              + (f"  [{matched}]" if matched else ""))
     print(f"{len(hits)} document(s)")
     return ExitCode.OK
+
+
+def _search_query(args: argparse.Namespace) -> str | None:
+    """The query with the filter options written the way the box takes them (None: a bad date, said)."""
+    import datetime as dt
+
+    extra = []
+    if args.estate:
+        extra.append(f"小区:{args.estate.replace(' ', '')}")
+    if args.status:
+        extra.append(f"状态:{args.status}")
+    if args.date_from or args.date_to:
+        days = []
+        for given in (args.date_from, args.date_to):
+            try:
+                days.append(dt.date.fromisoformat(given) if given else None)
+            except ValueError:
+                print(f"dangan: {given!r} is not a day, e.g. 2023-05-01", file=sys.stderr)
+                return None
+        first, last = days[0] or dt.date(1900, 1, 1), days[1] or dt.date(2999, 12, 31)
+        extra.append(f"日期:{first.isoformat()}~{last.isoformat()}")
+    return " ".join([args.query, *extra]).strip()
 
 
 def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:

@@ -63,6 +63,8 @@ ID_TAIL_LENGTHS = (4, 5, 6)
 _ID_WORD = re.compile(r"\d{17}[\dx]|\d{15}")
 _MOBILE_WORD = re.compile(r"1[3-9]\d{9}")
 _SPACES = re.compile(r"\s+")
+_HAS_DIGIT = re.compile(r"\d")
+_TOKEN_CACHE_SIZE = 200_000
 _NOT_CODE = re.compile(r"[^0-9A-Z]")
 
 
@@ -232,6 +234,7 @@ class BlindIndex:
 
     def __init__(self, keys: ArchiveKeys) -> None:
         self._keys = keys
+        self._token_cache: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"BlindIndex(hmac_key_id={self._keys.hmac_key_id!r}, field_key_id={self._keys.field_key_id!r})"
@@ -247,9 +250,21 @@ class BlindIndex:
         return mac.digest()[:TOKEN_HMAC_BYTES].hex()
 
     def search_token(self, token: str) -> str:
-        """Return the stored form of one search token: 5 bytes of its HMAC in base32 (8 characters)."""
+        """Return the stored form of one search token: 5 bytes of its HMAC in base32 (8 characters).
+
+        Tokens without digits (words, CJK bigrams: most of them recur from document to document)
+        are remembered; tokens with digits (ID numbers, phones) never are.
+        """
+        cached = self._token_cache.get(token)
+        if cached is not None:
+            return cached
         mac = hmac.digest(self._keys.hmac_key, b"token|" + token.encode(), "sha256")
-        return _b32(mac[:SEARCH_TOKEN_BYTES])
+        stored = _b32(mac[:SEARCH_TOKEN_BYTES])
+        if not _HAS_DIGIT.search(token):
+            if len(self._token_cache) >= _TOKEN_CACHE_SIZE:
+                self._token_cache.clear()
+            self._token_cache[token] = stored
+        return stored
 
     def search_tokens(self, tokens: set[str] | frozenset[str]) -> str:
         """The stored form of a set of search tokens: sorted, space-separated."""

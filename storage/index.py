@@ -152,6 +152,11 @@ class DocumentSummary(BaseModel):
     created_at: dt.datetime
     #: True when a field equals the query (exact name, ID number or phone).
     exact_match: bool
+    #: The unit archive it is filed in, and that archive's estate (小区), when known.
+    archive_id: str | None = None
+    estate: str | None = None
+    #: How each part of the query matched (ID numbers and phones masked).
+    matched: tuple[MatchedTerm, ...] = ()
 
 
 class DocumentDetail(BaseModel):
@@ -656,15 +661,20 @@ class Index:
         with _db_errors("search"), self._read() as s:
             found, _ = self._find(s, parsed, unit=unit, limit=limit)
             rows = self._hit_rows(s, [doc_id for _, doc_id, _ in found])
+            fields = self._masked_fields(s, list(rows))
+        stored = {id(p): [(r, self._stored(r.tokens)) for r in p.readings] for p in parsed.parts}
         out = []
         for _, doc_id, exact in found:
             if doc_id not in rows:
                 continue  # destroyed between the two reads
-            d, f, a, _, _ = rows[doc_id]
+            d, f, a, text_tokens_, field_tokens_ = rows[doc_id]
             out.append(DocumentSummary(
                 id=d.id, source_name=f.source_name, sha256=f.sha256, doc_type=d.doc_type,
                 unit=_unit(a.building, a.unit, a.room) if a else None, first_page=d.first_page, pages=d.pages,
-                status=d.status, created_at=_aware(d.created_at), exact_match=exact))
+                status=d.status, created_at=_aware(d.created_at), exact_match=exact,
+                archive_id=a.id if a else None, estate=a.estate if a else None,
+                matched=_matched_terms(parsed, stored, set(text_tokens_.split()), set(field_tokens_.split()),
+                                       fields.get(doc_id, {}))))
         return out
 
     def search_archives(self, query: str, *, doc_type: str | Sequence[str] | None = None,
