@@ -104,8 +104,13 @@ def _run_here(paths: list[str], *, settings: Settings, keep: bool, reporter: Rep
             from flows.ingest import ingest
 
             quiet_loggers()
-            runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, settings.workers))
-            flow = ingest.with_options(task_runner=runner)  # type: ignore[arg-type]  # Prefect's generic
+            if settings.dask_address or settings.dask_workers:  # scale-out over a Dask cluster
+                from flows.scaleout import cluster_flow
+
+                flow = cluster_flow(settings)
+            else:
+                runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, settings.workers))
+                flow = ingest.with_options(task_runner=runner)  # type: ignore[arg-type]  # Prefect's generic
             with server.ready() if server else contextlib.nullcontext(), \
                     flow_context(settings, reporter, control=control, home_lock=lock):
                 try:

@@ -1,0 +1,692 @@
+"""Scale-out: one ingest batch read by the workers of a Dask cluster, all against one object store and one index.
+
+``dangan ingest`` runs :func:`ingest_cluster` instead of the ingest flow when
+``DANGAN_DASK_ADDRESS`` (a running scheduler, ``tcp://host:8786``) or
+``DANGAN_DASK_WORKERS`` (a LocalCluster of that many single-threaded worker
+processes on this machine) is set. The flow runs on the coordinator:
+
+* it takes the archive's lock, lists the files, opens the run record and
+  writes the quality report exactly as :func:`flows.ingest.ingest` does;
+* it hands each file to the cluster as one Prefect task
+  (:func:`ingest_on_worker`, through prefect-dask's ``DaskTaskRunner``) whose
+  arguments are only the file (``DropItem``), the run id, where handled
+  sources go (``Destinations``) and the file's place in the batch; nothing
+  unpicklable and no setting travels. A few files per worker thread are in flight at
+  a time, so a stop or a failing outside system (store, index) begins no
+  further file, as in the one-machine flow;
+* it gathers the files' outcomes into the batch summary.
+
+Each worker process opens its own services once (vault with the index
+engine, object store and keys, OCR engine) from its own environment
+(``load_settings()``: every machine has its own ``DANGAN_*`` settings and
+master-key source pointing at the same S3 server and PostgreSQL) and runs the
+same per-file step as the one-machine flow (``flows.ingest.ingest_file``). One
+OCR engine per worker thread, one CPU thread per engine. A worker plugin
+(:class:`IngestWorkerPlugin`) holds the thread limits and closes the services
+when the worker shuts down.
+
+Files of the batch with the same bytes (a scan copied twice into the drop
+folder) never meet on two workers at once: the later one begins when the
+earlier one has ended, finds it archived and ends as ``duplicate``. Cover sheets
+scanned as files of their own lead the files after them as in the one-machine
+flow: the batch's one sheet chain stays with the coordinator, and the workers
+tell it what each file is and ask it which sheet leads a file.
+
+Drop folders (and ``done/``, ``quarantine/``) must be on a file system every
+worker sees under the same path.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import queue
+import stat
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from distributed import Queue, Variable, WorkerPlugin
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect_dask import DaskTaskRunner
+
+from flows.context import (
+    NullReporter,
+    Reporter,
+    RunControl,
+    current_control,
+    current_reporter,
+    current_settings,
+    flow_context,
+)
+from flows.errorlog import error_log_path, record_error
+from flows.ingest import _clear_work_folder, _home_lock, _qa_report, _settle_sheet_files, ingest_file, work_folder
+from flows.services import Services, disk_failure, open_services
+from flows.sheets import SheetChain
+from flows.summary import FileOutcome, IngestSummary
+from ocr.coversheet import CoverSheet
+from ocr.engine_factory import threads_per_worker
+from schemas.errors import DanganError, IndexUnavailable, IngestInterrupted, OrchestrationError
+from schemas.settings import Settings, default_home, load_settings
+from storage.dropfolder import Destinations, DropItem, discover
+from storage.files import file_sha256
+from storage.names import safe_name
+from storage.vault import Vault
+
+if TYPE_CHECKING:
+    from distributed import Client, Future, LocalCluster, Worker
+    from prefect import Flow
+    from prefect.futures import PrefectFuture
+
+#: Name of the worker plugin (one per worker; registering it again keeps the one a worker has).
+PLUGIN_NAME = "dangan-ingest"
+#: Files in flight per worker thread: a worker always has its next file waiting, and a stop or halt
+#: leaves the rest of the batch unbegun.
+IN_FLIGHT_PER_THREAD = 2
+#: Longest wait for the first worker of a scheduler (``DANGAN_DASK_ADDRESS``) to be there.
+WORKER_WAIT_SECONDS = 120.0
+#: Pauses before the attempts to close the run record (the index may be restarting).
+_FINISH_RETRY_DELAYS = (1.0, 4.0)
+#: Environment of worker processes this module starts: numeric libraries keep to one thread each.
+_ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                   "PREFECT_LOGGING_LEVEL": "WARNING"}
+#: Settings a coordinator does not hand to the workers it starts (they are about the coordinator).
+_COORDINATOR_ONLY = frozenset({"dask_address", "dask_workers", "workers", "ocr_threads", "credentials_directory"})
+
+
+# --------------------------------------------------------------------------- the coordinator
+
+
+def cluster_task_runner(settings: Settings) -> DaskTaskRunner:
+    """The Dask task runner ``settings`` ask for: the scheduler at ``dask_address``, else a LocalCluster.
+
+    The LocalCluster (:func:`local_cluster`) has ``dask_workers`` worker
+    processes of one thread each and stops with the flow run.
+    """
+    address = (settings.dask_address or "").strip()
+    if address:
+        return DaskTaskRunner(address=address)
+    n_workers = max(1, settings.dask_workers or 1)
+    return DaskTaskRunner(cluster_class=local_cluster, cluster_kwargs={"n_workers": n_workers})  # type: ignore[arg-type]
+
+
+def local_cluster(n_workers: int) -> LocalCluster:
+    """A LocalCluster of ``n_workers`` single-threaded worker processes on 127.0.0.1, with the run's settings.
+
+    The workers load their settings from their environment, which gets the
+    settings of the running batch (command-line options included,
+    :func:`worker_environment`); the settings travel in no Prefect or Dask object.
+    """
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address=None, silence_logs=logging.ERROR,
+                        env=worker_environment(current_settings()))
+
+
+def cluster_flow(settings: Settings) -> Flow[..., IngestSummary]:
+    """:func:`ingest_cluster` with the task runner of ``settings`` (call it as the ingest flow is called)."""
+    return ingest_cluster.with_options(task_runner=cluster_task_runner(settings))  # type: ignore[arg-type]
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """``DANGAN_*`` variables that give worker processes started here the settings of ``settings``.
+
+    Workers load their settings from their environment; those of a LocalCluster
+    get this process's (command-line options included), one thread per library.
+    """
+    env = dict(_ONE_THREAD_ENV)
+    for name, value in settings.model_dump().items():
+        if value is None or name in _COORDINATOR_ONLY:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        elif isinstance(value, tuple | list):
+            value = json.dumps([str(v) for v in value])
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"DANGAN_{name.upper()}"] = str(value)
+    if settings.credentials_directory is not None:
+        env["CREDENTIALS_DIRECTORY"] = str(settings.credentials_directory)
+    return env
+
+
+@flow(name="ingest-cluster", task_runner=DaskTaskRunner(), persist_result=False,  # type: ignore[arg-type]
+      log_prints=False)
+def ingest_cluster(paths: list[str], keep: bool = False) -> IngestSummary:
+    """Ingest files and folders (recursive) on the workers of a Dask cluster; returns the batch summary.
+
+    The same batch as :func:`flows.ingest.ingest` (lock, run record, outcomes,
+    quality report); the files are read and stored by the cluster's workers.
+    Run it with :func:`cluster_flow` (the task runner of the settings).
+    """
+    settings = current_settings()
+    control = current_control()
+    reporter = current_reporter()
+    with _home_lock(settings) as lock:
+        _clear_work_folder(settings)
+        items = discover(paths)
+        dest = Destinations(settings.done_dir, settings.quarantine_dir, keep=keep)
+        reporter.start(len(items))
+        vault = Vault.open(settings)
+        try:
+            vault.store.ready()
+            client = _cluster_client(settings)
+            vault.interrupt_runs(lock.stale_run_ids)
+            run_id = str(uuid.uuid4())
+            lock.record(run_id)  # before the record exists: a run killed now is closed by the next one
+            vault.begin_run(run_id)
+            control.on_stop(lambda: vault.finish_run(run_id, {}, "interrupted"))
+            started = datetime.now(UTC)
+            chain = SheetChain(items)
+            with _ChainService(client, run_id, items, chain):
+                outcomes = _run_files(client, items, run_id, dest, settings, control, reporter, chain)
+            outcomes = _settle_sheet_files(items, outcomes, chain, dest, control)
+            summary = IngestSummary.of([o for o in outcomes if o is not None])
+            summary = summary.model_copy(update={"qa_report": _qa_report(summary, run_id, started, settings)})
+            control.summary = summary
+            if _finish_run(vault, run_id, summary):
+                lock.record(None)
+        finally:
+            vault.close()
+    return summary
+
+
+def _cluster_client(settings: Settings) -> Client:
+    """The flow's Dask client (connecting, or starting the LocalCluster), with the worker plugin registered."""
+    context = FlowRunContext.get()
+    runner = context.task_runner if context is not None else None
+    if not isinstance(runner, DaskTaskRunner):
+        raise OrchestrationError("the cluster ingest must run with a Dask task runner (flows.scaleout.cluster_flow)")
+    where = settings.dask_address or f"a local cluster of {settings.dask_workers} worker(s)"
+    for name in ("distributed", "tornado"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        client = runner.client
+        client.register_plugin(IngestWorkerPlugin(), name=PLUGIN_NAME)
+        client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+    except (OSError, TimeoutError) as e:
+        raise OrchestrationError(f"the Dask cluster ({where}) cannot be used: {type(e).__name__}: {e}. The files "
+                                 "wait in the drop folder; check DANGAN_DASK_ADDRESS and the workers, then run "
+                                 "the same command again.") from e
+    return client
+
+
+@dataclass
+class _InFlight:
+    index: int
+    future: PrefectFuture[FileResult]
+    settling: ExitStack
+
+
+def _run_files(client: Client, items: list[DropItem], run_id: str, dest: Destinations, settings: Settings,
+               control: RunControl, reporter: Reporter, chain: SheetChain) -> list[FileOutcome | None]:
+    """Hand the files to the cluster, a few per worker thread at a time, and gather their outcomes in order.
+
+    Each file in flight counts as settling on ``control``: a stop (Ctrl-C)
+    waits for the files the workers are on, and begins no other. A file with
+    the same bytes as an earlier one of the batch begins once that one has
+    ended (:class:`_SameBytes`), so it finds it archived: a duplicate.
+    """
+    outcomes: list[FileOutcome | None] = [None] * len(items)
+    finished: queue.Queue[Future] = queue.Queue()
+    in_flight: dict[object, _InFlight] = {}
+    same_bytes = _SameBytes(items)
+    begun = 0
+    while True:
+        limit = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))
+        while begun < len(items) and len(in_flight) < limit and control.halted_by is None:
+            settling = ExitStack()
+            try:
+                settling.enter_context(control.settling())
+            except IngestInterrupted:
+                break
+            before = same_bytes.last(items[begun])
+            future = ingest_on_worker.submit(items[begun], run_id, dest, begun, return_state=False,
+                                             wait_for=[before] if before is not None else None)
+            same_bytes.begun(items[begun], future)
+            wrapped: Future = future.wrapped_future  # type: ignore[attr-defined]  # a PrefectDaskFuture
+            in_flight[wrapped.key] = _InFlight(begun, future, settling)
+            wrapped.add_done_callback(finished.put)
+            begun += 1
+        if not in_flight:
+            break
+        entry = in_flight.pop(finished.get().key)
+        item = items[entry.index]
+        try:
+            outcomes[entry.index] = _collect(entry.future, item, settings, control)
+        finally:
+            chain.release(item)  # said already, unless the cluster lost the file: then it leads nothing
+            entry.settling.close()
+            reporter.advance(item.path.name)
+    for index in range(begun, len(items)):  # not begun: stopped or halted
+        item = items[index]
+        chain.release(item)
+        error = control.halted_by or IngestInterrupted("The run was stopped before this file was begun; it stays "
+                                                       "in the drop folder for the next run.")
+        outcomes[index] = None if _vanished(item) else FileOutcome.failed(item, error)
+        reporter.advance(item.path.name)
+    return outcomes
+
+
+class _SameBytes:
+    """Files of a batch with the same bytes, read one after the other in batch order.
+
+    Only files whose size another file of the batch shares are hashed (here,
+    as they are handed out). Two workers never read the same bytes at once:
+    the later file waits (a Dask dependency, holding no worker thread) for the
+    earlier one and then finds it archived. In batch order, because a file
+    may wait for the files before it in its folder (cover sheets scanned as
+    files of their own), never for one after it.
+    """
+
+    def __init__(self, items: list[DropItem]) -> None:
+        sizes = [_size(item) for item in items]
+        counts = Counter(size for size in sizes if size is not None)
+        self._shared = {item.path for item, size in zip(items, sizes, strict=True) if size and counts[size] > 1}
+        self._last: dict[str, PrefectFuture[FileResult]] = {}
+        self._digests: dict[Path, str | None] = {}
+
+    def last(self, item: DropItem) -> PrefectFuture[FileResult] | None:
+        """The latest file handed out before ``item`` with the same bytes, if any."""
+        digest = self._digest(item)
+        return self._last.get(digest) if digest is not None else None
+
+    def begun(self, item: DropItem, future: PrefectFuture[FileResult]) -> None:
+        """``item`` was handed out as ``future``."""
+        digest = self._digest(item)
+        if digest is not None:
+            self._last[digest] = future
+
+    def _digest(self, item: DropItem) -> str | None:
+        if item.path not in self._shared:
+            return None
+        if item.path not in self._digests:
+            try:
+                self._digests[item.path] = file_sha256(item.path)
+            except OSError:
+                self._digests[item.path] = None
+        return self._digests[item.path]
+
+
+def _size(item: DropItem) -> int | None:
+    """Size of a regular file (not a link); None for anything else or an unreadable one."""
+    try:
+        st = item.path.lstat()
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _collect(future: PrefectFuture[FileResult], item: DropItem, settings: Settings,
+             control: RunControl) -> FileOutcome | None:
+    """The outcome a worker sent back; a halting failure halts the batch. A lost worker leaves the file in place."""
+    try:
+        result = future.result()
+    except Exception as e:  # noqa: BLE001 - the task never raises: the cluster or Prefect failed
+        failure: DanganError | None = disk_failure(e, (settings.home,))
+        if failure is None:
+            error_id = record_error(e, settings.home, context=safe_name(item.path.name))
+            failure = OrchestrationError(f"the Dask cluster failed while handling this file ({type(e).__name__}); "
+                                         f"it stays in the drop folder. Details: error {error_id} in "
+                                         f"{error_log_path(settings.home)}.")
+        control.halt(failure)
+        return FileOutcome.failed(item, failure)
+    if result.halted_by is not None:
+        control.halt(result.halted_by)
+    return result.outcome
+
+
+def _finish_run(vault: Vault, run_id: str, summary: IngestSummary) -> bool:
+    """Close the run record; False when the index stayed unreachable (the next run marks it interrupted)."""
+    for delay in (*_FINISH_RETRY_DELAYS, None):
+        try:
+            vault.finish_run(run_id, summary.counts(), summary.status)
+            return True
+        except IndexUnavailable:
+            if delay is None:
+                return False
+            time.sleep(delay)
+    return False
+
+
+def _vanished(item: DropItem) -> bool:
+    """True when the source is no longer where it was found (moved away by another process)."""
+    return not item.path.is_symlink() and not item.path.exists()
+
+
+# --------------------------------------------------------------------------- cover-sheet files across workers
+
+
+def _queue_name(run_id: str) -> str:
+    return f"dangan-sheets-{run_id}"
+
+
+def _lead_name(run_id: str, position: int) -> str:
+    return f"dangan-sheets-{run_id}-lead-{position}"
+
+
+class _ChainService:
+    """The batch's :class:`~flows.sheets.SheetChain`, kept by the coordinator and served to the workers.
+
+    A worker's file says what it is (a cover sheet or not) and asks which
+    sheet file leads it through a Dask queue; the coordinator applies that to
+    the one chain of the batch (exactly as the one-machine flow does) and
+    answers each question in a Dask variable once the files before it in its
+    folder have said what they are.
+    """
+
+    def __init__(self, client: Client, run_id: str, items: list[DropItem], chain: SheetChain) -> None:
+        self._client = client
+        self._run_id = run_id
+        self._items = items
+        self._chain = chain
+        self._queue = Queue(_queue_name(run_id), client=client)
+        self._answered: list[str] = []
+        self._guard = threading.Lock()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="dangan-sheet-chain", daemon=True)
+
+    def __enter__(self) -> _ChainService:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        with contextlib.suppress(Exception):
+            self._queue.put(["closing", -1])  # wakes the reader
+        self._thread.join(timeout=10)
+        with self._guard:
+            names, self._answered = self._answered, []
+        for name in names:
+            with contextlib.suppress(Exception):
+                Variable(name, client=self._client).delete()
+        with contextlib.suppress(Exception):
+            self._queue.close()
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            message = self._next()
+            if message is not None:
+                with contextlib.suppress(Exception):
+                    self._handle(message)
+
+    def _next(self) -> list[Any] | None:
+        """The next note of a worker (waiting for it); None when the queue cannot be read."""
+        try:
+            return list(self._queue.get())
+        except Exception:  # noqa: BLE001 - the scheduler went away: the batch's futures end on their own
+            time.sleep(0.5)
+            return None
+
+    def _handle(self, message: list[Any]) -> None:
+        kind, position = str(message[0]), int(message[1])
+        if not 0 <= position < len(self._items):  # "closing", or not of this batch
+            return
+        item = self._items[position]
+        if kind == "scanned":
+            cover = CoverSheet.model_validate_json(message[2]) if message[2] else None
+            self._chain.scanned(item, cover)
+        elif kind == "release":
+            self._chain.release(item)
+        elif kind == "lead" and not self._closing.is_set():
+            threading.Thread(target=self._answer, args=(position,), name="dangan-sheet-lead", daemon=True).start()
+
+    def _answer(self, position: int) -> None:
+        """Which sheet file leads the file at ``position`` (waits for the files before it in its folder)."""
+        cover = self._chain.lead(self._items[position])
+        name = _lead_name(self._run_id, position)
+        Variable(name, client=self._client).set(cover.model_dump_json() if cover is not None else "")
+        with self._guard:
+            self._answered.append(name)
+
+
+class _WorkerChain(SheetChain):
+    """The batch's sheet chain as one file in a worker sees it: its notes and question go to the coordinator.
+
+    While it waits for the answer the task leaves the worker's thread pool
+    (``secede``), so a file before it queued on the same worker can run.
+    """
+
+    def __init__(self, run_id: str, position: int, *, wait: float) -> None:  # the chain itself is the coordinator's
+        self._run_id = run_id
+        self._position = position
+        self._wait = wait
+        self._said = False
+
+    def _note(self, *message: Any) -> None:
+        Queue(_queue_name(self._run_id)).put(list(message))
+
+    def scanned(self, item: DropItem, cover: CoverSheet | None) -> None:
+        """Tell the coordinator what this file is, once."""
+        if not self._said:
+            self._said = True
+            self._note("scanned", self._position, cover.model_dump_json() if cover is not None else None)
+
+    def release(self, item: DropItem) -> None:
+        """Tell the coordinator that this file ended without saying what it is (it leads nothing)."""
+        if not self._said:
+            self._said = True
+            self._note("release", self._position)
+
+    def lead(self, item: DropItem) -> CoverSheet | None:
+        """The sheet file that leads this file, as the coordinator's chain answers."""
+        from distributed import rejoin, secede
+
+        self._note("lead", self._position)
+        variable = Variable(_lead_name(self._run_id, self._position))
+        secede()
+        try:
+            answer = variable.get(timeout=self._wait)
+        except TimeoutError:
+            raise OrchestrationError("the coordinator did not say which cover sheet leads this file; it stays in "
+                                     "the drop folder for the next run.") from None
+        finally:
+            rejoin()
+        return CoverSheet.model_validate_json(answer) if answer else None
+
+    def carried_to(self, item: DropItem) -> list[Path]:
+        """Known to the coordinator only."""
+        return []
+
+
+@contextmanager
+def _chain_of(chain: SheetChain) -> Iterator[None]:
+    """Make ``chain`` the sheet chain the per-file step sees (``flows.sheets.current_chain``)."""
+    from flows import sheets
+
+    token = sheets._chain.set(chain)
+    try:
+        yield
+    finally:
+        sheets._chain.reset(token)
+
+
+# --------------------------------------------------------------------------- the workers
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What a worker sends back for one file: its outcome, and the failure that halts the batch, if any."""
+
+    outcome: FileOutcome | None
+    halted_by: DanganError | None = None
+
+
+@task(name="ingest-file-on-worker", cache_policy=NO_CACHE, persist_result=False)
+def ingest_on_worker(item: DropItem, run_id: str, dest: Destinations, position: int) -> FileResult:
+    """Ingest one file in a Dask worker: the process's own services, the same per-file step as one machine.
+
+    Never raises: a worker that cannot open its services (key, index, store)
+    leaves the file in the drop folder and halts the batch. (The task is sent
+    by value; everything it does lives in :func:`ingest_here`, sent by name.)
+    ``position``: the file's place in the batch, for cover sheets scanned as
+    files of their own (:class:`_WorkerChain`).
+    """
+    return ingest_here(item, run_id, dest, position)
+
+
+def ingest_here(item: DropItem, run_id: str, dest: Destinations, position: int) -> FileResult:
+    """The body of :func:`ingest_on_worker`, in the worker process (see there)."""
+    try:
+        services = _WORKER.services(_worker_threads())
+    except DanganError as e:
+        return FileResult(FileOutcome.failed(item, e), e)
+    except Exception as e:  # noqa: BLE001 - a bug opening the services: the file waits, the batch stops
+        home = _WORKER.home or default_home()
+        failure: DanganError | None = disk_failure(e, (home,))
+        if failure is None:
+            error_id = record_error(e, home, context="dask worker")
+            failure = OrchestrationError(f"a Dask worker could not open the archive ({type(e).__name__}); the file "
+                                         f"stays in the drop folder. Details: error {error_id} in "
+                                         f"{error_log_path(home)} on that worker.")
+        return FileResult(FileOutcome.failed(item, failure), failure)
+    control = RunControl()
+    chain = _WorkerChain(run_id, position, wait=services.settings.file_timeout)
+    with flow_context(services.settings, NullReporter(), control=control), _chain_of(chain):
+        outcome = ingest_file.fn(item, services, run_id, dest)
+    return FileResult(outcome, control.halted_by)
+
+
+def _worker_threads() -> int:
+    """Threads of the Dask worker running the current task (1 outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    except (ValueError, AttributeError):
+        return 1
+
+
+def worker_settings(threads: int) -> Settings:
+    """The settings of a Dask worker process: its own environment, one OCR engine per worker thread.
+
+    Each engine gets one CPU thread (``threads_per_worker`` of the worker's
+    threads over as many CPUs); ``DANGAN_OCR_THREADS`` in the worker's
+    environment overrides that.
+    """
+    settings = load_settings()
+    ocr_threads = settings.ocr_threads or threads_per_worker(threads, cpus=threads)
+    return settings.model_copy(update={"workers": threads, "ocr_threads": ocr_threads, "dask_address": None,
+                                       "dask_workers": None})
+
+
+class _WorkerServices:
+    """The services of this worker process: opened on first use, kept for every later file, closed at shutdown."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stack: ExitStack | None = None
+        self._services: Services | None = None
+        self.home: Path | None = None
+
+    def services(self, threads: int) -> Services:
+        """The open services (opening them from the worker's settings the first time)."""
+        with self._lock:
+            if self._services is None:
+                settings = worker_settings(threads)
+                self.home = settings.home
+                _prepare_home(settings)
+                stack = ExitStack()
+                try:
+                    self._services = stack.enter_context(open_services(settings))
+                except BaseException:
+                    stack.close()
+                    raise
+                self._stack = stack
+                atexit.register(self.close)
+            return self._services
+
+    def close(self) -> None:
+        """Close the services (the index engine's connections); they are opened again when needed."""
+        with self._lock:
+            stack, self._stack, self._services = self._stack, None, None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                stack.close()
+
+
+_WORKER = _WorkerServices()
+
+
+def _prepare_home(settings: Settings) -> None:
+    """The worker's home (0700) and work folder; page images a killed worker left there long ago are removed.
+
+    Worker processes of one machine may share the home: only what is older
+    than the longest a file may take to read is taken away.
+    """
+    import shutil
+
+    from flows.runner import private_home
+
+    private_home(settings.home)
+    folder = work_folder(settings)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cutoff = time.time() - settings.file_timeout - 600
+    for entry in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def limit_worker_threads(threads: int = 1) -> None:
+    """Hold numeric libraries and OpenCV of this process to ``threads`` threads each (a Dask worker's share)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(max(1, threads))
+
+
+class IngestWorkerPlugin(WorkerPlugin):
+    """Prepares a Dask worker process for ingest and closes its services when the worker shuts down.
+
+    On setup the process is held to one thread per library and umask 0077, its
+    loggers quietened, and the services are opened in the background so the
+    first file does not wait for the OCR models. Registered by the coordinator
+    (``idempotent``: a worker keeps the plugin it has) or at worker start with
+    ``dask worker --preload flows.scaleout``.
+    """
+
+    name = PLUGIN_NAME
+    idempotent = True
+
+    def setup(self, worker: Worker) -> None:
+        """Limit threads and open the services in the background (a failure is met again by the first file)."""
+        from flows.runner import quiet_loggers
+
+        os.umask(0o077)
+        threads = max(1, int(worker.state.nthreads))
+        limit_worker_threads(1)
+        quiet_loggers()
+        threading.Thread(target=self._warm, args=(threads,), name="dangan-open-services", daemon=True).start()
+
+    def teardown(self, worker: Worker) -> None:
+        """Close this process's services."""
+        _WORKER.close()
+
+    @staticmethod
+    def _warm(threads: int) -> None:
+        with contextlib.suppress(Exception):
+            _WORKER.services(threads)
+
+
+async def dask_setup(worker: Worker) -> None:
+    """``dask worker --preload flows.scaleout``: the plugin from the worker's start (models loaded before work)."""
+    await worker.plugin_add(IngestWorkerPlugin(), name=PLUGIN_NAME)
