@@ -102,8 +102,10 @@ _FINISH_RETRY_DELAYS = (1.0, 4.0)
 #: Environment of worker processes this module starts: numeric libraries keep to one thread each.
 _ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                    "PREFECT_LOGGING_LEVEL": "WARNING"}
-#: Settings a coordinator does not hand to the workers it starts (they are about the coordinator).
-_COORDINATOR_ONLY = frozenset({"dask_address", "dask_workers", "workers", "ocr_threads", "credentials_directory"})
+#: Settings a coordinator does not hand to the workers it starts: about the coordinator, or who proved
+#: themselves to it (a worker acts for the batch it is given, as the operator of its own process).
+_COORDINATOR_ONLY = frozenset({"dask_address", "dask_workers", "workers", "ocr_threads", "credentials_directory",
+                               "user", "password", "token"})
 
 
 # --------------------------------------------------------------------------- the coordinator
@@ -654,39 +656,46 @@ def limit_worker_threads(threads: int = 1) -> None:
     cv2.setNumThreads(max(1, threads))
 
 
-class IngestWorkerPlugin(WorkerPlugin):
-    """Prepares a Dask worker process for ingest and closes its services when the worker shuts down.
+def prepare_worker(threads: int) -> None:
+    """Ready this Dask worker process for ingest (``threads``: the worker's threads, one OCR engine each).
 
-    On setup the process is held to one thread per library and umask 0077, its
-    loggers quietened, and the services are opened in the background so the
-    first file does not wait for the OCR models. Registered by the coordinator
-    (``idempotent``: a worker keeps the plugin it has) or at worker start with
-    ``dask worker --preload flows.scaleout``.
+    One thread per library, umask 0077, quiet loggers, and the services opened
+    in the background, so the first file does not wait for the OCR models (a
+    failure to open them is met again, and reported, by the first file).
+    """
+    from flows.runner import quiet_loggers
+
+    os.umask(0o077)
+    limit_worker_threads(1)
+    quiet_loggers()
+    threading.Thread(target=_open_quietly, args=(threads,), name="dangan-open-services", daemon=True).start()
+
+
+def _open_quietly(threads: int) -> None:
+    with contextlib.suppress(Exception):
+        _WORKER.services(threads)
+
+
+class IngestWorkerPlugin(WorkerPlugin):
+    """Readies a Dask worker process for ingest (:func:`prepare_worker`) and closes its services at shutdown.
+
+    The coordinator registers it at the start of every batch; the scheduler
+    keeps it for the workers that join later, and a worker that has it keeps
+    it (``idempotent``). Without it, the services are closed at process exit.
     """
 
     name = PLUGIN_NAME
     idempotent = True
 
     def setup(self, worker: Worker) -> None:
-        """Limit threads and open the services in the background (a failure is met again by the first file)."""
-        from flows.runner import quiet_loggers
-
-        os.umask(0o077)
-        threads = max(1, int(worker.state.nthreads))
-        limit_worker_threads(1)
-        quiet_loggers()
-        threading.Thread(target=self._warm, args=(threads,), name="dangan-open-services", daemon=True).start()
+        """Ready the worker (see :func:`prepare_worker`)."""
+        prepare_worker(max(1, int(worker.state.nthreads)))
 
     def teardown(self, worker: Worker) -> None:
         """Close this process's services."""
         _WORKER.close()
 
-    @staticmethod
-    def _warm(threads: int) -> None:
-        with contextlib.suppress(Exception):
-            _WORKER.services(threads)
 
-
-async def dask_setup(worker: Worker) -> None:
-    """``dask worker --preload flows.scaleout``: the plugin from the worker's start (models loaded before work)."""
-    await worker.plugin_add(IngestWorkerPlugin(), name=PLUGIN_NAME)
+def dask_setup(worker: Worker) -> None:
+    """``dask worker --preload flows.scaleout``: ready the worker at its start, before the first batch."""
+    prepare_worker(max(1, int(worker.state.nthreads)))

@@ -199,15 +199,17 @@ def test_worker_environment_gives_the_workers_the_same_settings(tmp_path: Path,
 
     settings = Settings(home=tmp_path, db_url="postgresql+psycopg://u@db/x", s3_endpoint="s3:9000",
                         s3_secret_key="sec ret", s3_bucket="b", ocr_engine="tesseract",
-                        drop_folders=(tmp_path / "in",), watch_poll=True, dask_workers=3)
+                        drop_folders=(tmp_path / "in",), watch_poll=True, dask_workers=3, user="clerk1",
+                        password="pass word", actor="clerk1")
     env = worker_environment(settings)
     assert env["OMP_NUM_THREADS"] == "1"
-    assert not any(k in env for k in ("DANGAN_DASK_WORKERS", "DANGAN_WORKERS", "DANGAN_OCR_THREADS"))
+    assert not any(k in env for k in ("DANGAN_DASK_WORKERS", "DANGAN_WORKERS", "DANGAN_OCR_THREADS", "DANGAN_USER",
+                                      "DANGAN_PASSWORD", "DANGAN_TOKEN"))
     for key in [k for k in os.environ if k.startswith("DANGAN_")]:
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     loaded = load_settings()
-    same = settings.model_copy(update={"dask_workers": None})
+    same = settings.model_copy(update={"dask_workers": None, "user": None, "password": None})
     assert loaded.model_dump(exclude={"s3_secret_key"}) == same.model_dump(exclude={"s3_secret_key"})
     assert loaded.s3_secret_key is not None and loaded.s3_secret_key.get_secret_value() == "sec ret"
