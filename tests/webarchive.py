@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from schemas.documents import DocType
@@ -35,10 +36,12 @@ OTHER_UNIT = "5-1-502"
 
 
 @dataclass(frozen=True)
-class TestArchive:
+class WebArchive:
     """A copy of the test archive: its home (master key, index, embedded store) and what it holds."""
 
     home: Path
+    #: The drop folder the scans were ingested from (kept: the originals to compare with).
+    inbox: Path
     owner: str
     owner_id: str
     misprinted_id: str
@@ -62,7 +65,7 @@ def _misprint(number: str) -> str:
     return number[:17] + digits[(digits.index(number[17]) + 3) % len(digits)]
 
 
-def make_archive(root: Path) -> TestArchive:
+def make_archive(root: Path) -> WebArchive:
     """Render the scans, ingest them with the real ``dangan ingest`` into ``root/home``; returns the archive."""
     fonts = FontBook()
     rng = random.Random(808)
@@ -84,14 +87,25 @@ def make_archive(root: Path) -> TestArchive:
         path = inbox / name
         path.parent.mkdir(parents=True, exist_ok=True)
         page.convert("RGB").save(path, dpi=(DPI, DPI))
-    archive = TestArchive(home=root / "home", owner=OWNER, owner_id=owner_id, misprinted_id=misprinted,
+    archive = WebArchive(home=root / "home", inbox=inbox, owner=OWNER, owner_id=owner_id, misprinted_id=misprinted,
                           other_owner=other.owner.name)
     run = run_dangan(["ingest", "--keep", "--quiet", str(inbox)], archive.env)
     assert run.code == 0, run.stdout + run.stderr
     return archive
 
 
-def copy_archive(template: TestArchive, root: Path) -> TestArchive:
+_TEMPLATE: WebArchive | None = None
+
+
+def template_archive(factory: pytest.TempPathFactory) -> WebArchive:
+    """The session's test archive, made at its first use (one real ingest per test session)."""
+    global _TEMPLATE
+    if _TEMPLATE is None or not _TEMPLATE.home.is_dir():
+        _TEMPLATE = make_archive(factory.mktemp("web-archive"))
+    return _TEMPLATE
+
+
+def copy_archive(template: WebArchive, root: Path) -> WebArchive:
     """A private copy of an archive (its home folder: key, SQLite index, embedded store)."""
     home = root / "home"
     shutil.copytree(template.home, home, symlinks=True, ignore=shutil.ignore_patterns("prefect*", "*.sock",

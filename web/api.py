@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from storage.audit import AuditEntry
 from storage.search import BrowseResult, SearchResult
 from web.access import Identity
 from web.service import ArchiveService
@@ -168,6 +169,21 @@ def correct(request: Request, doc_id: str, field: str, body: CorrectionIn) -> Co
     c = _service(request).correct(_me(request), doc_id, field, body.value)
     return CorrectionOut(id=c.id, field=c.field, kind=c.kind, old_value=c.old_value, new_value=c.new_value,
                          actor=c.actor, role=c.role, at=c.at)
+
+
+@router.get("/audit")
+def audit_log(request: Request, document_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
+    """The newest audit entries, optionally of one document (roles that may read the audit log)."""
+    return _service(request).audit_log(_me(request), document_id=document_id, limit=max(1, min(limit, 5000)))
+
+
+@router.get("/export", response_class=Response,
+            responses={200: {"content": {"application/x-ndjson": {}}, "description": "One JSON object per line"}})
+def export(request: Request, reveal: bool = False) -> Response:
+    """Every document as JSON lines (DESIGN.md export; ``reveal`` needs reveal_pii; audited)."""
+    text = _service(request).export_jsonl(_me(request), reveal=reveal)
+    return Response(text, media_type="application/x-ndjson",
+                    headers={"Content-Disposition": "attachment; filename=dangan-export.jsonl"})
 
 
 @router.post("/uploads", status_code=202)

@@ -165,8 +165,6 @@ def _error_response(request: Request, status: int, error: DanganError) -> Respon
     title = next((t for kind, _, t in _STATUS if isinstance(error, kind)), "出错了")
     if _wants_json(request):
         return JSONResponse({"error": error.code, "message": error.message}, status_code=status)
-    templates: Jinja2Templates = request.app.state.templates
-    identity = getattr(request.state, "identity", None)
-    return templates.TemplateResponse(request, "error.html", {"title": title, "message": error.message,
-                                                              "status": status, "me": identity},
-                                      status_code=status)
+    from web.views import page
+
+    return page(request, "error.html", status_code=status, title=title, message=error.message, status=status)

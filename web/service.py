@@ -15,6 +15,7 @@ asked before a document opens and recorded in every audit row of the viewing.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from schemas.documents import SENSITIVE_FIELDS
 from schemas.errors import InvalidRequest, NotFound
 from schemas.models import CONFIDENT, OcrPage, UnitRef
 from schemas.validators import parse_unit_ref
-from storage.audit import scrub_text
+from storage.audit import AuditEntry, scrub_text
 from storage.corrections import Correction, Corrections
 from storage.index import DocumentDetail, PageInfo
 from storage.objects import load_sealed
@@ -322,6 +323,21 @@ class ArchiveService:
                 words = [w.box for w in line.words if any(c.isdigit() for c in w.text)]
                 boxes.extend(words or [line.box])
         return boxes  # type: ignore[return-value]
+
+    # --- audit and export -------------------------------------------------------------------------------
+
+    def audit_log(self, who: Identity, *, document_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        """The newest audit entries (optionally of one document), for roles that may read the log."""
+        self.require(who, Action.VIEW_AUDIT, document_id=document_id)
+        entries = self.index.audit_entries(document_id=document_id, limit=limit)
+        self.audit(who, str(Action.VIEW_AUDIT), document_id=document_id, detail={"entries": len(entries)})
+        return entries
+
+    def export_jsonl(self, who: Identity, *, reveal: bool = False) -> str:
+        """Every document as DESIGN.md export lines (the archive's own export: checked and audited there)."""
+        out = io.StringIO()
+        self.vault.acting_as(who).export_jsonl(out, reveal=reveal)
+        return out.getvalue()
 
     # --- upload -----------------------------------------------------------------------------------------
 
