@@ -60,7 +60,7 @@ def test_each_id_copy_is_a_document_but_a_back_after_its_front_joins_it() -> Non
 
 def test_contract_page_quoting_card_labels_is_not_an_id_copy() -> None:
     party = ["买受人：王伟", "证件类型：居民身份证", "公民身份号码：110105199003071234", "住址：北京市东城区和平里1号",
-             "姓名 性别 民族 出生"] + CLAUSES
+             "姓名 性别 民族 出生", *CLAUSES]
     pages = [page(0, "商品房买卖合同", "出卖人：某某房地产开发有限公司"), page(1, *party)]
     assert split_documents(pages) == [(0, 1)]
 
