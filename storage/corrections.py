@@ -187,8 +187,8 @@ class Corrections:
             old = self._plain(row, doc_id) if row is not None else None
             if value is None and old is None:
                 raise NotFound(f"The document has no value of {name} to accept; type the right value.")
-            new = clean_value(name, value) if value is not None else old
-            assert new is not None
+            # Accepting is saying the value read is right: it must be a possible value too.
+            new = clean_value(name, value if value is not None else old or "")
             kind = "accepted" if value is None or new == old else "corrected"
             sealed = seal_field(self._blind, doc_id, name, new)
             if row is None:
@@ -238,13 +238,14 @@ class Corrections:
             columns["new_enc"], columns["value_key_id"] = self._blind.encrypt_value(
                 new, context=_context(sha256, doc.first_page, name, "new"))
         at = utcnow()
-        result = s.execute(insert(CorrectionRow).values(
+        record = CorrectionRow(
             sha256=sha256, first_page=doc.first_page, field=name, document_id=doc.id, kind=kind,
             old_value=shown_old[:MAX_VALUE_CHARS] if shown_old is not None else None,
             new_value=shown_new[:MAX_VALUE_CHARS], page=row.page if row is not None else None,
-            box=row.box if row is not None else None, actor=actor, role=role, at=at, **columns))
-        (new_id,) = result.inserted_primary_key or (0,)
-        return Correction(id=int(new_id), document_id=doc.id, field=name, kind=kind, old_value=shown_old,
+            box=row.box if row is not None else None, actor=actor, role=role, at=at, **columns)
+        s.add(record)
+        s.flush()
+        return Correction(id=record.id, document_id=doc.id, field=name, kind=kind, old_value=shown_old,
                           new_value=shown_new, actor=actor, role=role, at=at)
 
     @staticmethod

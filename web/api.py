@@ -22,15 +22,18 @@ from web.uploads import MAX_UPLOAD_BYTES, UploadJob
 from web.views import search_filters
 
 router = APIRouter(prefix="/api", tags=["archive"])
-PNG = {200: {"content": {"image/png": {}}, "description": "The page as PNG, watermarked"}}
+PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}},
+                                              "description": "The page as PNG, watermarked"}}
 
 
 def _service(request: Request) -> ArchiveService:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: ArchiveService = request.app.state.service
+    return service
 
 
 def _me(request: Request) -> Identity:
-    return request.state.identity  # type: ignore[no-any-return]
+    identity: Identity = request.state.identity
+    return identity
 
 
 class Me(BaseModel):
@@ -155,7 +158,8 @@ def field_crop(request: Request, doc_id: str, field: str, purpose: str) -> Respo
 
 
 @router.get("/documents/{doc_id}/original", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "The original file"}})
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The original file"}},
+            )
 def original(request: Request, doc_id: str, purpose: str) -> Response:
     """The decrypted original, for roles that may download it (audited)."""
     found = _service(request).original(_me(request), doc_id, purpose=purpose)

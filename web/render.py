@@ -209,7 +209,7 @@ def _tile(overlay: Image.Image, mark: Watermark, w: int, h: int) -> None:
     sheet = Image.new("RGBA", (side, side), (0, 0, 0, 0))
     draw = ImageDraw.Draw(sheet)
     left, _, right, _ = draw.textbbox((0, 0), mark.line, font=font)
-    step_x, step_y = right - left + px * 4, px * 7
+    step_x, step_y = int(right - left) + px * 4, px * 7
     for row, y in enumerate(range(0, side, step_y)):
         for x in range(-(row % 2) * step_x // 2, side, step_x):
             draw.text((x, y), mark.line, font=font, fill=(200, 30, 30, 64))

@@ -312,7 +312,9 @@ class ArchiveService:
 
     def _secret_boxes(self, detail: DocumentDetail, index: int) -> list[tuple[int, int, int, int]]:
         """Where a page shows an ID number or a phone: the boxes of such fields, and of OCR lines holding one."""
-        boxes = [tuple(r["box"]) for name, r in detail.regions.items()
+        boxes: list[tuple[int, int, int, int]] = [
+            (int(r["box"][0]), int(r["box"][1]), int(r["box"][2]), int(r["box"][3]))
+            for name, r in detail.regions.items()
                  if name in SENSITIVE_FIELDS and r.get("page") == index and r.get("box")]
         for page in self.ocr_pages(detail):
             if page.index != index:
@@ -322,7 +324,7 @@ class ArchiveService:
                     continue
                 words = [w.box for w in line.words if any(c.isdigit() for c in w.text)]
                 boxes.extend(words or [line.box])
-        return boxes  # type: ignore[return-value]
+        return boxes
 
     # --- audit and export -------------------------------------------------------------------------------
 

@@ -29,11 +29,13 @@ router = APIRouter(include_in_schema=False)
 
 
 def _service(request: Request) -> ArchiveService:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: ArchiveService = request.app.state.service
+    return service
 
 
 def _me(request: Request) -> Identity:
-    return request.state.identity  # type: ignore[no-any-return]
+    identity: Identity = request.state.identity
+    return identity
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -45,8 +47,9 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
             "csrf": csrf_token(request), "may": may, "doc_label": doc_label, "field_label": field_label,
             "status_labels": STATUS_LABELS, "doc_types": [t for t in DOC_TYPES if t != "other"] + ["other"]}
     templates = request.app.state.templates
-    return templates.TemplateResponse(request, template, {**base, **context},  # type: ignore[no-any-return]
-                                      status_code=status_code)
+    response: HTMLResponse = templates.TemplateResponse(request, template, {**base, **context},
+                                                        status_code=status_code)
+    return response
 
 
 # --- sign-in --------------------------------------------------------------------------------------------
@@ -78,9 +81,9 @@ def login(request: Request, name: Annotated[str, Form()], password: Annotated[st
         return response
     session_id, csrf = users.create_session(identity)
     _service(request).audit(identity, "sign_in", detail={"address": request.client.host if request.client else None})
-    response = RedirectResponse(_local(next), status_code=303)
-    start_session(response, request, session_id, csrf)
-    return response
+    redirect = RedirectResponse(_local(next), status_code=303)
+    start_session(redirect, request, session_id, csrf)
+    return redirect
 
 
 @router.post("/logout")
