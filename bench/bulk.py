@@ -415,6 +415,10 @@ class PgWriter:
             for table, columns in TABLES.items():
                 cols = ", ".join(f'"{c}"' for c in columns)
                 with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                    if table == "search_docs":  # text[] columns (storage.tables.TokenList)
+                        for no, doc_id, text_tokens, field_tokens in chunk.rows[table]:
+                            copy.write_row((no, doc_id, text_tokens.split(), field_tokens.split()))
+                        continue
                     for row in chunk.rows[table]:
                         copy.write_row(tuple(json.dumps(v) if isinstance(v, list) else v for v in row))
 

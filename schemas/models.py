@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # only the pipeline's image dataclasses name it; the search path never loads numpy
+    import numpy as np
 
 
 class FileKind(StrEnum):

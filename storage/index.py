@@ -938,8 +938,7 @@ class Index:
         else:
             stmt = select(sd.c.doc_no, sd.c.document_id).order_by(sd.c.doc_no.desc())
             if groups:
-                tokens: Any = literal_column("string_to_array(search_docs.text_tokens || ' ' || "
-                                        "search_docs.field_tokens, ' ')")
+                tokens: Any = literal_column("(search_docs.text_tokens || search_docs.field_tokens)")
                 stmt = stmt.where(and_(*(or_(*(tokens.op("@>")(literal(list(alt), ARRAY(Text))) for alt in alts))
                                          for alts in groups)))
         conds = _filter_conditions(filters, unit)
