@@ -10,6 +10,7 @@ only through HMACs of its tokens (see :mod:`storage.blind`).
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -277,6 +278,8 @@ class Index:
     def __init__(self, url: str, keys: MasterKey) -> None:
         self._keys = keys
         self._blind_index: BlindIndex | None = None
+        #: PostgreSQL: when the search index's token statistics were read, and the share of each common token.
+        self._pg_stats: tuple[float, dict[str, float]] | None = None
         self._engine, self._write_engine = _make_engine(url)
         self.dialect = self._engine.dialect.name
 
@@ -936,7 +939,12 @@ class Index:
                     .where(text("search_fts MATCH :fts_query").bindparams(fts_query=expr))
                     .order_by(fts.c.rowid.desc()))
         else:
-            stmt = select(sd.c.doc_no, sd.c.document_id).order_by(sd.c.doc_no.desc())
+            # PostgreSQL: walking doc_no down and checking each row pays off only when the tokens are
+            # common; its planner cannot tell (it prices the array check as nearly free), so the index's
+            # own statistics decide: rarer tokens go through the GIN index and a sort of the few hits.
+            walk = not groups or self._pg_token_share(s, groups) >= _PG_WALK_SHARE
+            stmt = select(sd.c.doc_no, sd.c.document_id).order_by(
+                sd.c.doc_no.desc() if walk else (sd.c.doc_no + 0).desc())
             if groups:
                 tokens: Any = literal_column("(search_docs.text_tokens || search_docs.field_tokens)")
                 stmt = stmt.where(and_(*(or_(*(tokens.op("@>")(literal(list(alt), ARRAY(Text))) for alt in alts))
@@ -948,6 +956,25 @@ class Index:
         if exclude:
             stmt = stmt.where(sd.c.doc_no.not_in(list(exclude)))
         return [(int(no), str(doc_id)) for no, doc_id in s.execute(stmt.limit(max(limit, 0))).all()]
+
+    def _pg_token_share(self, s: Session, groups: list[list[tuple[str, ...]]]) -> float:
+        """Estimated share of documents matching ``groups``, from the GIN index's most common tokens.
+
+        A token not among them is rarer than all of them (counted as 0). Parts are taken as
+        independent; a reading matches as often as its rarest token.
+        """
+        stats = self._pg_stats
+        if stats is None or time.monotonic() - stats[0] > _PG_STATS_SECONDS:
+            row = s.execute(text(
+                "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                "WHERE schemaname = current_schema() AND tablename = 'ix_search_docs_tokens'")).first()
+            freqs = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
+            stats = self._pg_stats = (time.monotonic(), freqs)
+        freqs = stats[1]
+        share = 1.0
+        for alts in groups:
+            share *= min(1.0, sum(min((freqs.get(t, 0.0) for t in alt), default=0.0) for alt in alts))
+        return share
 
     def _hit_rows(self, s: Session, ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         if not ids:
@@ -1197,6 +1224,10 @@ def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[P
 
 # --------------------------------------------------------------------------- search helpers
 
+#: PostgreSQL: a query whose tokens match at least this share of documents walks doc_no down.
+_PG_WALK_SHARE = 0.02
+#: PostgreSQL: how long the token statistics are trusted before they are read again.
+_PG_STATS_SECONDS = 600.0
 #: China time: filing-date filters name days there.
 _CHINA = dt.timezone(dt.timedelta(hours=8))
 
