@@ -33,6 +33,7 @@ from schemas.errors import (
     SignInFailed,
     SignInThrottled,
     StorageError,
+    UnexpectedError,
 )
 from schemas.settings import Settings
 from web.session import CsrfRejected, NotSignedIn, check_csrf, identify, is_public
@@ -69,7 +70,7 @@ def create_app(settings: Settings, *, open_service: Callable[[Settings], Any] | 
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.middleware("http")(_gatekeeper)
-    _add_error_handlers(app)
+    _add_error_handlers(app, settings)
 
     from web import api, views
 
@@ -152,13 +153,23 @@ _STATUS: tuple[tuple[type[DanganError], int, str], ...] = (
 )
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, settings: Settings) -> None:
     async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DanganError)
         status = next((code for kind, code, _ in _STATUS if isinstance(exc, kind)), 500)
         return _error_response(request, status, exc)
 
+    async def bug(request: Request, exc: Exception) -> Response:
+        """A bug: its traceback goes to the error log under an id the answer names (as on the command line)."""
+        from flows.errorlog import error_log_path, record_error
+
+        error_id = record_error(exc, settings.home, context=f"serve {request.method} {request.url.path}")
+        message = (f"internal error {error_id} ({type(exc).__name__}); the details are in "
+                   f"{error_log_path(settings.home)}. Please report the error id.")
+        return _error_response(request, 500, UnexpectedError(message))
+
     app.add_exception_handler(DanganError, handle)
+    app.add_exception_handler(Exception, bug)
 
 
 def _error_response(request: Request, status: int, error: DanganError) -> Response:
