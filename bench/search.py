@@ -85,6 +85,24 @@ def time_queries(index: Index, queries: dict[str, list[str]], warmup: int) -> di
     return out
 
 
+def time_browse(index: Index, rounds: int) -> dict[str, float]:
+    """p50 / p95 / max milliseconds of one step of estate → building → unit → archive (random paths)."""
+    rng = random.Random(3)
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        estates = index.browse().items
+        estate = rng.choice(estates).value
+        buildings = index.browse(estate=estate).items
+        building = rng.choice(buildings).value
+        units = index.browse(estate=estate, building=building).items
+        index.browse(estate=estate, building=building, unit=rng.choice(units).value)
+        times.append((time.perf_counter() - started) * 1000 / 4)
+    times.sort()
+    return {"n": rounds, "p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))],
+            "max": times[-1], "hits": 0.0}
+
+
 def index_bytes(index: Index, url: str) -> dict[str, int]:
     """Bytes the index takes on disk, in total and per table (PostgreSQL: with indexes and TOAST)."""
     if index.dialect == "sqlite":
@@ -158,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         index.unlock()
         started = time.perf_counter()
         latency = time_queries(index, queries, args.warmup)
+        latency["browse"] = time_browse(index, max(10, args.count // 10))
         sizes = index_bytes(index, url)
         index.close()
         cli = cold_cli(url, args.key, queries["name"], args.cli_runs)
@@ -171,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 LABELS = {"name": "name (2-4 characters)", "id_number": "full ID number", "id_tail4": "last 4 digits of an ID number",
           "unit": "unit (3栋2单元1201, any estate)", "estate_unit": "estate + unit (锦绣花园3栋2单元1201)",
-          "phrase4": "4-character phrase of the text", "phone": "mobile phone", "contract": "contract number"}
+          "phrase4": "4-character phrase of the text", "phone": "mobile phone", "contract": "contract number",
+          "browse": "browse: one step of estate → building → unit → archive"}
 
 
 def table(results: dict[str, Any], names: list[str]) -> str:
