@@ -56,7 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distributed import Queue, Variable, WorkerPlugin
+from distributed import Event, Queue, Variable, WorkerPlugin
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
@@ -102,6 +102,8 @@ _FINISH_RETRY_DELAYS = (1.0, 4.0)
 #: Environment of worker processes this module starts: numeric libraries keep to one thread each.
 _ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                    "PREFECT_LOGGING_LEVEL": "WARNING"}
+#: Marks the environment of a LocalCluster worker started by :func:`local_cluster`.
+_LOCAL_WORKER = "DANGAN_DASK_LOCAL_WORKER"
 #: Settings a coordinator does not hand to the workers it starts: about the coordinator, or who proved
 #: themselves to it (a worker acts for the batch it is given, as the operator of its own process).
 _COORDINATOR_ONLY = frozenset({"dask_address", "dask_workers", "workers", "ocr_threads", "credentials_directory",
@@ -130,12 +132,15 @@ def local_cluster(n_workers: int) -> LocalCluster:
     The workers load their settings from their environment, which gets the
     settings of the running batch (command-line options included,
     :func:`worker_environment`); the settings travel in no Prefect or Dask object.
+    They are readied at start (:func:`dask_setup`) and ignore SIGINT: a Ctrl-C at
+    the terminal stops the batch through the coordinator, which lets the files
+    being stored finish.
     """
     from distributed import LocalCluster
 
+    env = {**worker_environment(current_settings()), _LOCAL_WORKER: "1"}
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=logging.ERROR,
-                        env=worker_environment(current_settings()))
+                        dashboard_address=None, silence_logs=logging.ERROR, preload=[__name__], env=env)
 
 
 def cluster_flow(settings: Settings) -> Flow[..., IngestSummary]:
@@ -193,8 +198,8 @@ def ingest_cluster(paths: list[str], keep: bool = False) -> IngestSummary:
             control.on_stop(lambda: vault.finish_run(run_id, {}, "interrupted"))
             started = datetime.now(UTC)
             chain = SheetChain(items)
-            with _ChainService(client, run_id, items, chain):
-                outcomes = _run_files(client, items, run_id, dest, settings, control, reporter, chain)
+            with _BatchService(client, run_id, items, chain, control) as service:
+                outcomes = _run_files(client, items, run_id, dest, settings, control, reporter, service)
             outcomes = _settle_sheet_files(items, outcomes, chain, dest, control)
             summary = IngestSummary.of([o for o in outcomes if o is not None])
             summary = summary.model_copy(update={"qa_report": _qa_report(summary, run_id, started, settings)})
@@ -230,17 +235,16 @@ def _cluster_client(settings: Settings) -> Client:
 class _InFlight:
     index: int
     future: PrefectFuture[FileResult]
-    settling: ExitStack
 
 
 def _run_files(client: Client, items: list[DropItem], run_id: str, dest: Destinations, settings: Settings,
-               control: RunControl, reporter: Reporter, chain: SheetChain) -> list[FileOutcome | None]:
+               control: RunControl, reporter: Reporter, service: _BatchService) -> list[FileOutcome | None]:
     """Hand the files to the cluster, a few per worker thread at a time, and gather their outcomes in order.
 
-    Each file in flight counts as settling on ``control``: a stop (Ctrl-C)
-    waits for the files the workers are on, and begins no other. A file with
-    the same bytes as an earlier one of the batch begins once that one has
-    ended (:class:`_SameBytes`), so it finds it archived: a duplicate.
+    Once stopped (Ctrl-C) or halted, no further file is handed out; a stop is
+    told to the workers, whose files then store nothing more. A file with the
+    same bytes as an earlier one of the batch begins once that one has ended
+    (:class:`_SameBytes`), so it finds it archived: a duplicate.
     """
     outcomes: list[FileOutcome | None] = [None] * len(items)
     finished: queue.Queue[Future] = queue.Queue()
@@ -249,33 +253,35 @@ def _run_files(client: Client, items: list[DropItem], run_id: str, dest: Destina
     begun = 0
     while True:
         limit = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))
-        while begun < len(items) and len(in_flight) < limit and control.halted_by is None:
-            settling = ExitStack()
-            try:
-                settling.enter_context(control.settling())
-            except IngestInterrupted:
-                break
+        while begun < len(items) and len(in_flight) < limit and not control.stopping and control.halted_by is None:
             before = same_bytes.last(items[begun])
             future = ingest_on_worker.submit(items[begun], run_id, dest, begun, return_state=False,
                                              wait_for=[before] if before is not None else None)
             same_bytes.begun(items[begun], future)
             wrapped: Future = future.wrapped_future  # type: ignore[attr-defined]  # a PrefectDaskFuture
-            in_flight[wrapped.key] = _InFlight(begun, future, settling)
+            in_flight[wrapped.key] = _InFlight(begun, future)
             wrapped.add_done_callback(finished.put)
             begun += 1
         if not in_flight:
             break
-        entry = in_flight.pop(finished.get().key)
+        try:
+            done = finished.get(timeout=0.5)
+        except queue.Empty:
+            if control.stopping:
+                service.tell_stop()
+            continue
+        entry = in_flight.pop(done.key)
         item = items[entry.index]
         try:
             outcomes[entry.index] = _collect(entry.future, item, settings, control)
         finally:
-            chain.release(item)  # said already, unless the cluster lost the file: then it leads nothing
-            entry.settling.close()
+            service.ended(entry.index)
             reporter.advance(item.path.name)
+    if control.stopping:
+        service.tell_stop()
     for index in range(begun, len(items)):  # not begun: stopped or halted
         item = items[index]
-        chain.release(item)
+        service.ended(index)
         error = control.halted_by or IngestInterrupted("The run was stopped before this file was begun; it stays "
                                                        "in the drop folder for the next run.")
         outcomes[index] = None if _vanished(item) else FileOutcome.failed(item, error)
@@ -369,39 +375,53 @@ def _vanished(item: DropItem) -> bool:
     return not item.path.is_symlink() and not item.path.exists()
 
 
-# --------------------------------------------------------------------------- cover-sheet files across workers
+# --------------------------------------------------------------------------- coordinator <-> workers
+#
+# A file on a worker talks to the coordinator through the scheduler: notes go into one Dask queue
+# per batch, answers come back in one Dask variable per question, and a Dask event says the batch
+# was stopped. The coordinator keeps the batch's one sheet chain and run control.
+
+_BATCH_NAME = "dangan-batch-{run_id}"
+#: Seconds a worker waits for the coordinator to let it store a file (it answers at once when it runs).
+_ADMIT_WAIT_SECONDS = 60.0
 
 
-def _queue_name(run_id: str) -> str:
-    return f"dangan-sheets-{run_id}"
+def _names(run_id: str) -> dict[str, str]:
+    base = _BATCH_NAME.format(run_id=run_id)
+    return {"queue": base, "stop": f"{base}-stop", "answer": f"{base}-answer"}
 
 
-def _lead_name(run_id: str, position: int) -> str:
-    return f"dangan-sheets-{run_id}-lead-{position}"
+class _BatchService:
+    """The coordinator's side: applies the workers' notes to the batch's sheet chain and run control.
 
+    * ``scanned`` / ``release``: a file said what it is (a cover sheet or not);
+    * ``lead``: which sheet file leads a file (answered once the files before
+      it in its folder have said what they are, by the chain itself);
+    * ``settle`` / ``settled``: a file is about to store, index or move its
+      source, and is done with it; refused once a stop was asked for, and
+      counted on the run control meanwhile, so a stop waits for it.
 
-class _ChainService:
-    """The batch's :class:`~flows.sheets.SheetChain`, kept by the coordinator and served to the workers.
-
-    A worker's file says what it is (a cover sheet or not) and asks which
-    sheet file leads it through a Dask queue; the coordinator applies that to
-    the one chain of the batch (exactly as the one-machine flow does) and
-    answers each question in a Dask variable once the files before it in its
-    folder have said what they are.
+    A stop asked for on the coordinator is also told to the workers
+    (:meth:`tell_stop`): their files begin nothing more and store nothing more.
     """
 
-    def __init__(self, client: Client, run_id: str, items: list[DropItem], chain: SheetChain) -> None:
+    def __init__(self, client: Client, run_id: str, items: list[DropItem], chain: SheetChain,
+                 control: RunControl) -> None:
         self._client = client
-        self._run_id = run_id
         self._items = items
         self._chain = chain
-        self._queue = Queue(_queue_name(run_id), client=client)
-        self._answered: list[str] = []
+        self._control = control
+        self._names = _names(run_id)
+        self._queue = Queue(self._names["queue"], client=client)
+        self._stop = Event(self._names["stop"], client=client)
+        self._stop_told = False
+        self._answers: set[str] = set()
+        self._settling: dict[tuple[int, str], ExitStack] = {}
         self._guard = threading.Lock()
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="dangan-sheet-chain", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="dangan-batch-service", daemon=True)
 
-    def __enter__(self) -> _ChainService:
+    def __enter__(self) -> _BatchService:
         self._thread.start()
         return self
 
@@ -411,12 +431,33 @@ class _ChainService:
             self._queue.put(["closing", -1])  # wakes the reader
         self._thread.join(timeout=10)
         with self._guard:
-            names, self._answered = self._answered, []
+            names, self._answers = set(self._answers), set()
+            stacks, self._settling = list(self._settling.values()), {}
+        for stack in stacks:
+            stack.close()
         for name in names:
             with contextlib.suppress(Exception):
                 Variable(name, client=self._client).delete()
         with contextlib.suppress(Exception):
+            self._stop.clear()
+        with contextlib.suppress(Exception):
             self._queue.close()
+
+    def tell_stop(self) -> None:
+        """Tell the workers the batch was stopped (once)."""
+        if not self._stop_told:
+            self._stop_told = True
+            with contextlib.suppress(Exception):
+                self._stop.set()
+
+    def ended(self, position: int) -> None:
+        """The file at ``position`` ended (or its worker was lost): it leads nothing more and settles nothing."""
+        self._chain.release(self._items[position])
+        with self._guard:
+            keys = [key for key in self._settling if key[0] == position]
+            stacks = [self._settling.pop(key) for key in keys]
+        for stack in stacks:
+            stack.close()
 
     def _serve(self) -> None:
         while not self._closing.is_set():
@@ -439,64 +480,155 @@ class _ChainService:
             return
         item = self._items[position]
         if kind == "scanned":
-            cover = CoverSheet.model_validate_json(message[2]) if message[2] else None
-            self._chain.scanned(item, cover)
+            self._chain.scanned(item, CoverSheet.model_validate_json(message[2]) if message[2] else None)
         elif kind == "release":
             self._chain.release(item)
         elif kind == "lead" and not self._closing.is_set():
-            threading.Thread(target=self._answer, args=(position,), name="dangan-sheet-lead", daemon=True).start()
+            threading.Thread(target=self._lead, args=(position, str(message[2])), name="dangan-sheet-lead",
+                             daemon=True).start()
+        elif kind == "settle":
+            self._answer(str(message[2]), self._admit(position, str(message[3])))
+        elif kind == "settled":
+            with self._guard:
+                stack = self._settling.pop((position, str(message[2])), None)
+            if stack is not None:
+                stack.close()
 
-    def _answer(self, position: int) -> None:
-        """Which sheet file leads the file at ``position`` (waits for the files before it in its folder)."""
+    def _lead(self, position: int, answer: str) -> None:
         cover = self._chain.lead(self._items[position])
-        name = _lead_name(self._run_id, position)
-        Variable(name, client=self._client).set(cover.model_dump_json() if cover is not None else "")
+        self._answer(answer, cover.model_dump_json() if cover is not None else "")
+
+    def _admit(self, position: int, token: str) -> str:
+        stack = ExitStack()
+        try:
+            stack.enter_context(self._control.settling())
+        except IngestInterrupted:
+            return "stop"
         with self._guard:
-            self._answered.append(name)
+            self._settling[(position, token)] = stack
+        return "go"
+
+    def _answer(self, name: str, value: str) -> None:
+        Variable(name, client=self._client).set(value)
+        with self._guard:
+            self._answers.add(name)
+
+
+class _WorkerLink:
+    """One file's line to the coordinator, from the worker reading it."""
+
+    def __init__(self, client: Client, run_id: str, position: int) -> None:
+        self._client = client
+        self._names = _names(run_id)
+        self.position = position
+        self._stopped = False
+
+    def note(self, *message: Any) -> None:
+        """Send a note to the coordinator (OrchestrationError when the scheduler cannot take it)."""
+        try:
+            Queue(self._names["queue"], client=self._client).put([message[0], self.position, *message[1:]])
+        except Exception as e:
+            raise _lost(e) from e
+
+    def ask(self, kind: str, *message: Any, timeout: float, secede: bool = False) -> str:
+        """Ask the coordinator and wait for its answer (``secede``: out of the worker's thread pool meanwhile)."""
+        answer = f"{self._names['answer']}-{uuid.uuid4().hex}"
+        self.note(kind, answer, *message)
+        variable = Variable(answer, client=self._client)
+        left = False
+        try:
+            if secede:
+                from distributed import secede as leave
+
+                leave()
+                left = True
+            return str(variable.get(timeout=timeout))
+        except Exception as e:
+            raise _lost(e) from e
+        finally:
+            if left:
+                from distributed import rejoin
+
+                rejoin()
+            with contextlib.suppress(Exception):
+                variable.delete()
+
+    def stopped(self) -> bool:
+        """True once the coordinator said the batch was stopped."""
+        if not self._stopped:
+            with contextlib.suppress(Exception):
+                self._stopped = bool(Event(self._names["stop"], client=self._client).is_set())
+        return self._stopped
+
+
+def _lost(error: BaseException) -> OrchestrationError:
+    return OrchestrationError(f"this worker lost the coordinator of the batch ({type(error).__name__}); the file "
+                              "stays in the drop folder for the next run.")
+
+
+class _WorkerControl(RunControl):
+    """The run control one file on a worker sees: the coordinator's stop, and its leave to store.
+
+    Every step that stores, indexes or moves the source first asks the
+    coordinator (refused once the batch was stopped) and tells it when done,
+    so a stop on the coordinator waits for those steps and no others.
+    """
+
+    def __init__(self, link: _WorkerLink) -> None:
+        super().__init__()
+        self._link = link
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for, here or on the coordinator."""
+        if not self._stopping and self._link.stopped():
+            self.request_stop()
+        return self._stopping
+
+    @contextmanager
+    def settling(self) -> Iterator[None]:
+        """Run a store, index or move step with the coordinator's leave (IngestInterrupted once it is stopping)."""
+        token = uuid.uuid4().hex
+        if self.stopping or self._link.ask("settle", token, timeout=_ADMIT_WAIT_SECONDS) != "go":
+            self.request_stop()
+            raise IngestInterrupted("The run was stopped before this file was stored; it stays in the drop "
+                                    "folder for the next run.")
+        try:
+            with super().settling():
+                yield
+        finally:
+            with contextlib.suppress(OrchestrationError):
+                self._link.note("settled", token)
 
 
 class _WorkerChain(SheetChain):
-    """The batch's sheet chain as one file in a worker sees it: its notes and question go to the coordinator.
+    """The batch's sheet chain as one file on a worker sees it: the chain itself is the coordinator's."""
 
-    While it waits for the answer the task leaves the worker's thread pool
-    (``secede``), so a file before it queued on the same worker can run.
-    """
-
-    def __init__(self, run_id: str, position: int, *, wait: float) -> None:  # the chain itself is the coordinator's
-        self._run_id = run_id
-        self._position = position
+    def __init__(self, link: _WorkerLink, *, wait: float) -> None:
+        self._link = link
         self._wait = wait
         self._said = False
-
-    def _note(self, *message: Any) -> None:
-        Queue(_queue_name(self._run_id)).put(list(message))
 
     def scanned(self, item: DropItem, cover: CoverSheet | None) -> None:
         """Tell the coordinator what this file is, once."""
         if not self._said:
             self._said = True
-            self._note("scanned", self._position, cover.model_dump_json() if cover is not None else None)
+            self._link.note("scanned", cover.model_dump_json() if cover is not None else None)
 
     def release(self, item: DropItem) -> None:
         """Tell the coordinator that this file ended without saying what it is (it leads nothing)."""
         if not self._said:
             self._said = True
-            self._note("release", self._position)
+            with contextlib.suppress(OrchestrationError):  # the coordinator releases a file it hears no more of
+                self._link.note("release")
 
     def lead(self, item: DropItem) -> CoverSheet | None:
-        """The sheet file that leads this file, as the coordinator's chain answers."""
-        from distributed import rejoin, secede
+        """The sheet file that leads this file, once the files before it have said what they are.
 
-        self._note("lead", self._position)
-        variable = Variable(_lead_name(self._run_id, self._position))
-        secede()
-        try:
-            answer = variable.get(timeout=self._wait)
-        except TimeoutError:
-            raise OrchestrationError("the coordinator did not say which cover sheet leads this file; it stays in "
-                                     "the drop folder for the next run.") from None
-        finally:
-            rejoin()
+        Meanwhile the task leaves the worker's thread pool, so a file before
+        it waiting on the same worker can run.
+        """
+        answer = self._link.ask("lead", timeout=self._wait, secede=True)
         return CoverSheet.model_validate_json(answer) if answer else None
 
     def carried_to(self, item: DropItem) -> list[Path]:
@@ -555,8 +687,11 @@ def ingest_here(item: DropItem, run_id: str, dest: Destinations, position: int) 
                                          f"stays in the drop folder. Details: error {error_id} in "
                                          f"{error_log_path(home)} on that worker.")
         return FileResult(FileOutcome.failed(item, failure), failure)
-    control = RunControl()
-    chain = _WorkerChain(run_id, position, wait=services.settings.file_timeout)
+    from distributed import get_client
+
+    link = _WorkerLink(get_client(), run_id, position)
+    control = _WorkerControl(link)
+    chain = _WorkerChain(link, wait=services.settings.file_timeout)
     with flow_context(services.settings, NullReporter(), control=control), _chain_of(chain):
         outcome = ingest_file.fn(item, services, run_id, dest)
     return FileResult(outcome, control.halted_by)
@@ -668,6 +803,10 @@ def prepare_worker(threads: int) -> None:
     os.umask(0o077)
     limit_worker_threads(1)
     quiet_loggers()
+    if os.environ.get(_LOCAL_WORKER) == "1" and threading.current_thread() is threading.main_thread():
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator in the same terminal stops the batch
     threading.Thread(target=_open_quietly, args=(threads,), name="dangan-open-services", daemon=True).start()
 
 
