@@ -213,3 +213,63 @@ def test_worker_environment_gives_the_workers_the_same_settings(tmp_path: Path,
     same = settings.model_copy(update={"dask_workers": None, "user": None, "password": None})
     assert loaded.model_dump(exclude={"s3_secret_key"}) == same.model_dump(exclude={"s3_secret_key"})
     assert loaded.s3_secret_key is not None and loaded.s3_secret_key.get_secret_value() == "sec ret"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_cluster_batch_cleanly(tmp_path: Path, pages: list[Path]) -> None:
+    """Ctrl-C at the terminal (SIGINT to the whole process group): no file begun after it, none quarantined,
+    the run record closed as interrupted, exit 130, no worker process left."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from tests.e2e import DANGAN
+
+    inbox = tmp_path / "scans" / "inbox"
+    inbox.mkdir(parents=True)
+    for n in range(4):  # eight different one-page files
+        for path in pages[:2]:
+            shutil.copy2(path, inbox / f"{n}-{path.name}")
+            with open(inbox / f"{n}-{path.name}", "ab") as f:
+                f.write(bytes([n]))  # other bytes, the same page
+    home = tmp_path / "home"
+    env = {**os.environ, "DANGAN_HOME": str(home), "DANGAN_DASK_WORKERS": "2", "DANGAN_SETTLE_SECONDS": "0"}
+    env.pop("PREFECT_API_URL", None)
+    ensure_master_key(env)
+    proc = subprocess.Popen([str(DANGAN), "ingest", str(inbox)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        done = tmp_path / "scans" / "done" / "inbox"
+        deadline = time.monotonic() + 240
+        while not (done.exists() and any(done.iterdir())) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the batch ended before the first file was done"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err, err
+    assert not (tmp_path / "scans" / "quarantine").exists()
+    handled = sorted(p.name for p in done.iterdir())
+    waiting = sorted(p.name for p in inbox.iterdir())
+    assert sorted(handled + waiting) == sorted(f"{n}-{p.name}" for n in range(4) for p in pages[:2])
+    assert waiting, "every file was done before the stop"
+    runs = run_dangan(["runs", "--json"], {"DANGAN_HOME": str(home)})
+    (latest,) = json.loads(runs.stdout)
+    assert latest["status"] == "interrupted", latest
+    time.sleep(1)
+    left = [p for p in psutil.process_iter(["pid"]) if _session(p) == proc.pid]
+    assert not left, left
+
+
+def _session(process) -> int | None:
+    try:
+        return os.getsid(process.pid)
+    except OSError:
+        return None
