@@ -13,7 +13,9 @@ processes on this machine) is set. The flow runs on the coordinator:
   sources go (``Destinations``) and the file's place in the batch; nothing
   unpicklable and no setting travels. A few files per worker thread are in flight at
   a time, so a stop or a failing outside system (store, index) begins no
-  further file, as in the one-machine flow;
+  further file, as in the one-machine flow; a file on a worker asks the
+  coordinator's run control before it stores anything, so a stop (Ctrl-C)
+  lets the stores under way finish and lets no other begin;
 * it gathers the files' outcomes into the batch summary.
 
 Each worker process opens its own services once (vault with the index
