@@ -28,12 +28,14 @@ from web.uploads import MAX_UPLOAD_BYTES
 router = APIRouter(include_in_schema=False)
 
 
-def _service(request: Request) -> ArchiveService:
+def service_of(request: Request) -> ArchiveService:
+    """The app's archive service."""
     service: ArchiveService = request.app.state.service
     return service
 
 
-def _me(request: Request) -> Identity:
+def identity_of(request: Request) -> Identity:
+    """Who the request acts as (set by the app's gatekeeper before any page or API call runs)."""
     identity: Identity = request.state.identity
     return identity
 
@@ -41,7 +43,7 @@ def _me(request: Request) -> Identity:
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render a page with what every page needs: who is signed in, the CSRF token, the menu."""
     me: Identity | None = getattr(request.state, "identity", None)
-    service = _service(request)
+    service = service_of(request)
     may = {a.value: bool(me and service.may(me, a)) for a in Action}
     base = {"me": me, "role_label": ROLE_LABELS.get(str(me.role), str(me.role)) if me else "",
             "csrf": csrf_token(request), "may": may, "doc_label": doc_label, "field_label": field_label,
@@ -80,7 +82,7 @@ def login(request: Request, name: Annotated[str, Form()], password: Annotated[st
         set_login_csrf(response, request, token)
         return response
     session_id, csrf = users.create_session(identity)
-    _service(request).audit(identity, "sign_in", detail={"address": request.client.host if request.client else None})
+    service_of(request).audit(identity, "sign_in", detail={"address": request.client.host if request.client else None})
     redirect = RedirectResponse(_local(next), status_code=303)
     start_session(redirect, request, session_id, csrf)
     return redirect
@@ -92,7 +94,7 @@ def logout(request: Request) -> Response:
     from web.session import SESSION_COOKIE
 
     request.app.state.users.end_session(request.cookies.get(SESSION_COOKIE, ""))
-    _service(request).audit(_me(request), "sign_out")
+    service_of(request).audit(identity_of(request), "sign_out")
     response = RedirectResponse("/login", status_code=303)
     end_session(response)
     return response
@@ -127,7 +129,7 @@ def search_page(request: Request, q: str = "", doc_type: str = "", estate: str =
     asked = bool(q.strip()) or filters != QueryFilters()
     result: SearchResult | None = None
     if asked:
-        result = _service(request).search(_me(request), q, filters)
+        result = service_of(request).search(identity_of(request), q, filters)
     form = {"q": q, "doc_type": doc_type, "estate": estate, "building": building, "date_from": date_from,
             "date_to": date_to, "status": status}
     return page(request, "search.html", form=form, result=result, contents=ARCHIVE_CONTENTS,
@@ -184,7 +186,7 @@ def _highlights(result: SearchResult) -> dict[str, dict[str, str]]:
 def browse_page(request: Request, estate: str | None = None, building: str | None = None,
                 unit: str | None = None) -> Response:
     """浏览: estate → building → unit → archive."""
-    result = _service(request).browse(_me(request), estate=estate, building=building, unit=unit)
+    result = service_of(request).browse(identity_of(request), estate=estate, building=building, unit=unit)
     return page(request, "browse.html", result=result, contents=ARCHIVE_CONTENTS, quote=quote)
 
 
@@ -204,7 +206,7 @@ def document_page(request: Request, doc_id: str, purpose: str = "", purpose_othe
     except InvalidRequest as e:
         return page(request, "purpose.html", status_code=400, doc_id=doc_id, purposes=PURPOSES,
                     action=f"/documents/{doc_id}", error=e.message)
-    service, me = _service(request), _me(request)
+    service, me = service_of(request), identity_of(request)
     doc = service.document(me, doc_id, purpose=purpose, reveal=reveal)
     return page(request, "document.html", doc=doc, purpose=purpose, q=urlencode({"purpose": purpose}),
                 may_download=service.may(me, Action.DOWNLOAD_ORIGINAL, unit=doc.unit),
@@ -215,7 +217,7 @@ def document_page(request: Request, doc_id: str, purpose: str = "", purpose_othe
 @router.get("/documents/{doc_id}/original")
 def original(request: Request, doc_id: str, purpose: str = "") -> Response:
     """下载原件: only for roles that may (audited with the purpose)."""
-    found = _service(request).original(_me(request), doc_id, purpose=purpose)
+    found = service_of(request).original(identity_of(request), doc_id, purpose=purpose)
     return Response(found.data, media_type=found.media_type,
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.name)}"})
 
@@ -226,14 +228,14 @@ def original(request: Request, doc_id: str, purpose: str = "") -> Response:
 @router.get("/review")
 def review_queue(request: Request) -> Response:
     """复核: the documents waiting for a person's check."""
-    result = _service(request).review_queue(_me(request))
+    result = service_of(request).review_queue(identity_of(request))
     return page(request, "review.html", result=result, contents=ARCHIVE_CONTENTS)
 
 
 @router.get("/review/{doc_id}")
 def review_page(request: Request, doc_id: str, purpose: str = "复核更正", saved: str = "") -> Response:
     """One document's flagged values: where each was read, and a box to accept or type the right value."""
-    service, me = _service(request), _me(request)
+    service, me = service_of(request), identity_of(request)
     service.require(me, Action.REVIEW)
     doc = service.document(me, doc_id, purpose=purpose)
     return page(request, "review_doc.html", doc=doc, purpose=purpose, q=urlencode({"purpose": purpose}),
@@ -245,7 +247,7 @@ def review_page(request: Request, doc_id: str, purpose: str = "复核更正", sa
 def review_save(request: Request, doc_id: str, field: Annotated[str, Form()], decision: Annotated[str, Form()],
                 value: Annotated[str, Form()] = "", purpose: Annotated[str, Form()] = "复核更正") -> Response:
     """Accept the value read (``decision=accept``) or save the value typed (``decision=correct``)."""
-    service, me = _service(request), _me(request)
+    service, me = service_of(request), identity_of(request)
     if decision not in ("accept", "correct"):
         raise InvalidRequest("Choose to accept the value or to save the one typed.")
     try:
@@ -265,7 +267,7 @@ def review_save(request: Request, doc_id: str, field: Annotated[str, Form()], de
 @router.get("/upload")
 def upload_form(request: Request, unit: str = "", estate: str = "") -> Response:
     """上传: a scan or phone photo into a unit's archive."""
-    _service(request).require(_me(request), Action.UPLOAD)
+    service_of(request).require(identity_of(request), Action.UPLOAD)
     return page(request, "upload.html", unit=unit, estate=estate, error=None, max_mb=MAX_UPLOAD_BYTES // 2**20)
 
 
@@ -273,7 +275,7 @@ def upload_form(request: Request, unit: str = "", estate: str = "") -> Response:
 async def upload(request: Request, file: UploadFile, unit: Annotated[str, Form()],
                  estate: Annotated[str, Form()] = "") -> Response:
     """Store the upload in the job's private folder and start its ingest; the job page shows the outcome."""
-    service, me = _service(request), _me(request)
+    service, me = service_of(request), identity_of(request)
     data = await file.read(MAX_UPLOAD_BYTES + 1)
     try:
         job = service.upload(me, unit_text=unit, estate=estate.strip() or None, name=file.filename or "scan",
@@ -287,6 +289,6 @@ async def upload(request: Request, file: UploadFile, unit: Annotated[str, Form()
 @router.get("/upload/{job_id}")
 def upload_status(request: Request, job_id: str) -> Response:
     """What became of an upload (the page refreshes itself while the ingest runs)."""
-    job = _service(request).upload_job(_me(request), job_id)
+    job = service_of(request).upload_job(identity_of(request), job_id)
     return page(request, "upload_job.html", job=job)
 
