@@ -278,6 +278,10 @@ def test_no_sensitive_value_or_ocr_line_in_any_table(index: Index, corpus: dict[
     doc_id = index.find_by_sha256(corpus["wangwei"].source.sha256)[0]
     index.audit("clerk1", "clerk", "reveal", doc_id,
                 {"note": f"owner asked; phone {corpus['wangwei'].phone}", "id": corpus["wangwei"].id_number})
+    from storage.corrections import Corrections
+
+    corrected = make_id_number(random.Random(77))  # a correction keeps the old and the new number, never in plain
+    Corrections.open(index, master).apply(doc_id, "id_number", corrected, actor="guanli", role="archive_manager")
     engine = create_engine(_url_of(index))
     dump: list[str] = []
     with engine.connect() as c:
@@ -289,7 +293,7 @@ def test_no_sensitive_value_or_ocr_line_in_any_table(index: Index, corpus: dict[
     engine.dispose()
     everything = "\n".join(dump)
     for doc in corpus.values():
-        for secret in (doc.id_number, doc.id_number.lower(), doc.phone, doc.address, *doc.lines):
+        for secret in (doc.id_number, doc.id_number.lower(), doc.phone, doc.address, *doc.lines, corrected):
             assert secret not in everything
             assert secret.encode().hex() not in everything  # nor as a bytes literal
     assert "王伟" in everything  # the scan itself works: non-sensitive names are stored plainly
