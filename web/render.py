@@ -156,13 +156,25 @@ def _pdf_page(original: bytes, index: int, side: int) -> np.ndarray:
         raise CorruptFile("the stored original cannot be opened as a PDF any more") from e
     longest_in = max(abs(x1 - x0), abs(y1 - y0)) * unit / 72.0
     dpi = max(20, min(600, round(side / max(longest_in, 0.5))))
-    result = run_program(["pdftoppm", "-r", str(dpi), "-f", str(index + 1), "-l", str(index + 1), "-cropbox",
-                          "-png", "-"], stdin=original, timeout=DRAW_TIMEOUT,
-                         purpose=f"drawing page {index + 1} for the viewer")
-    image = cv2.imdecode(np.frombuffer(result.stdout, np.uint8), cv2.IMREAD_COLOR) if result.ok else None
+    image = _pdftoppm(original, index, dpi)
+    if image is None:  # a damaged PDF that ingest drew from a repaired copy: repair it the same way, in memory
+        repaired = io.BytesIO()
+        with pikepdf.open(io.BytesIO(original)) as pdf:
+            pdf.save(repaired)
+        image = _pdftoppm(repaired.getvalue(), index, dpi)
     if image is None:
-        raise CorruptFile(f"page {index + 1} of the stored original cannot be drawn "
-                          f"(pdftoppm exit status {result.returncode})")
+        raise CorruptFile(f"page {index + 1} of the stored original cannot be drawn")
+    return image
+
+
+def _pdftoppm(pdf: bytes, index: int, dpi: int) -> np.ndarray | None:
+    """One page drawn by pdftoppm, the PDF on its standard input and the PNG on its standard output."""
+    result = run_program(["pdftoppm", "-r", str(dpi), "-f", str(index + 1), "-l", str(index + 1), "-cropbox",
+                          "-png", "-"], stdin=pdf, timeout=DRAW_TIMEOUT,
+                         purpose=f"drawing page {index + 1} for the viewer")
+    if not result.ok or not result.stdout:
+        return None
+    image: np.ndarray | None = cv2.imdecode(np.frombuffer(result.stdout, np.uint8), cv2.IMREAD_COLOR)
     return image
 
 
