@@ -46,6 +46,7 @@ import json
 import logging
 import os
 import queue
+import socket
 import stat
 import threading
 import time
@@ -80,7 +81,7 @@ from flows.sheets import SheetChain
 from flows.summary import FileOutcome, IngestSummary
 from ocr.coversheet import CoverSheet
 from ocr.engine_factory import threads_per_worker
-from schemas.errors import DanganError, IndexUnavailable, IngestInterrupted, OrchestrationError
+from schemas.errors import ConfigError, DanganError, IndexUnavailable, IngestInterrupted, OrchestrationError
 from schemas.settings import Settings, default_home, load_settings
 from storage.dropfolder import Destinations, DropItem, discover
 from storage.files import file_sha256
@@ -108,8 +109,8 @@ _ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM
 _LOCAL_WORKER = "DANGAN_DASK_LOCAL_WORKER"
 #: Settings a coordinator does not hand to the workers it starts: about the coordinator, or who proved
 #: themselves to it (a worker acts for the batch it is given, as the operator of its own process).
-_COORDINATOR_ONLY = frozenset({"dask_address", "dask_workers", "workers", "ocr_threads", "credentials_directory",
-                               "user", "password", "token"})
+_COORDINATOR_ONLY = frozenset({"dask_address", "dask_workers", "workers", "ocr_threads", "user", "password",
+                               "token"})
 
 
 # --------------------------------------------------------------------------- the coordinator
@@ -160,6 +161,9 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None or name in _COORDINATOR_ONLY:
             continue
+        if name == "credentials_directory":  # systemd's variable, read without the prefix
+            env["CREDENTIALS_DIRECTORY"] = str(value)
+            continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
         elif isinstance(value, tuple | list):
@@ -167,8 +171,6 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         elif isinstance(value, bool):
             value = "true" if value else "false"
         env[f"DANGAN_{name.upper()}"] = str(value)
-    if settings.credentials_directory is not None:
-        env["CREDENTIALS_DIRECTORY"] = str(settings.credentials_directory)
     return env
 
 
@@ -192,6 +194,7 @@ def ingest_cluster(paths: list[str], keep: bool = False) -> IngestSummary:
         vault = Vault.open(settings)
         try:
             vault.store.ready()
+            mark = archive_mark(vault)
             client = _cluster_client(settings)
             vault.interrupt_runs(lock.stale_run_ids)
             run_id = str(uuid.uuid4())
@@ -201,7 +204,7 @@ def ingest_cluster(paths: list[str], keep: bool = False) -> IngestSummary:
             started = datetime.now(UTC)
             chain = SheetChain(items)
             with _BatchService(client, run_id, items, chain, control) as service:
-                outcomes = _run_files(client, items, run_id, dest, settings, control, reporter, service)
+                outcomes = _run_files(client, items, run_id, dest, mark, settings, control, reporter, service)
             outcomes = _settle_sheet_files(items, outcomes, chain, dest, control)
             summary = IngestSummary.of([o for o in outcomes if o is not None])
             summary = summary.model_copy(update={"qa_report": _qa_report(summary, run_id, started, settings)})
@@ -239,8 +242,9 @@ class _InFlight:
     future: PrefectFuture[FileResult]
 
 
-def _run_files(client: Client, items: list[DropItem], run_id: str, dest: Destinations, settings: Settings,
-               control: RunControl, reporter: Reporter, service: _BatchService) -> list[FileOutcome | None]:
+def _run_files(client: Client, items: list[DropItem], run_id: str, dest: Destinations, mark: dict[str, str],
+               settings: Settings, control: RunControl, reporter: Reporter,
+               service: _BatchService) -> list[FileOutcome | None]:
     """Hand the files to the cluster, a few per worker thread at a time, and gather their outcomes in order.
 
     Once stopped (Ctrl-C) or halted, no further file is handed out; a stop is
@@ -253,11 +257,12 @@ def _run_files(client: Client, items: list[DropItem], run_id: str, dest: Destina
     in_flight: dict[object, _InFlight] = {}
     same_bytes = _SameBytes(items)
     begun = 0
+    limit = IN_FLIGHT_PER_THREAD
     while True:
-        limit = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))
+        limit = _in_flight_limit(client, limit)
         while begun < len(items) and len(in_flight) < limit and not control.stopping and control.halted_by is None:
             before = same_bytes.last(items[begun])
-            future = ingest_on_worker.submit(items[begun], run_id, dest, begun, return_state=False,
+            future = ingest_on_worker.submit(items[begun], run_id, dest, begun, mark, return_state=False,
                                              wait_for=[before] if before is not None else None)
             same_bytes.begun(items[begun], future)
             wrapped: Future = future.wrapped_future  # type: ignore[attr-defined]  # a PrefectDaskFuture
@@ -289,6 +294,15 @@ def _run_files(client: Client, items: list[DropItem], run_id: str, dest: Destina
         outcomes[index] = None if _vanished(item) else FileOutcome.failed(item, error)
         reporter.advance(item.path.name)
     return outcomes
+
+
+def _in_flight_limit(client: Client, previous: int) -> int:
+    """Files to keep in flight: a few per worker thread the cluster has now (``previous`` when it cannot say)."""
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # noqa: BLE001 - the scheduler is away: the files in flight will say so
+        return previous
+    return IN_FLIGHT_PER_THREAD * max(1, threads)
 
 
 class _SameBytes:
@@ -375,6 +389,44 @@ def _finish_run(vault: Vault, run_id: str, summary: IngestSummary) -> bool:
 def _vanished(item: DropItem) -> bool:
     """True when the source is no longer where it was found (moved away by another process)."""
     return not item.path.is_symlink() and not item.path.exists()
+
+
+def archive_mark(vault: Vault) -> dict[str, str]:
+    """What makes the archive of ``vault`` itself, for a worker to check it serves the coordinator's archive.
+
+    The master key's public id, the ids of the archive's own keys in the index
+    (made at random when an index is first bound: a worker that fell back to
+    a SQLite index of its own has others) and where its objects go (the S3
+    bucket, or an embedded store on one machine). None of it is secret.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.tables import ArchiveKeyRow
+
+    try:
+        with vault.index.engine.connect() as conn:
+            rows = conn.execute(select(ArchiveKeyRow.purpose, ArchiveKeyRow.key_id).order_by(ArchiveKeyRow.purpose))
+            keys = ", ".join(f"{purpose} {key_id}" for purpose, key_id in rows)
+    except SQLAlchemyError as e:
+        raise IndexUnavailable(f"The index could not be read ({type(e).__name__}): check that the database is "
+                               "running and DANGAN_DB_URL is right.") from e
+    settings = vault.settings
+    store = (f"S3 bucket {settings.s3_bucket}" if settings.uses_s3
+             else f"the embedded store {settings.objects_dir} on {socket.gethostname()}")
+    return {"master key": vault.keys.key_id, "index": keys, "object store": store}
+
+
+def _check_mark(mine: dict[str, str], coordinators: dict[str, str]) -> None:
+    """ConfigError when this worker's archive is not the coordinator's (see :func:`archive_mark`)."""
+    differ = [what for what in coordinators if mine.get(what) != coordinators[what]]
+    if not differ:
+        return
+    details = "; ".join(f"{what}: {mine.get(what)!r} here, {coordinators[what]!r} on the coordinator"
+                        for what in differ)
+    raise ConfigError(f"the Dask worker on {socket.gethostname()} opens another archive than the coordinator "
+                      f"({details}). Give every worker the coordinator's DANGAN_DB_URL, DANGAN_S3_* and master "
+                      "key; the files wait in the drop folder.")
 
 
 # --------------------------------------------------------------------------- coordinator <-> workers
@@ -662,22 +714,26 @@ class FileResult:
 
 
 @task(name="ingest-file-on-worker", cache_policy=NO_CACHE, persist_result=False)
-def ingest_on_worker(item: DropItem, run_id: str, dest: Destinations, position: int) -> FileResult:
+def ingest_on_worker(item: DropItem, run_id: str, dest: Destinations, position: int,
+                     mark: dict[str, str]) -> FileResult:
     """Ingest one file in a Dask worker: the process's own services, the same per-file step as one machine.
 
     Never raises: a worker that cannot open its services (key, index, store)
     leaves the file in the drop folder and halts the batch. (The task is sent
     by value; everything it does lives in :func:`ingest_here`, sent by name.)
     ``position``: the file's place in the batch, for cover sheets scanned as
-    files of their own (:class:`_WorkerChain`).
+    files of their own (:class:`_WorkerChain`); ``mark``: the coordinator's
+    archive (:func:`archive_mark`), which the worker's must be.
     """
-    return ingest_here(item, run_id, dest, position)
+    return ingest_here(item, run_id, dest, position, mark)
 
 
-def ingest_here(item: DropItem, run_id: str, dest: Destinations, position: int) -> FileResult:
+def ingest_here(item: DropItem, run_id: str, dest: Destinations, position: int,
+                mark: dict[str, str]) -> FileResult:
     """The body of :func:`ingest_on_worker`, in the worker process (see there)."""
     try:
         services = _WORKER.services(_worker_threads())
+        _check_mark(_WORKER.mark(), mark)
     except DanganError as e:
         return FileResult(FileOutcome.failed(item, e), e)
     except Exception as e:  # noqa: BLE001 - a bug opening the services: the file waits, the batch stops
@@ -729,6 +785,7 @@ class _WorkerServices:
         self._lock = threading.Lock()
         self._stack: ExitStack | None = None
         self._services: Services | None = None
+        self._mark: dict[str, str] | None = None
         self.home: Path | None = None
 
     def services(self, threads: int) -> Services:
@@ -748,10 +805,19 @@ class _WorkerServices:
                 atexit.register(self.close)
             return self._services
 
+    def mark(self) -> dict[str, str]:
+        """The archive the open services serve (:func:`archive_mark`), read once."""
+        with self._lock:
+            if self._services is None:
+                raise OrchestrationError("the worker's services are not open")
+            if self._mark is None:
+                self._mark = archive_mark(self._services.vault)
+            return self._mark
+
     def close(self) -> None:
         """Close the services (the index engine's connections); they are opened again when needed."""
         with self._lock:
-            stack, self._stack, self._services = self._stack, None, None
+            stack, self._stack, self._services, self._mark = self._stack, None, None, None
         if stack is not None:
             with contextlib.suppress(Exception):
                 stack.close()

@@ -273,3 +273,13 @@ def _session(process) -> int | None:
         return os.getsid(process.pid)
     except OSError:
         return None
+
+
+def test_a_worker_of_another_archive_is_refused() -> None:
+    from flows.scaleout import _check_mark
+    from schemas.errors import ConfigError
+
+    coordinator = {"master key": "k1", "index": "field-encryption a, index-hmac b", "object store": "S3 bucket x"}
+    _check_mark(dict(coordinator), coordinator)
+    with pytest.raises(ConfigError, match="index"):
+        _check_mark({**coordinator, "index": "field-encryption c, index-hmac d"}, coordinator)
