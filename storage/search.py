@@ -19,8 +19,10 @@ The box takes, in any order and separated by spaces or commas:
 ALL match, each with one or more readings (any one may match), and filters.
 A reading carries the plain search tokens it needs (all of them); the index
 turns them into keyed hashes (:mod:`storage.blind`). A part that reads as a
-name, an ID number, a tail, a phone, a unit or a contract also reads as text,
-unless the text reading could not match anything the name reading does not.
+name, an ID number's tail or a contract also reads as words of the text; a unit
+reads only as a unit (its digits as loose words would match meter readings and
+amounts), a full ID number or phone only as itself (it is a token of its own
+wherever it is written).
 """
 
 from __future__ import annotations
@@ -315,7 +317,7 @@ def read_chunk(chunk: str) -> list[QueryPart]:
         return [QueryPart(text=chunk, readings=(tail, *_text(chunk)))]
     unit = _unit(chunk)
     if unit is not None:
-        return [QueryPart(text=chunk, readings=(unit, *_text_if_words(chunk)))]
+        return [QueryPart(text=chunk, readings=(unit,))]
     contract = _contract(upper)
     if contract is not None:
         return [QueryPart(text=chunk, readings=(contract, *_text(chunk)))]
@@ -351,7 +353,7 @@ def _split_place(chunk: str) -> list[QueryPart] | None:
             continue
         unit = _unit(rest)
         if unit is not None:
-            return [_cjk_part(chunk[:start]), QueryPart(text=rest, readings=(unit, *_text_if_words(rest)))]
+            return [_cjk_part(chunk[:start]), QueryPart(text=rest, readings=(unit,))]
     return None
 
 
@@ -407,11 +409,6 @@ def _contract(upper: str) -> Reading | None:
 def _text(chunk: str) -> tuple[Reading, ...]:
     tokens = tuple(sorted(query_tokens(chunk)))
     return (Reading(kind="text", value=chunk, tokens=tokens),) if tokens else ()
-
-
-def _text_if_words(chunk: str) -> tuple[Reading, ...]:
-    """A unit's text reading, only when it has Chinese words (``3栋`` is read as text too, ``3-2-1201`` not)."""
-    return _text(chunk) if re.search(f"[{_CJK}]", chunk) else ()
 
 
 # --------------------------------------------------------------------------- results (for the page and the API)
