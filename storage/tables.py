@@ -308,9 +308,9 @@ class SearchDocRow(Base):
     field_tokens: Mapped[str] = mapped_column(TokenList, default="")
 
 
-#: Index of archives by place, for browsing estate → building → unit → room.
-ARCHIVE_PLACE_INDEX = Index("ix_archives_place", ArchiveRow.estate, ArchiveRow.building, ArchiveRow.unit,
-                            ArchiveRow.room)
+#: Index of archives by status and place, for browsing estate → building → unit → room (it covers the counts).
+ARCHIVE_PLACE_INDEX = Index("ix_archives_active_place", ArchiveRow.status, ArchiveRow.estate, ArchiveRow.building,
+                            ArchiveRow.unit, ArchiveRow.room)
 
 #: SQLite: the FTS5 table over ``search_docs`` (rowid = doc_no) and the triggers that keep it.
 SQLITE_SEARCH_DDL: tuple[str, ...] = (
