@@ -158,7 +158,10 @@ def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinati
 def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destinations,
                   control: RunControl) -> FileOutcome:
     source = preflight(item.path, services.settings)
-    with services.locks.hold(source.sha256):
+    chain = current_chain()
+    # A file waiting for a copy of its own bytes says it leads nothing first: the copy, once done, may be
+    # waiting in the sheet chain for this very file (the copy says what the bytes are anyway).
+    with services.locks.hold(source.sha256, before_waiting=(lambda: chain.release(item)) if chain else None):
         existing = find_archived(source.sha256, services)
         if existing:
             with control.settling():
@@ -166,7 +169,6 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
             return FileOutcome.duplicate(item, existing, source)
         with tempfile.TemporaryDirectory(prefix="file-", dir=work_folder(services.settings)) as tmp:
             scanned = read_pages(source, services, Path(tmp))
-        chain = current_chain()
         if chain is not None and scanned.cover is not None:
             chain.scanned(item, scanned.cover)
             return FileOutcome.sheet(item, scanned.cover, source)  # settled at the end of the batch

@@ -9,7 +9,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +41,18 @@ class ShaLocks:
         self._locks: dict[str, threading.Lock] = {}
 
     @contextmanager
-    def hold(self, sha256: str) -> Iterator[None]:
-        """Hold the lock of ``sha256`` for the block."""
+    def hold(self, sha256: str, *, before_waiting: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold the lock of ``sha256`` for the block; ``before_waiting`` runs first when another file holds it."""
         with self._guard:
             lock = self._locks.setdefault(sha256, threading.Lock())
-        with lock:
+        if not lock.acquire(blocking=False):
+            if before_waiting is not None:
+                before_waiting()
+            lock.acquire()
+        try:
             yield
+        finally:
+            lock.release()
 
 
 class EnginePool:

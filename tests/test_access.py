@@ -187,6 +187,7 @@ def test_an_owner_finds_and_opens_only_their_own_unit(archive: ArchiveUnderTest,
     for argv in tries:
         code, _, err = _run_as(env, capsys, Role.OWNER, argv)
         assert code == ExitCode.ACCESS_DENIED and "only for their own unit (unit 3-2-1201)" in err, err
+        assert "1202" not in err  # the other archive is never named
     refused = [(e.action, e.document_id) for e in _audit_since(archive.home, before)
                if (e.detail or {}).get("outcome") == "refused"]
     assert sorted(refused, key=str) == sorted([("view_document", archive.other_doc),

@@ -98,15 +98,15 @@ def test_pages_read_in_parallel_come_back_in_order_one_page_per_engine(tmp_path:
 def test_a_hung_page_among_parallel_pages_times_out_and_frees_the_rest(tmp_path: Path) -> None:
     hung = CountingEngine(0.0, hang_on=2)
     engines = [hung, CountingEngine(0.0, hang_on=2)]
-    settings = Settings(home=tmp_path / "h", page_timeout=0.8, file_timeout=60)
+    settings = Settings(home=tmp_path / "h", page_timeout=3, file_timeout=60)
     start = time.monotonic()
     try:
-        with pytest.raises(EngineTimeout, match=r"page 3 took longer than 0\.8 s"):
+        with pytest.raises(EngineTimeout, match=r"page 3 took longer than 3 s"):
             read_file(_tiff(tmp_path, 6), engines=Pool(engines), settings=settings, workdir=tmp_path / "w")
     finally:
         for e in engines:
             e.release.set()
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 30
 
 
 def test_engines_share_the_cores_and_opencv_is_held_to_the_same_share() -> None:
@@ -141,3 +141,34 @@ def test_real_engines_in_parallel_read_what_one_engine_reads(tmp_path: Path) -> 
     two = read_document(source, engines=pool, settings=settings, workdir=tmp_path / "w2")
     assert [[line.text for line in p.lines] for p in two] == [[line.text for line in p.lines] for p in one]
     assert any(p.lines for p in two)
+
+
+def test_two_copies_of_one_file_never_wait_on_each_other_through_the_sheet_chain(tmp_path: Path) -> None:
+    """The later copy holds the bytes' lock and waits to learn what the earlier file is; the earlier one,
+    finding the lock held, says it leads nothing before it waits, so both end."""
+    from flows.services import ShaLocks
+    from flows.sheets import SheetChain
+    from storage.dropfolder import DropItem
+
+    first, second = DropItem(tmp_path / "a.pdf", tmp_path), DropItem(tmp_path / "b.pdf", tmp_path)
+    chain, locks = SheetChain([first, second]), ShaLocks()
+    holding, done = threading.Event(), []
+
+    def later_copy() -> None:
+        with locks.hold("same"):
+            holding.set()
+            chain.scanned(second, None)
+            done.append(chain.lead(second))
+
+    def earlier_copy() -> None:
+        holding.wait(5)
+        with locks.hold("same", before_waiting=lambda: chain.release(first)):
+            done.append("earlier")
+
+    threads = [threading.Thread(target=later_copy, daemon=True), threading.Thread(target=earlier_copy, daemon=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert sorted(map(str, done)) == ["None", "earlier"]

@@ -159,9 +159,9 @@ def refusal_message(identity: Identity, action: Action, *, unit: UnitRef | None 
     """Why ``identity`` may not take ``action``, and who may, in plain words."""
     if action in PERMISSIONS.get(identity.role, frozenset()) and identity.role in UNIT_BOUND_ROLES:
         own = f"unit {identity.unit}" if identity.unit else "no unit on record"
-        where = f"unit {unit}" if unit else "a document filed under no unit"
-        return (f"{identity.name} ({identity.role}) may {_WORDS[action]} only for their own unit ({own}), "
-                f"not for {where}.")
+        # The other archive's unit is never named: it would tell an owner whose archive the document is.
+        return (f"{identity.name} ({identity.role}) may {_WORDS[action]} only for their own unit ({own}); "
+                "this is not in that unit's archive.")
     who = [str(r) for r in Role if action in PERMISSIONS[r] and r is not Role.LOCAL_OPERATOR]
     if who:
         whom = f"ask someone whose role is {' or '.join(who) if len(who) < 3 else ', '.join(who)}"
