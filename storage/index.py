@@ -82,6 +82,7 @@ from storage.search import (
 )
 from storage.tables import (
     ARCHIVE_PLACE_INDEX,
+    ARCHIVE_UNIT_INDEX,
     MAX_VALUE_CHARS,
     SCHEMA_VERSION,
     SEARCH_LAYOUT,
@@ -878,10 +879,11 @@ class Index:
             except sa_exc.DBAPIError:
                 if "estate" not in {c["name"] for c in inspect(engine).get_columns("archives")}:
                     raise
-        try:
-            ARCHIVE_PLACE_INDEX.create(engine, checkfirst=True)
-        except sa_exc.DBAPIError:
-            pass  # another process made it first
+        for archive_index in (ARCHIVE_PLACE_INDEX, ARCHIVE_UNIT_INDEX):
+            try:
+                archive_index.create(engine, checkfirst=True)
+            except sa_exc.DBAPIError:
+                pass  # another process made it first
         if self.dialect == "sqlite":
             with engine.begin() as conn:
                 for ddl in SQLITE_SEARCH_DDL:
@@ -942,17 +944,23 @@ class Index:
             # PostgreSQL: walking doc_no down and checking each row pays off only when the tokens are
             # common; its planner cannot tell (it prices the array check as nearly free), so the index's
             # own statistics decide: rarer tokens go through the GIN index and a sort of the few hits.
-            walk = not groups or self._pg_token_share(s, groups) >= _PG_WALK_SHARE
+            walk = (not groups or self._pg_token_share(s, groups) * _filter_share(filters, unit)
+                    >= _PG_WALK_SHARE)
             stmt = select(sd.c.doc_no, sd.c.document_id).order_by(
                 sd.c.doc_no.desc() if walk else (sd.c.doc_no + 0).desc())
             if groups:
                 tokens: Any = literal_column("(search_docs.text_tokens || search_docs.field_tokens)")
                 stmt = stmt.where(and_(*(or_(*(tokens.op("@>")(literal(list(alt), ARRAY(Text))) for alt in alts))
                                          for alts in groups)))
-        conds = _filter_conditions(filters, unit)
+        dated = filters.date_from is not None or filters.date_to is not None
+        conds = _filter_conditions(filters, unit, walk=self.dialect == "sqlite"
+                                   and _filter_share(filters, unit) >= _WALK_FILTER_SHARE)
         if conds:
             stmt = (stmt.join(DocumentRow, DocumentRow.id == sd.c.document_id)
                     .outerjoin(ArchiveRow, ArchiveRow.id == DocumentRow.archive_id).where(*conds))
+            if dated and not groups and unit is None:
+                # filing order is doc_no order: walk the days asked for only
+                stmt = stmt.order_by(None).order_by(DocumentRow.created_at.desc(), sd.c.doc_no.desc())
         if exclude:
             stmt = stmt.where(sd.c.doc_no.not_in(list(exclude)))
         return [(int(no), str(doc_id)) for no, doc_id in s.execute(stmt.limit(max(limit, 0))).all()]
@@ -1226,6 +1234,8 @@ def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[P
 
 #: PostgreSQL: a query whose tokens match at least this share of documents walks doc_no down.
 _PG_WALK_SHARE = 0.02
+#: SQLite: filters passing at least this share of documents are checked on a walk down doc_no.
+_WALK_FILTER_SHARE = 0.01
 #: PostgreSQL: how long the token statistics are trusted before they are read again.
 _PG_STATS_SECONDS = 600.0
 #: China time: filing-date filters name days there.
@@ -1239,16 +1249,43 @@ def _unit_parts(unit: UnitRef | None, extraction: Extraction) -> dict[str, str]:
     return {p: f.value for p in ("building", "unit", "room") if (f := extraction.fields.get(p)) is not None}
 
 
-def _filter_conditions(filters: QueryFilters, unit: UnitRef | None) -> list[Any]:
+def _filter_share(filters: QueryFilters, unit: UnitRef | None) -> float:
+    """Rough share of documents passing the filters (a unit: a handful; an estate: a twentieth ...)."""
+    share = 1.0
+    if unit is not None:
+        share *= 1e-5
+    if filters.doc_types:
+        share *= min(1.0, 0.1 * len(filters.doc_types))
+    if filters.status:
+        share *= 0.1 if filters.status == "needs_review" else 0.9
+    if filters.estate:
+        share *= 0.05
+    if filters.building:
+        share *= 0.03
+    if filters.date_from is not None or filters.date_to is not None:
+        share *= 0.1
+    return share
+
+
+def _filter_conditions(filters: QueryFilters, unit: UnitRef | None, *, walk: bool = False) -> list[Any]:
+    """SQL conditions of the filters.
+
+    With ``walk``, the broad ones (type, status, estate, building) are written
+    so that SQLite uses no index for them and walks doc_no down instead of
+    sorting all the rows they pass.
+    """
+    def col(column: Any, name: str) -> Any:
+        return literal_column(f"+{name}", column.type) if walk else column
+
     conds: list[Any] = []
     if filters.doc_types:
-        conds.append(DocumentRow.doc_type.in_(list(filters.doc_types)))
+        conds.append(col(DocumentRow.doc_type, "documents.doc_type").in_(list(filters.doc_types)))
     if filters.status:
-        conds.append(DocumentRow.status == filters.status)
+        conds.append(col(DocumentRow.status, "documents.status") == filters.status)
     if filters.estate:
-        conds.append(ArchiveRow.estate == filters.estate)
+        conds.append(col(ArchiveRow.estate, "archives.estate") == filters.estate)
     if filters.building:
-        conds.append(ArchiveRow.building == filters.building)
+        conds.append(col(ArchiveRow.building, "archives.building") == filters.building)
     if unit is not None:
         conds.extend([ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
                       ArchiveRow.room == unit.room])

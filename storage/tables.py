@@ -250,8 +250,9 @@ class AuditRow(Base):
 
 
 #: Version of the search index layout; index_meta ``search_layout`` records the one an index holds.
-SEARCH_LAYOUT = "2"
-"""Layout 2: one :class:`SearchDocRow` per document (layout 1: one ``search_tokens`` row per token)."""
+SEARCH_LAYOUT = "3"
+"""Layout 2: one :class:`SearchDocRow` per document (layout 1: one ``search_tokens`` row per token).
+Layout 3: the same rows, archives also indexed by building, unit and room."""
 
 
 #: PostgreSQL: every token of a ``search_docs`` row, the expression its GIN index covers.
@@ -311,6 +312,8 @@ class SearchDocRow(Base):
 #: Index of archives by status and place, for browsing estate → building → unit → room (it covers the counts).
 ARCHIVE_PLACE_INDEX = Index("ix_archives_active_place", ArchiveRow.status, ArchiveRow.estate, ArchiveRow.building,
                             ArchiveRow.unit, ArchiveRow.room)
+#: Index of archives by unit, whatever their status (a unit filter, an owner's own unit).
+ARCHIVE_UNIT_INDEX = Index("ix_archives_unit", ArchiveRow.building, ArchiveRow.unit, ArchiveRow.room)
 
 #: SQLite: the FTS5 table over ``search_docs`` (rowid = doc_no) and the triggers that keep it.
 SQLITE_SEARCH_DDL: tuple[str, ...] = (

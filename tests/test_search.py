@@ -23,7 +23,7 @@ from storage.index import Index
 from storage.keys import MasterKey
 from storage.objects import ocr_key, original_key
 from storage.search import ARCHIVE_CONTENTS, Completeness, date_span, understand
-from storage.tables import FieldRow, MetaRow, SearchDocRow, SearchTokenRow
+from storage.tables import SEARCH_LAYOUT, FieldRow, MetaRow, SearchDocRow, SearchTokenRow
 from storage.vault import Vault
 from tests.e2e import run_dangan
 
@@ -364,7 +364,7 @@ def test_an_index_of_search_layout_1_is_converted_on_open(db_url: str, master: M
         assert set(_found(upgraded, "王伟")[:3]) == wang
         with upgraded.engine.connect() as c:
             assert c.scalar(select(SearchTokenRow.document_id).limit(1)) is None
-            assert c.scalar(select(MetaRow.value).where(MetaRow.key == "search_layout")) == "2"
+            assert c.scalar(select(MetaRow.value).where(MetaRow.key == "search_layout")) == SEARCH_LAYOUT
     finally:
         upgraded.close()
 
