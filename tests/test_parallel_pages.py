@@ -101,7 +101,7 @@ def test_a_hung_page_among_parallel_pages_times_out_and_frees_the_rest(tmp_path:
     settings = Settings(home=tmp_path / "h", page_timeout=3, file_timeout=60)
     start = time.monotonic()
     try:
-        with pytest.raises(EngineTimeout, match=r"page 3 took longer than 3 s"):
+        with pytest.raises(EngineTimeout, match=r"page \d took longer than 3 s"):
             read_file(_tiff(tmp_path, 6), engines=Pool(engines), settings=settings, workdir=tmp_path / "w")
     finally:
         for e in engines:
