@@ -834,7 +834,7 @@ def _prepare_home(settings: Settings) -> None:
     """
     import shutil
 
-    from flows.runner import private_home
+    from flows.process import private_home
 
     private_home(settings.home)
     folder = work_folder(settings)
@@ -866,7 +866,7 @@ def prepare_worker(threads: int) -> None:
     in the background, so the first file does not wait for the OCR models (a
     failure to open them is met again, and reported, by the first file).
     """
-    from flows.runner import quiet_loggers
+    from flows.process import quiet_loggers
 
     os.umask(0o077)
     limit_worker_threads(1)

@@ -413,7 +413,8 @@ class PrefectForBatches:
             return
         from prefect.settings import get_current_settings, temporary_settings
 
-        from flows.runner import PrefectServer, quiet_loggers
+        from flows.process import quiet_loggers
+        from flows.runner import PrefectServer
 
         quiet_loggers()
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -111,7 +111,8 @@ class WarmWorker:
 
     def run(self) -> ExitCode:
         """Start, serve until SIGTERM or SIGINT, stop cleanly; the command's exit code."""
-        from flows.runner import check_archive, private_home, quiet_prefect
+        from flows.process import private_home
+        from flows.runner import check_archive, quiet_prefect
         from flows.services import check_room
 
         os.umask(0o077)
@@ -470,7 +471,7 @@ def _warm_prefect() -> None:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     import flows.ingest  # noqa: F401 - loads the ingest flow and everything it imports
-    from flows.runner import quiet_loggers
+    from flows.process import quiet_loggers
 
     quiet_loggers()  # again: loading the flow machinery set Prefect's logging up anew
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sqlalchemy import JSON, Integer, LargeBinary, String, delete, insert, select, update
+from sqlalchemy import JSON, Engine, Integer, LargeBinary, String, delete, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from schemas.documents import (
@@ -48,8 +48,23 @@ from storage.tables import (
     utcnow,
 )
 
-if TYPE_CHECKING:
-    from storage.index import Index
+
+class Index(Protocol):
+    """What corrections need of the archive's index (:class:`storage.index.Index`)."""
+
+    @property
+    def engine(self) -> Engine:
+        """The engine for reads."""
+        ...
+
+    @property
+    def write_engine(self) -> Engine:
+        """The engine for writes."""
+        ...
+
+    def refresh_search(self, doc_id: str) -> None:
+        """Recompute the search tokens of one document."""
+        ...
 
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 
