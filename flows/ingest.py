@@ -355,14 +355,19 @@ def _outcome(future: PrefectFuture[FileOutcome | None], item: DropItem, settings
     try:
         return future.result()
     except Exception as e:  # noqa: BLE001 - our task never raises: this is the orchestration failing
-        failure: DanganError | None = disk_failure(e, (settings.home,))
-        if failure is None:
-            error_id = record_error(e, settings.home, context=safe_name(item.path.name))
-            failure = OrchestrationError(f"Prefect failed while handling this file ({type(e).__name__}); it "
-                                         f"stays in the drop folder. Details: error {error_id} in "
-                                         f"{error_log_path(settings.home)}.")
-        control.halt(failure)
-        return FileOutcome.failed(item, failure)
+        return orchestration_failed(e, item, settings, control, who="Prefect")
+
+
+def orchestration_failed(e: Exception, item: DropItem, settings: Settings, control: RunControl, *,
+                         who: str) -> FileOutcome:
+    """``who`` (Prefect, the cluster) failed on a file: the batch halts and the file stays in the drop folder."""
+    failure: DanganError | None = disk_failure(e, (settings.home,))
+    if failure is None:
+        error_id = record_error(e, settings.home, context=safe_name(item.path.name))
+        failure = OrchestrationError(f"{who} failed while handling this file ({type(e).__name__}); it stays in the "
+                                     f"drop folder. Details: error {error_id} in {error_log_path(settings.home)}.")
+    control.halt(failure)
+    return FileOutcome.failed(item, failure)
 
 
 def _finish_run(services: Services, run_id: str, summary: IngestSummary) -> bool:

@@ -75,7 +75,15 @@ from flows.context import (
     flow_context,
 )
 from flows.errorlog import error_log_path, record_error
-from flows.ingest import _clear_work_folder, _home_lock, _qa_report, _settle_sheet_files, ingest_file, work_folder
+from flows.ingest import (
+    _clear_work_folder,
+    _home_lock,
+    _qa_report,
+    _settle_sheet_files,
+    ingest_file,
+    orchestration_failed,
+    work_folder,
+)
 from flows.services import Services, disk_failure, open_services
 from flows.sheets import SheetChain
 from flows.summary import FileOutcome, IngestSummary
@@ -85,7 +93,6 @@ from schemas.errors import ConfigError, DanganError, IndexUnavailable, IngestInt
 from schemas.settings import Settings, default_home, load_settings
 from storage.dropfolder import Destinations, DropItem, discover
 from storage.files import file_sha256
-from storage.names import safe_name
 from storage.vault import Vault
 
 if TYPE_CHECKING:
@@ -360,14 +367,7 @@ def _collect(future: PrefectFuture[FileResult], item: DropItem, settings: Settin
     try:
         result = future.result()
     except Exception as e:  # noqa: BLE001 - the task never raises: the cluster or Prefect failed
-        failure: DanganError | None = disk_failure(e, (settings.home,))
-        if failure is None:
-            error_id = record_error(e, settings.home, context=safe_name(item.path.name))
-            failure = OrchestrationError(f"the Dask cluster failed while handling this file ({type(e).__name__}); "
-                                         f"it stays in the drop folder. Details: error {error_id} in "
-                                         f"{error_log_path(settings.home)}.")
-        control.halt(failure)
-        return FileOutcome.failed(item, failure)
+        return orchestration_failed(e, item, settings, control, who="The Dask cluster")
     if result.halted_by is not None:
         control.halt(result.halted_by)
     return result.outcome

@@ -259,7 +259,7 @@ def _make_engine(url: str) -> tuple[Engine, Engine]:
 
 
 @contextmanager
-def _db_errors(action: str) -> Iterator[None]:
+def db_errors(action: str) -> Iterator[None]:
     """Turn driver failures into IndexUnavailable (message without the URL or row values)."""
     try:
         yield
@@ -309,7 +309,7 @@ class Index:
 
     def create_schema(self) -> None:
         """Create missing tables and indexes (idempotent); refuse an index of an older layout."""
-        with _db_errors("create its tables"):
+        with db_errors("create its tables"):
             existing = inspect(self._write_engine)
             if existing.has_table("documents") and "file_id" not in {
                     c["name"] for c in existing.get_columns("documents")}:
@@ -351,7 +351,7 @@ class Index:
         key. An index without key records is bound to this master key (see
         :func:`storage.keys.bind_archive_keys`).
         """
-        with _db_errors("read the archive's keys"):
+        with db_errors("read the archive's keys"):
             with self._read() as s:
                 keys = read_archive_keys(s, self._keys)
             if keys is None:
@@ -369,7 +369,7 @@ class Index:
     def unlocks(self, master: MasterKey) -> bool:
         """Tell whether ``master`` is the key this archive is locked by (nothing is written)."""
         try:
-            with _db_errors("read the archive's keys"), self._read() as s:
+            with db_errors("read the archive's keys"), self._read() as s:
                 return read_archive_keys(s, master) is not None
         except WrongMasterKey:
             return False
@@ -380,12 +380,12 @@ class Index:
         Objects are not touched. Afterwards this Index (which holds the old
         key) refuses to write; open a new one with ``new``.
         """
-        with _db_errors("re-wrap the archive's keys"), self._write() as s, s.begin():
+        with db_errors("re-wrap the archive's keys"), self._write() as s, s.begin():
             return rewrap_archive(s, self._keys, new)
 
     def holds_data(self) -> bool:
         """True when the index holds any document, data key, archive key or audit entry (an archive exists)."""
-        with _db_errors("look at the index"), self._read() as s:
+        with db_errors("look at the index"), self._read() as s:
             for table in (ArchiveKeyRow, DataKeyRow, FileRow, DocumentRow, AuditRow, IngestRunRow):
                 if s.scalar(select(table).limit(1)) is not None:
                     return True
@@ -396,7 +396,7 @@ class Index:
     def begin_run(self, run_id: str | None = None) -> str:
         """Open an ingest run (with ``run_id``, or a new id); returns its id."""
         run_id = run_id or str(uuid.uuid4())
-        with _db_errors("start an ingest run"), self._write() as s, s.begin():
+        with db_errors("start an ingest run"), self._write() as s, s.begin():
             s.add(IngestRunRow(id=run_id, status="running"))
         return run_id
 
@@ -404,7 +404,7 @@ class Index:
         """Mark those of ``run_ids`` still ``running`` as ``interrupted`` (their process died); returns how many."""
         if not run_ids:
             return 0
-        with _db_errors("close an interrupted ingest run"), self._write() as s, s.begin():
+        with db_errors("close an interrupted ingest run"), self._write() as s, s.begin():
             result = s.execute(update(IngestRunRow)
                                .where(IngestRunRow.id.in_(list(run_ids)), IngestRunRow.status == "running")
                                .values(finished_at=utcnow(), status="interrupted"))
@@ -412,21 +412,21 @@ class Index:
 
     def object_keys(self) -> set[str]:
         """Every object key an index row refers to (originals and OCR results of archived files)."""
-        with _db_errors("list stored objects"), self._read() as s:
+        with db_errors("list stored objects"), self._read() as s:
             rows = s.execute(select(FileRow.original_key, FileRow.ocr_key)).all()
         return {key for row in rows for key in row if key}
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         """The newest ingest runs first."""
         stmt = select(IngestRunRow).order_by(IngestRunRow.started_at.desc()).limit(limit)
-        with _db_errors("list ingest runs"), self._read() as s:
+        with db_errors("list ingest runs"), self._read() as s:
             return [RunRecord(id=r.id, started_at=_aware(r.started_at),
                               finished_at=_aware(r.finished_at) if r.finished_at else None,
                               status=r.status, counts=r.counts or {}) for r in s.scalars(stmt)]
 
     def finish_run(self, run_id: str, counts: dict[str, Any], status: str) -> None:
         """Close an ingest run with its counts (no personal data in ``counts``)."""
-        with _db_errors("finish an ingest run"), self._write() as s, s.begin():
+        with db_errors("finish an ingest run"), self._write() as s, s.begin():
             s.execute(update(IngestRunRow).where(IngestRunRow.id == run_id)
                       .values(finished_at=utcnow(), status=status, counts=scrub_detail(counts)))
 
@@ -434,7 +434,7 @@ class Index:
 
     def find_by_sha256(self, sha256: str) -> list[str]:
         """Ids of the documents of the file whose original has this SHA-256 (empty: not archived)."""
-        with _db_errors("look up a document"), self._read() as s:
+        with db_errors("look up a document"), self._read() as s:
             return list(s.scalars(select(DocumentRow.id).join(FileRow, DocumentRow.file_id == FileRow.id)
                                   .where(FileRow.sha256 == sha256).order_by(DocumentRow.first_page)))
 
@@ -465,7 +465,7 @@ class Index:
             if existing:
                 return existing
             try:
-                with _db_errors("record a document"), self._write() as s, s.begin():
+                with db_errors("record a document"), self._write() as s, s.begin():
                     return self._insert_file(s, source=source, documents=documents, pages=pages,
                                              original=original, ocr=ocr, data_key=data_key, run_id=run_id,
                                              statuses=statuses, unit=unit, unit_source=unit_source,
@@ -489,7 +489,7 @@ class Index:
 
     def file_data_key_id(self, sha256: str) -> str | None:
         """Id of the data key sealing the file with this SHA-256."""
-        with _db_errors("look up a file"), self._read() as s:
+        with db_errors("look up a file"), self._read() as s:
             return s.scalar(select(FileRow.dek_id).where(FileRow.sha256 == sha256))
 
     def _insert_file(self, s: Session, *, source: SourceFile, documents: Sequence[Extraction],
@@ -662,7 +662,7 @@ class Index:
         matching the filters. See :meth:`search_archives` for grouped results.
         """
         parsed = understand(query, filters=QueryFilters(doc_types=(str(doc_type),) if doc_type else None))
-        with _db_errors("search"), self._read() as s:
+        with db_errors("search"), self._read() as s:
             found, _ = self._find(s, parsed, unit=unit, limit=limit)
             rows = self._hit_rows(s, [doc_id for _, doc_id, _ in found])
             fields = self._masked_fields(s, list(rows))
@@ -696,7 +696,7 @@ class Index:
         types = (doc_type,) if isinstance(doc_type, str) else tuple(doc_type) if doc_type else None
         parsed = understand(query, filters=QueryFilters(doc_types=types, estate=estate, building=building,
                                                         date_from=date_from, date_to=date_to, status=status))
-        with _db_errors("search"), self._read() as s:
+        with db_errors("search"), self._read() as s:
             found, more = self._find(s, parsed, unit=unit, limit=limit)
             rows = self._hit_rows(s, [doc_id for _, doc_id, _ in found])
             fields = self._masked_fields(s, list(rows))
@@ -748,7 +748,7 @@ class Index:
         if unit is not None:
             conds.append(a.unit == unit)
         if building is not None and unit is not None:
-            with _db_errors("browse"), self._read() as s:
+            with db_errors("browse"), self._read() as s:
                 rows = list(s.scalars(select(a).where(*conds)))
                 holdings = self._archive_holdings(s, {r.id for r in rows})
             rows.sort(key=lambda r: (natural_key(r.estate), natural_key(r.room)))
@@ -759,7 +759,7 @@ class Index:
             return BrowseResult(level="archive", estate=estate, building=building, unit=unit, archives=summaries)
         level: Any = "unit" if building is not None else "building" if estate is not None else "estate"
         column = {"estate": a.estate, "building": a.building, "unit": a.unit}[level]
-        with _db_errors("browse"), self._read() as s:
+        with db_errors("browse"), self._read() as s:
             counts = s.execute(select(column, func.count()).where(*conds).group_by(column)).all()
         suffix = {"estate": "", "building": "栋", "unit": "单元"}[level]
         items = sorted((BrowseItem(value=v or "", label=(f"{v}{suffix}" if v else "未填小区"), archives=n)
@@ -768,7 +768,7 @@ class Index:
 
     def refresh_search(self, doc_id: str) -> None:
         """Recompute a document's field tokens from its fields and archive now (after a correction or refiling)."""
-        with _db_errors("update the search index"), self._write() as s, s.begin():
+        with db_errors("update the search index"), self._write() as s, s.begin():
             row = s.get(DocumentRow, doc_id)
             if row is None:
                 raise NotFound(f"No document with id {doc_id}.")
@@ -776,7 +776,7 @@ class Index:
 
     def set_archive_estate(self, archive_id: str, estate: str | None) -> None:
         """File a unit archive under an estate (小区); its documents are found by the estate at once."""
-        with _db_errors("update an archive"), self._write() as s, s.begin():
+        with db_errors("update an archive"), self._write() as s, s.begin():
             archive = s.get(ArchiveRow, archive_id)
             if archive is None:
                 raise NotFound(f"No archive with id {archive_id}.")
@@ -799,7 +799,7 @@ class Index:
         done = 0
         after: tuple[dt.datetime, str] | None = None
         while True:
-            with _db_errors("rebuild the search index"), self._write() as s, s.begin():
+            with db_errors("rebuild the search index"), self._write() as s, s.begin():
                 stmt = select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id).limit(batch)
                 if full:
                     if after is not None:
@@ -815,7 +815,7 @@ class Index:
                 done += len(rows)
             if len(rows) < batch:
                 break
-        with _db_errors("rebuild the search index"), self._write() as s, s.begin():
+        with db_errors("rebuild the search index"), self._write() as s, s.begin():
             meta = s.get(MetaRow, "search_layout")
             if meta is None:
                 s.add(MetaRow(key="search_layout", value=SEARCH_LAYOUT))
@@ -1016,7 +1016,7 @@ class Index:
 
     def get_document(self, doc_id: str) -> DocumentDetail:
         """Return the document with masked sensitive fields; NotFound if there is none."""
-        with _db_errors("read a document"), self._read() as s:
+        with db_errors("read a document"), self._read() as s:
             row = s.get(DocumentRow, doc_id)
             if row is None:
                 raise NotFound(f"No document with id {doc_id}.")
@@ -1030,7 +1030,7 @@ class Index:
             stmt = select(DocumentRow).order_by(*order).limit(_BATCH)
             if after is not None:
                 stmt = stmt.where(tuple_(*order) > tuple_(*(literal(v) for v in after)))
-            with _db_errors("list documents"), self._read() as s:
+            with db_errors("list documents"), self._read() as s:
                 rows = list(s.scalars(stmt))
                 details = self._details(s, rows)
             yield from details
@@ -1056,7 +1056,7 @@ class Index:
 
     def reveal_fields(self, doc_id: str) -> dict[str, str]:
         """Plain values of the document's sensitive fields (callers must check the role and audit)."""
-        with _db_errors("read a document"), self._read() as s:
+        with db_errors("read a document"), self._read() as s:
             if s.get(DocumentRow, doc_id) is None:
                 raise NotFound(f"No document with id {doc_id}.")
             rows = s.scalars(select(FieldRow).where(FieldRow.document_id == doc_id,
@@ -1069,7 +1069,7 @@ class Index:
 
     def wrapped_key(self, dek_id: str) -> WrappedKey:
         """Return the wrapped data key; KeyDestroyed once it was shredded, NotFound if unknown."""
-        with _db_errors("read a data key"), self._read() as s:
+        with db_errors("read a data key"), self._read() as s:
             row = s.get(DataKeyRow, dek_id)
         if row is None:
             raise NotFound(f"No data key with id {dek_id}.")
@@ -1085,7 +1085,7 @@ class Index:
 
     def destroy_data_key(self, dek_id: str) -> None:
         """Crypto-shred: erase the wrapped key bytes and mark the key destroyed (irreversible)."""
-        with _db_errors("destroy a data key"), self._write() as s, s.begin():
+        with db_errors("destroy a data key"), self._write() as s, s.begin():
             s.execute(update(DataKeyRow).where(DataKeyRow.dek_id == dek_id)
                       .values(wrapped=None, destroyed_at=utcnow()))
         self._purge_old_row_versions()
@@ -1100,7 +1100,7 @@ class Index:
         become undecryptable everywhere (store, backups, replicas); deleting
         them from the store is the caller's (optional) clean-up.
         """
-        with _db_errors("destroy a document"), self._write() as s, s.begin():
+        with db_errors("destroy a document"), self._write() as s, s.begin():
             row = s.get(DocumentRow, doc_id)
             if row is None:
                 raise NotFound(f"No document with id {doc_id}.")
@@ -1143,7 +1143,7 @@ class Index:
     def audit(self, actor: str, role: str, action: str, document_id: str | None = None,
               detail: dict[str, Any] | None = None) -> None:
         """Append to the audit log (ID numbers and phones in ``detail`` are masked)."""
-        with _db_errors("write the audit log"), self._write() as s, s.begin():
+        with db_errors("write the audit log"), self._write() as s, s.begin():
             s.add(AuditRow(actor=actor, role=role, action=action, document_id=document_id,
                            detail=scrub_detail(detail) if detail is not None else None))
 
@@ -1152,7 +1152,7 @@ class Index:
         stmt = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         if document_id is not None:
             stmt = stmt.where(AuditRow.document_id == document_id)
-        with _db_errors("read the audit log"), self._read() as s:
+        with db_errors("read the audit log"), self._read() as s:
             return [AuditEntry(id=a.id, at=_aware(a.at), actor=a.actor, role=a.role, action=a.action,
                                document_id=a.document_id, detail=a.detail) for a in s.scalars(stmt)]
 

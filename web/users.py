@@ -28,8 +28,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from schemas.errors import IndexUnavailable, InvalidRequest, NotFound, SignInFailed, SignInThrottled
+from schemas.errors import InvalidRequest, NotFound, SignInFailed, SignInThrottled
 from schemas.models import UnitRef
+from storage.index import db_errors
 from storage.tables import utcnow
 from web.access import USER_ROLES, Identity, Role
 from web.tables import SessionRow, SignInFailureRow, SignInLockRow, TokenRow, UserRow
@@ -301,24 +302,13 @@ class Users:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with _db_errors(), Session(self._engine, expire_on_commit=False) as s:
+        with db_errors("read or write the users"), Session(self._engine, expire_on_commit=False) as s:
             yield s
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with _db_errors(), Session(self._write_engine, expire_on_commit=False) as s:
+        with db_errors("read or write the users"), Session(self._write_engine, expire_on_commit=False) as s:
             yield s
-
-
-@contextmanager
-def _db_errors() -> Iterator[None]:
-    try:
-        yield
-    except sa_exc.IntegrityError:
-        raise
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError) as e:
-        raise IndexUnavailable(f"The users could not be read or written ({type(e.orig).__name__}): check that "
-                               "the database is running and DANGAN_DB_URL is right.") from e
 
 
 def _user_role(role: Role | str) -> Role:
