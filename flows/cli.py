@@ -28,6 +28,8 @@ from schemas.settings import Settings, default_home, load_settings
 from web.access import Action
 
 if TYPE_CHECKING:
+    from schemas.models import UnitRef
+    from storage.search import DocumentSummary
     from storage.vault import Vault
 
 
@@ -200,8 +202,10 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
     query = _search_query(args)
     if query is None:
         return ExitCode.USAGE
-    with closing(_open_vault(args, settings)) as vault:
-        hits = vault.search(query, doc_type=args.doc_type, unit=unit, limit=args.limit)
+    hits = _quick_search(args, settings, query, unit)
+    if hits is None:
+        with closing(_open_vault(args, settings)) as vault:
+            hits = vault.search(query, doc_type=args.doc_type, unit=unit, limit=args.limit)
     if args.json:
         _dump_json([h.model_dump(mode="json") for h in hits], sys.stdout)
         return ExitCode.OK
@@ -216,6 +220,21 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> ExitCode:
               + (f"  [{matched}]" if matched else ""))
     print(f"{len(hits)} document(s)")
     return ExitCode.OK
+
+
+def _quick_search(args: argparse.Namespace, settings: Settings, query: str,
+                  unit: UnitRef | None) -> list[DocumentSummary] | None:
+    """The search through the database driver alone (storage/searchsql.py); None: the index needs the full open."""
+    from storage.keys import key_source
+    from storage.searchsql import open_reader
+
+    reader = open_reader(settings, key_source(settings).load)
+    if reader is None:
+        return None
+    try:
+        return reader.search(args.identity, query, doc_type=args.doc_type, unit=unit, limit=args.limit)
+    finally:
+        reader.close()
 
 
 def _search_query(args: argparse.Namespace) -> str | None:

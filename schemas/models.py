@@ -32,7 +32,7 @@ class FileKind(StrEnum):
 class Frozen(BaseModel):
     """Base of immutable pydantic values."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class SourceFile(Frozen):

@@ -10,7 +10,6 @@ only through HMACs of its tokens (see :mod:`storage.blind`).
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from schemas.doctypes import spec_of
+from schemas.documents import SENSITIVE_FIELDS
+from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound, WrongMasterKey
+from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
+from schemas.validators import check_id_number
 from sqlalchemy import (
-    ARRAY,
     Engine,
-    Text,
-    and_,
-    column,
     create_engine,
     delete,
     event,
@@ -31,10 +31,8 @@ from sqlalchemy import (
     insert,
     inspect,
     literal,
-    literal_column,
     or_,
     select,
-    table,
     text,
     tuple_,
     update,
@@ -42,16 +40,8 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
-
-from schemas.doctypes import spec_of
-from schemas.documents import DOC_LABELS, ID_NUMBER_FIELDS, PHONE_FIELDS, SENSITIVE_FIELDS
-from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound, WrongMasterKey
-from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
-from schemas.validators import check_id_number
 from storage.audit import AuditEntry, scrub_detail, scrub_text
 from storage.blind import (
-    CODE_FIELDS,
-    NAME_FIELDS,
     BlindIndex,
     canonical_value,
     estate_token,
@@ -66,20 +56,17 @@ from storage.corrections import reapply as reapply_corrections
 from storage.crypto import DataKey, WrappedKey, unwrap_key
 from storage.keys import MasterKey, bind_archive_keys, check_master_is_current, read_archive_keys, rewrap_archive
 from storage.search import (
-    SECRET_KINDS,
-    ArchiveGroup,
     ArchiveSummary,
     BrowseItem,
     BrowseResult,
     Completeness,
-    DocumentHit,
-    MatchedTerm,
-    ParsedQuery,
+    DocumentSummary,
     QueryFilters,
     SearchResult,
     natural_key,
     understand,
 )
+from storage.searchsql import Db, Searcher, append_audit
 from storage.tables import (
     ARCHIVE_PLACE_INDEX,
     ARCHIVE_UNIT_INDEX,
@@ -136,29 +123,6 @@ class PageInfo(BaseModel):
     width: int
     height: int
     line_count: int
-
-
-class DocumentSummary(BaseModel):
-    """One search hit."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    source_name: str
-    sha256: str
-    doc_type: str
-    unit: UnitRef | None
-    first_page: int
-    pages: int
-    status: str
-    created_at: dt.datetime
-    #: True when a field equals the query (exact name, ID number or phone).
-    exact_match: bool
-    #: The unit archive it is filed in, and that archive's estate (小区), when known.
-    archive_id: str | None = None
-    estate: str | None = None
-    #: How each part of the query matched (ID numbers and phones masked).
-    matched: tuple[MatchedTerm, ...] = ()
 
 
 class DocumentDetail(BaseModel):
@@ -279,8 +243,8 @@ class Index:
     def __init__(self, url: str, keys: MasterKey) -> None:
         self._keys = keys
         self._blind_index: BlindIndex | None = None
-        #: PostgreSQL: when the search index's token statistics were read, and the share of each common token.
-        self._pg_stats: tuple[float, dict[str, float]] | None = None
+        #: The search's queries (storage/searchsql.py), with the PostgreSQL token statistics they keep.
+        self._search: Searcher | None = None
         self._engine, self._write_engine = _make_engine(url)
         self.dialect = self._engine.dialect.name
 
@@ -660,26 +624,10 @@ class Index:
         Documents matching as whole field values (a name, an ID number, a unit
         ...) come first, then newest first. An empty query lists the documents
         matching the filters. See :meth:`search_archives` for grouped results.
+        The queries are :mod:`storage.searchsql`'s, which a cold ``dangan search`` runs too.
         """
-        parsed = understand(query, filters=QueryFilters(doc_types=(str(doc_type),) if doc_type else None))
-        with db_errors("search"), self._read() as s:
-            found, _ = self._find(s, parsed, unit=unit, limit=limit)
-            rows = self._hit_rows(s, [doc_id for _, doc_id, _ in found])
-            fields = self._masked_fields(s, list(rows))
-        stored = {id(p): [(r, self._stored(r.tokens)) for r in p.readings] for p in parsed.parts}
-        out = []
-        for _, doc_id, exact in found:
-            if doc_id not in rows:
-                continue  # destroyed between the two reads
-            d, f, a, text_tokens_, field_tokens_ = rows[doc_id]
-            out.append(DocumentSummary(
-                id=d.id, source_name=f.source_name, sha256=f.sha256, doc_type=d.doc_type,
-                unit=_unit(a.building, a.unit, a.room) if a else None, first_page=d.first_page, pages=d.pages,
-                status=d.status, created_at=_aware(d.created_at), exact_match=exact,
-                archive_id=a.id if a else None, estate=a.estate if a else None,
-                matched=_matched_terms(parsed, stored, set(text_tokens_.split()), set(field_tokens_.split()),
-                                       fields.get(doc_id, {}))))
-        return out
+        with db_errors("search"), self._raw() as db:
+            return self._searcher.documents(db, query, doc_type=doc_type, unit=unit, limit=limit)
 
     def search_archives(self, query: str, *, doc_type: str | Sequence[str] | None = None,
                         estate: str | None = None, building: str | None = None, unit: UnitRef | None = None,
@@ -696,39 +644,34 @@ class Index:
         types = (doc_type,) if isinstance(doc_type, str) else tuple(doc_type) if doc_type else None
         parsed = understand(query, filters=QueryFilters(doc_types=types, estate=estate, building=building,
                                                         date_from=date_from, date_to=date_to, status=status))
-        with db_errors("search"), self._read() as s:
-            found, more = self._find(s, parsed, unit=unit, limit=limit)
-            rows = self._hit_rows(s, [doc_id for _, doc_id, _ in found])
-            fields = self._masked_fields(s, list(rows))
-            archive_ids = {a.id for _, _, a, _, _ in rows.values() if a is not None}
-            holdings = self._archive_holdings(s, archive_ids)
-        groups: dict[str | None, list[DocumentHit]] = {}
-        archives: dict[str, ArchiveRow] = {}
-        stored = {id(p): [(r, self._stored(r.tokens)) for r in p.readings] for p in parsed.parts}
-        for _, doc_id, exact in found:
-            if doc_id not in rows:
-                continue
-            d, f, a, text_tokens_, field_tokens_ = rows[doc_id]
-            matched = _matched_terms(parsed, stored, set(text_tokens_.split()), set(field_tokens_.split()),
-                                     fields.get(doc_id, {}))
-            hit = DocumentHit(id=d.id, doc_type=d.doc_type, doc_label=DOC_LABELS.get(d.doc_type, d.doc_type),
-                              source_name=f.source_name, first_page=d.first_page, pages=d.pages, status=d.status,
-                              created_at=_aware(d.created_at), fields=fields.get(doc_id, {}), matched=matched,
-                              exact_match=exact)
-            groups.setdefault(a.id if a else None, []).append(hit)
-            if a is not None:
-                archives[a.id] = a
-        result_groups = []
-        for archive_id, hits in groups.items():
-            a = archives.get(archive_id or "")
-            result_groups.append(ArchiveGroup(
-                archive_id=archive_id, estate=a.estate if a else None, building=a.building if a else None,
-                unit=a.unit if a else None, room=a.room if a else None, status=a.status if a else None,
-                documents=tuple(hits),
-                completeness=Completeness.of(holdings.get(archive_id, {}).keys()) if archive_id else None))
-        understood = tuple(tuple((r.kind, r.display) for r in p.readings) for p in parsed.parts)
-        return SearchResult(understood=understood, filters=parsed.filters, groups=tuple(result_groups),
-                            count=sum(len(g.documents) for g in result_groups), truncated=more)
+        with db_errors("search"), self._raw() as db:
+            return self._searcher.archives(db, parsed, unit=unit, limit=limit)
+
+    @property
+    def _searcher(self) -> Searcher:
+        if self._search is None:
+            self._search = Searcher(self._blind)
+        return self._search
+
+    @contextmanager
+    def _raw_write(self) -> Iterator[Db]:
+        """A driver connection of the write engine, committed when the block ends without an error."""
+        raw = self._write_engine.raw_connection()
+        try:
+            db = Db(raw.driver_connection, self.dialect)
+            yield db
+            db.commit()
+        finally:
+            raw.close()
+
+    @contextmanager
+    def _raw(self) -> Iterator[Db]:
+        """A driver connection of the read engine (for :mod:`storage.searchsql`), rolled back when returned."""
+        raw = self._engine.raw_connection()
+        try:
+            yield Db(raw.driver_connection, self.dialect)
+        finally:
+            raw.close()
 
     def browse(self, estate: str | None = None, building: str | None = None,
                unit: str | None = None) -> BrowseResult:
@@ -750,7 +693,8 @@ class Index:
         if building is not None and unit is not None:
             with db_errors("browse"), self._read() as s:
                 rows = list(s.scalars(select(a).where(*conds)))
-                holdings = self._archive_holdings(s, {r.id for r in rows})
+            with db_errors("browse"), self._raw() as db:
+                holdings = self._searcher.holdings(db, {r.id for r in rows})
             rows.sort(key=lambda r: (natural_key(r.estate), natural_key(r.room)))
             summaries = tuple(ArchiveSummary(
                 id=r.id, estate=r.estate, building=r.building, unit=r.unit, room=r.room, status=r.status,
@@ -910,110 +854,6 @@ class Index:
         except sa_exc.DBAPIError:
             return
 
-    def _stored(self, tokens: Sequence[str]) -> tuple[str, ...]:
-        return tuple(sorted({self._blind.search_token(t) for t in tokens}))
-
-    def _find(self, s: Session, parsed: ParsedQuery, *, unit: UnitRef | None,
-              limit: int) -> tuple[list[tuple[int, str, bool]], bool]:
-        """(doc_no, document id, exact) of the hits, exact matches first; and whether there were more."""
-        full = [[self._stored(r.tokens) for r in p.readings] for p in parsed.parts]
-        exact = [[self._stored(r.tokens) for r in p.readings if r.exact] or alts
-                 for p, alts in zip(parsed.parts, full, strict=True)]
-        found: list[tuple[int, str, bool]] = []
-        has_exact = any(r.exact for p in parsed.parts for r in p.readings)
-        if has_exact:
-            found = [(no, i, True) for no, i in self._match(s, exact, parsed.filters, unit, limit + 1, ())]
-        if not has_exact or (len(found) <= limit and exact != full):
-            rest = self._match(s, full, parsed.filters, unit, limit + 1 - len(found), [no for no, _, _ in found])
-            found += [(no, i, False) for no, i in rest]
-        return found[:limit], len(found) > limit
-
-    def _match(self, s: Session, groups: list[list[tuple[str, ...]]], filters: QueryFilters,
-               unit: UnitRef | None, limit: int, exclude: Sequence[int]) -> list[tuple[int, str]]:
-        """Doc numbers and ids of documents having, for every group, all tokens of one of its alternatives."""
-        sd = SearchDocRow.__table__
-        stmt: Any
-        if groups and self.dialect == "sqlite":
-            fts = table("search_fts", column("rowid"))
-            expr = " AND ".join("(" + " OR ".join("(" + " AND ".join(f'"{t}"' for t in alt) + ")" for alt in alts)
-                                + ")" for alts in groups)
-            stmt = (select(sd.c.doc_no, sd.c.document_id).select_from(fts.join(sd, sd.c.doc_no == fts.c.rowid))
-                    .where(text("search_fts MATCH :fts_query").bindparams(fts_query=expr))
-                    .order_by(fts.c.rowid.desc()))
-        else:
-            # PostgreSQL: walking doc_no down and checking each row pays off only when the tokens are
-            # common; its planner cannot tell (it prices the array check as nearly free), so the index's
-            # own statistics decide: rarer tokens go through the GIN index and a sort of the few hits.
-            walk = (not groups or self._pg_token_share(s, groups) * _filter_share(filters, unit)
-                    >= _PG_WALK_SHARE)
-            stmt = select(sd.c.doc_no, sd.c.document_id).order_by(
-                sd.c.doc_no.desc() if walk else (sd.c.doc_no + 0).desc())
-            if groups:
-                tokens: Any = literal_column("(search_docs.text_tokens || search_docs.field_tokens)")
-                stmt = stmt.where(and_(*(or_(*(tokens.op("@>")(literal(list(alt), ARRAY(Text))) for alt in alts))
-                                         for alts in groups)))
-        dated = filters.date_from is not None or filters.date_to is not None
-        conds = _filter_conditions(filters, unit, walk=self.dialect == "sqlite"
-                                   and _filter_share(filters, unit) >= _WALK_FILTER_SHARE)
-        if conds:
-            stmt = (stmt.join(DocumentRow, DocumentRow.id == sd.c.document_id)
-                    .outerjoin(ArchiveRow, ArchiveRow.id == DocumentRow.archive_id).where(*conds))
-            if dated and not groups and unit is None:
-                # filing order is doc_no order: walk the days asked for only
-                stmt = stmt.order_by(None).order_by(DocumentRow.created_at.desc(), sd.c.doc_no.desc())
-        if exclude:
-            stmt = stmt.where(sd.c.doc_no.not_in(list(exclude)))
-        return [(int(no), str(doc_id)) for no, doc_id in s.execute(stmt.limit(max(limit, 0))).all()]
-
-    def _pg_token_share(self, s: Session, groups: list[list[tuple[str, ...]]]) -> float:
-        """Estimated share of documents matching ``groups``, from the GIN index's most common tokens.
-
-        A token not among them is rarer than all of them (counted as 0). Parts are taken as
-        independent; a reading matches as often as its rarest token.
-        """
-        stats = self._pg_stats
-        if stats is None or time.monotonic() - stats[0] > _PG_STATS_SECONDS:
-            row = s.execute(text(
-                "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
-                "WHERE schemaname = current_schema() AND tablename = 'ix_search_docs_tokens'")).first()
-            freqs = dict(zip(row[0], row[1], strict=False)) if row and row[0] else {}
-            stats = self._pg_stats = (time.monotonic(), freqs)
-        freqs = stats[1]
-        share = 1.0
-        for alts in groups:
-            share *= min(1.0, sum(min((freqs.get(t, 0.0) for t in alt), default=0.0) for alt in alts))
-        return share
-
-    def _hit_rows(self, s: Session, ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        if not ids:
-            return {}
-        stmt = (select(DocumentRow, FileRow, ArchiveRow, SearchDocRow.text_tokens, SearchDocRow.field_tokens)
-                .join(FileRow, DocumentRow.file_id == FileRow.id)
-                .outerjoin(ArchiveRow, DocumentRow.archive_id == ArchiveRow.id)
-                .join(SearchDocRow, SearchDocRow.document_id == DocumentRow.id)
-                .where(DocumentRow.id.in_(list(ids))))
-        return {row[0].id: tuple(row) for row in s.execute(stmt).all()}
-
-    def _masked_fields(self, s: Session, ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {i: {} for i in ids}
-        if ids:
-            stmt = (select(FieldRow.document_id, FieldRow.name, FieldRow.value, FieldRow.value_masked)
-                    .where(FieldRow.document_id.in_(list(ids))).order_by(FieldRow.id))
-            for doc_id, name, value, masked in s.execute(stmt):
-                out[doc_id][name] = (masked if value is None else value) or ""
-        return out
-
-    def _archive_holdings(self, s: Session, archive_ids: set[str]) -> dict[str | None, dict[str, int]]:
-        """Per archive: document type -> how many documents of it it holds."""
-        out: dict[str | None, dict[str, int]] = {}
-        if archive_ids:
-            stmt = (select(DocumentRow.archive_id, DocumentRow.doc_type, func.count())
-                    .where(DocumentRow.archive_id.in_(list(archive_ids)))
-                    .group_by(DocumentRow.archive_id, DocumentRow.doc_type))
-            for archive_id, doc_type, n in s.execute(stmt):
-                out.setdefault(archive_id, {})[doc_type] = int(n)
-        return out
-
     def get_document(self, doc_id: str) -> DocumentDetail:
         """Return the document with masked sensitive fields; NotFound if there is none."""
         with db_errors("read a document"), self._read() as s:
@@ -1143,9 +983,8 @@ class Index:
     def audit(self, actor: str, role: str, action: str, document_id: str | None = None,
               detail: dict[str, Any] | None = None) -> None:
         """Append to the audit log (ID numbers and phones in ``detail`` are masked)."""
-        with db_errors("write the audit log"), self._write() as s, s.begin():
-            s.add(AuditRow(actor=actor, role=role, action=action, document_id=document_id,
-                           detail=scrub_detail(detail) if detail is not None else None))
+        with db_errors("write the audit log"), self._raw_write() as db:
+            append_audit(db, actor, role, action, document_id, detail)
 
     def audit_entries(self, *, document_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
         """Newest audit entries first, optionally for one document."""
@@ -1230,98 +1069,8 @@ def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[P
         run_id=file.run_id, created_at=_aware(r.created_at))
 
 
-# --------------------------------------------------------------------------- search helpers
-
-#: PostgreSQL: a query whose tokens match at least this share of documents walks doc_no down.
-_PG_WALK_SHARE = 0.02
-#: SQLite: filters passing at least this share of documents are checked on a walk down doc_no.
-_WALK_FILTER_SHARE = 0.01
-#: PostgreSQL: how long the token statistics are trusted before they are read again.
-_PG_STATS_SECONDS = 600.0
-#: China time: filing-date filters name days there.
-_CHINA = dt.timezone(dt.timedelta(hours=8))
-
-
 def _unit_parts(unit: UnitRef | None, extraction: Extraction) -> dict[str, str]:
     """The (partial) unit a new document is found by: its archive's, else the unit fields it has."""
     if unit is not None:
         return unit.model_dump()
     return {p: f.value for p in ("building", "unit", "room") if (f := extraction.fields.get(p)) is not None}
-
-
-def _filter_share(filters: QueryFilters, unit: UnitRef | None) -> float:
-    """Rough share of documents passing the filters (a unit: a handful; an estate: a twentieth ...)."""
-    share = 1.0
-    if unit is not None:
-        share *= 1e-5
-    if filters.doc_types:
-        share *= min(1.0, 0.1 * len(filters.doc_types))
-    if filters.status:
-        share *= 0.1 if filters.status == "needs_review" else 0.9
-    if filters.estate:
-        share *= 0.05
-    if filters.building:
-        share *= 0.03
-    if filters.date_from is not None or filters.date_to is not None:
-        share *= 0.1
-    return share
-
-
-def _filter_conditions(filters: QueryFilters, unit: UnitRef | None, *, walk: bool = False) -> list[Any]:
-    """SQL conditions of the filters.
-
-    With ``walk``, the broad ones (type, status, estate, building) are written
-    so that SQLite uses no index for them and walks doc_no down instead of
-    sorting all the rows they pass.
-    """
-    def col(column: Any, name: str) -> Any:
-        return literal_column(f"+{name}", column.type) if walk else column
-
-    conds: list[Any] = []
-    if filters.doc_types:
-        conds.append(col(DocumentRow.doc_type, "documents.doc_type").in_(list(filters.doc_types)))
-    if filters.status:
-        conds.append(col(DocumentRow.status, "documents.status") == filters.status)
-    if filters.estate:
-        conds.append(col(ArchiveRow.estate, "archives.estate") == filters.estate)
-    if filters.building:
-        conds.append(col(ArchiveRow.building, "archives.building") == filters.building)
-    if unit is not None:
-        conds.extend([ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
-                      ArchiveRow.room == unit.room])
-    if filters.date_from:
-        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=_CHINA).astimezone(dt.UTC)
-        conds.append(DocumentRow.created_at >= start)
-    if filters.date_to:
-        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=_CHINA)
-        conds.append(DocumentRow.created_at < end.astimezone(dt.UTC))
-    return conds
-
-
-#: Fields each kind of reading matches, for marking them on the page.
-_KIND_FIELDS: dict[str, frozenset[str]] = {
-    "id_number": ID_NUMBER_FIELDS, "id_tail": ID_NUMBER_FIELDS, "phone": PHONE_FIELDS,
-    "contract": CODE_FIELDS, "unit": frozenset({"building", "unit", "room"}),
-}
-
-
-def _matched_terms(parsed: ParsedQuery, stored: dict[int, list[tuple[Any, tuple[str, ...]]]],
-                   text_set: set[str], field_set: set[str], fields: dict[str, str]) -> tuple[MatchedTerm, ...]:
-    """How each part of the query matched one document (which reading; whether its words are in the OCR text)."""
-    every = text_set | field_set
-    out: list[MatchedTerm] = []
-    for part in parsed.parts:
-        readings = [(r, toks) for r, toks in stored[id(part)] if set(toks) <= every]
-        if not readings:
-            continue
-        reading = next((r for r, _ in readings if r.exact), readings[0][0])
-        words = next((toks for r, toks in stored[id(part)] if r.kind == "text"), ())
-        secret = reading.kind in SECRET_KINDS
-        in_text = bool(words) and set(words) <= text_set and not secret
-        if reading.kind == "name":
-            named = tuple(n for n, v in fields.items() if n in NAME_FIELDS and v.replace(" ", "") == reading.value)
-        else:
-            named = tuple(n for n in fields if n in _KIND_FIELDS.get(reading.kind, frozenset()))
-        out.append(MatchedTerm(text=part.display if secret else part.text, kind=reading.kind,
-                               highlight=in_text, fields=named))
-    return tuple(out)

@@ -40,7 +40,7 @@ import os
 import shlex
 import stat
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -48,16 +48,19 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from schemas.errors import ConfigError, IntegrityError, MasterKeyExposed, MasterKeyMissing, WrongMasterKey
 from storage.crypto import ALGORITHM, KEY_BYTES, WrappedKey, rewrap_key, unwrap_key, unwrap_secret, wrap_secret
 from storage.files import atomic_write, fsync_path
-from storage.tables import ArchiveKeyRow, DataKeyRow, FieldRow, FileRow, SearchTokenRow, utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from schemas.settings import Settings
+
+# The functions taking a Session import SQLAlchemy and the tables when called: a cold
+# ``dangan search`` reads its key records through the driver (storage/searchsql.py) and
+# never loads the ORM.
 
 __all__ = ["KEY_BYTES", "ArchiveKeys", "KeySource", "MasterKey", "Rotation", "create_key_file",
            "key_id_of", "key_source", "rotate"]
@@ -366,6 +369,10 @@ def _wrong_key(master: MasterKey, locked_by: str) -> WrongMasterKey:
 
 def archive_master_key_id(s: Session) -> str | None:
     """Id of the master key the index's archive keys are wrapped by (None: not bound to a key yet)."""
+    from sqlalchemy import select
+
+    from storage.tables import ArchiveKeyRow
+
     ids = sorted(set(s.scalars(select(ArchiveKeyRow.master_key_id))))
     return ",".join(ids) if ids else None
 
@@ -377,24 +384,36 @@ def read_archive_keys(s: Session, master: MasterKey) -> ArchiveKeys | None:
     when a record fails authentication although the key id matches (the index
     was altered).
     """
-    rows = {r.purpose: r for r in s.scalars(select(ArchiveKeyRow))}
-    if not rows:
-        return None
-    missing = [p for p in _PURPOSES if p not in rows]
+    from sqlalchemy import select
+
+    from storage.tables import ArchiveKeyRow
+
+    rows = [(r.purpose, r.key_id, r.master_key_id, r.wrapped) for r in s.scalars(select(ArchiveKeyRow))]
+    return archive_keys_from_rows(rows, master) if rows else None
+
+
+def archive_keys_from_rows(rows: Sequence[tuple[str, str, str, bytes]], master: MasterKey) -> ArchiveKeys:
+    """The archive keys from their records ``(purpose, key_id, master_key_id, wrapped)``, unwrapped by ``master``.
+
+    WrongMasterKey when they are wrapped by another master key; IntegrityError
+    when one is missing or fails authentication (the index was altered).
+    """
+    by_purpose = {purpose: (key_id, master_id, wrapped) for purpose, key_id, master_id, wrapped in rows}
+    missing = [p for p in _PURPOSES if p not in by_purpose]
     if missing:
         raise IntegrityError(f"The index lacks its {', '.join(missing)} key record: it was altered or damaged; "
                              "restore it from a backup.")
-    locked_by = {r.master_key_id for r in rows.values()}
+    locked_by = {master_id for _, master_id, _ in by_purpose.values()}
     if locked_by != {master.key_id}:
         raise _wrong_key(master, ",".join(sorted(locked_by)))
     keys: dict[str, tuple[str, bytes]] = {}
     for purpose in _PURPOSES:
-        row = rows[purpose]
-        secret = unwrap_secret(row.wrapped, master, label=_label(purpose, row.key_id, row.master_key_id))
+        key_id, master_id, wrapped = by_purpose[purpose]
+        secret = unwrap_secret(wrapped, master, label=_label(purpose, key_id, master_id))
         if secret is None:
             raise IntegrityError(f"The index's {purpose} key record failed authentication: the index was "
                                  "altered. Restore it from a backup.")
-        keys[purpose] = (row.key_id, secret)
+        keys[purpose] = (key_id, secret)
     return ArchiveKeys(field_key_id=keys[FIELD_KEY][0], field_key=keys[FIELD_KEY][1],
                        hmac_key_id=keys[HMAC_KEY][0], hmac_key=keys[HMAC_KEY][1])
 
@@ -407,6 +426,8 @@ def bind_archive_keys(s: Session, master: MasterKey) -> ArchiveKeys:
     unwrap) and gets its derived keys stored, so nothing is recomputed. An
     empty index gets new random keys.
     """
+    from storage.tables import ArchiveKeyRow
+
     found = read_archive_keys(s, master)
     if found is not None:
         return found
@@ -420,6 +441,10 @@ def bind_archive_keys(s: Session, master: MasterKey) -> ArchiveKeys:
 
 def _check_legacy_data(s: Session, master: MasterKey) -> bool:
     """True when the index holds data written under keys derived from a master key; check it is ``master``."""
+    from sqlalchemy import func, select
+
+    from storage.tables import DataKeyRow, FieldRow, FileRow, SearchTokenRow
+
     dek_masters = set(s.scalars(select(DataKeyRow.master_key_id).where(DataKeyRow.wrapped.is_not(None)).distinct()))
     field_keys = {k for k in s.scalars(select(FieldRow.value_key_id).where(FieldRow.value_key_id.is_not(None))
                                       .distinct()) if k}
@@ -441,6 +466,10 @@ def check_master_is_current(s: Session, master: MasterKey) -> None:
     either before (and this refuses) or after this transaction (and re-wraps
     what it writes).
     """
+    from sqlalchemy import select
+
+    from storage.tables import ArchiveKeyRow
+
     ids = set(s.scalars(select(ArchiveKeyRow.master_key_id).with_for_update(read=True)))
     if ids and ids != {master.key_id}:
         raise WrongMasterKey("The master key was rotated while this command ran; run the command again "
@@ -453,6 +482,10 @@ def rewrap_archive(s: Session, old: MasterKey, new: MasterKey) -> tuple[int, int
     Returns (data keys, archive keys) re-wrapped. Any key that ``old`` does
     not unwrap aborts the whole transaction: the archive stays as it was.
     """
+    from sqlalchemy import select, update
+
+    from storage.tables import ArchiveKeyRow, DataKeyRow, utcnow
+
     rows = list(s.scalars(select(ArchiveKeyRow).with_for_update()))  # blocks writers wrapping with ``old``
     keys = read_archive_keys(s, old)
     if keys is None:

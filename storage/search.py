@@ -36,6 +36,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from schemas.documents import DOC_LABELS, DOC_TYPES
+from schemas.models import UnitRef
 from storage.blind import (
     ID_TAIL_LENGTHS,
     contract_token,
@@ -475,6 +476,29 @@ class DocumentHit(BaseModel):
     matched: tuple[MatchedTerm, ...] = ()
     #: Every part matched a whole field value (a name, an ID number ...), not just words of the text.
     exact_match: bool = False
+
+
+class DocumentSummary(BaseModel):
+    """One search hit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source_name: str
+    sha256: str
+    doc_type: str
+    unit: UnitRef | None
+    first_page: int
+    pages: int
+    status: str
+    created_at: dt.datetime
+    #: True when a field equals the query (exact name, ID number or phone).
+    exact_match: bool
+    #: The unit archive it is filed in, and that archive's estate (小区), when known.
+    archive_id: str | None = None
+    estate: str | None = None
+    #: How each part of the query matched (ID numbers and phones masked).
+    matched: tuple[MatchedTerm, ...] = ()
 
 
 class ArchiveGroup(BaseModel):

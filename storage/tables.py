@@ -33,6 +33,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+# The layout versions live in storage/layout.py (a cold search reads them without SQLAlchemy).
+from storage.layout import SCHEMA_VERSION as SCHEMA_VERSION
+from storage.layout import SEARCH_LAYOUT as SEARCH_LAYOUT
+
 #: Longest plain field value kept (a btree index entry must stay under ~2.7 kB in PostgreSQL).
 MAX_VALUE_CHARS = 400
 #: Auto-increment big integer that SQLite also accepts as ROWID alias.
@@ -140,8 +144,6 @@ class FileRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
-SCHEMA_VERSION = "2"
-"""Version 2: files hold documents (a whole-folder scan is several documents)."""
 
 
 class DocumentRow(Base):
@@ -249,10 +251,6 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any] | None]
 
 
-#: Version of the search index layout; index_meta ``search_layout`` records the one an index holds.
-SEARCH_LAYOUT = "3"
-"""Layout 2: one :class:`SearchDocRow` per document (layout 1: one ``search_tokens`` row per token).
-Layout 3: the same rows, archives also indexed by building, unit and room."""
 
 
 #: PostgreSQL: every token of a ``search_docs`` row, the expression its GIN index covers.

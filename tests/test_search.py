@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -14,6 +17,7 @@ import pytest
 from sqlalchemy import delete, insert, inspect, select, text, update
 
 from schemas.documents import DocType
+from schemas.errors import IntegrityError
 from schemas.models import Extraction, FieldValue, FileKind, OcrLine, OcrPage, SourceFile, StoredObject, UnitRef
 from schemas.settings import Settings
 from schemas.validators import id_check_digit
@@ -22,7 +26,8 @@ from storage.crypto import DataKey, wrap_key
 from storage.index import Index
 from storage.keys import MasterKey
 from storage.objects import ocr_key, original_key
-from storage.search import ARCHIVE_CONTENTS, Completeness, date_span, understand
+from storage.search import ARCHIVE_CONTENTS, Completeness, QueryFilters, date_span, understand
+from storage.searchsql import open_reader
 from storage.tables import SEARCH_LAYOUT, FieldRow, MetaRow, SearchDocRow, SearchTokenRow
 from storage.vault import Vault
 from tests.e2e import run_dangan
@@ -417,3 +422,91 @@ def test_dangan_search_json_keeps_its_keys(tmp_path: Path) -> None:
     result = run_dangan(["search", "3栋2单元1201", "--status", "indexed", "--from", "2000-01-01"], env)
     assert result.code == 0 and "3 document(s)" in result.stdout, result.stdout
     assert run_dangan(["search", "x", "--from", "May"], env).code == 2
+
+
+# --------------------------------------------------------------------------- a cold search process
+
+#: Queries the quick path and the index must answer alike (box text, keyword filters).
+_SAME_ANSWER: list[tuple[str, dict[str, object]]] = [
+    ("王伟", {}), (WANG_ID, {}), (WANG_ID[-4:], {}), (WANG_PHONE, {}), ("3栋2单元1201", {}), ("3-2-1201", {}),
+    ("HT-2023-0012", {}), ("装修押金", {}), ("王伟 承重墙", {}), ("", {}), ("身份证", {}), ("待审核", {}),
+    ("王伟", {"doc_type": "id_card"}), ("", {"unit": OTHER_UNIT}), ("王伟", {"limit": 1}),
+    ("物业", {"date_from": dt.date(2000, 1, 1), "date_to": dt.date(2999, 1, 1)}),
+    ("", {"date_from": dt.date(2999, 1, 1)}), ("小区:锦绣花园", {}),
+]
+
+
+def test_the_driver_alone_answers_like_the_index(indexed: tuple[Index, dict[str, str]], db_url: str,
+                                                 master: MasterKey, tmp_path: Path) -> None:
+    index, _ = indexed
+    settings = Settings(home=tmp_path, db_url=db_url)
+    reader = open_reader(settings, lambda: master)
+    assert reader is not None
+    try:
+        for query, kw in _SAME_ANSWER:
+            if set(kw) <= {"doc_type", "unit", "limit"}:
+                quick = reader.searcher.documents(reader.db, query, **kw)  # type: ignore[arg-type]
+                assert quick == index.search(query, **kw), query  # type: ignore[arg-type]
+            parsed = understand(query, filters=QueryFilters(
+                date_from=kw.get("date_from"), date_to=kw.get("date_to")))  # type: ignore[arg-type]
+            unit = kw.get("unit")
+            grouped = reader.searcher.archives(reader.db, parsed, unit=unit)  # type: ignore[arg-type]
+            assert grouped == index.search_archives(query, unit=unit, date_from=kw.get("date_from"),  # type: ignore[arg-type]
+                                                    date_to=kw.get("date_to")), query  # type: ignore[arg-type]
+    finally:
+        reader.close()
+
+
+def test_cold_search_loads_no_orm_and_is_audited(db_url: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"DANGAN_HOME": str(home), "DANGAN_DB_URL": db_url}
+    assert run_dangan(["keys", "init"], env).code == 0
+    settings = Settings(home=home, db_url=db_url)
+    with closing(Vault.open(settings)) as vault:
+        ids = _record(vault.index, vault.keys)
+    probe = ("import sys; from flows.cli import main; rc = main(sys.argv[1:]); "
+             "print('ORM LOADED' if 'sqlalchemy' in sys.modules else 'NO ORM', file=sys.stderr); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", probe, "search", WANG_ID[-4:], "--json"],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "NO ORM" in proc.stderr
+    assert {h["id"] for h in json.loads(proc.stdout)} == {ids["wang_reg"], ids["wang_id"], ids["wang_contract"]}
+    assert WANG_ID not in proc.stdout
+    with closing(Vault.open(settings)) as vault:
+        last = vault.index.audit_entries(limit=1)[0]
+    assert (last.action, last.role, last.detail) == ("search", "local_operator",
+                                                     {"hits": 3, "doc_type": None, "unit": None})
+
+
+def test_the_driver_path_steps_aside_when_the_index_needs_the_full_open(tmp_path: Path) -> None:
+    master = MasterKey.load_or_create(tmp_path / "master.key")
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    settings = Settings(home=tmp_path, db_url=url)
+    assert open_reader(settings, lambda: master) is None  # no index yet: the full open creates it
+    index = Index(url, master)
+    index.create_schema()
+    index.close()
+    with sqlite3.connect(tmp_path / "index.sqlite3") as conn:
+        keys = conn.execute("SELECT count(*) FROM archive_keys").fetchone()[0]
+    if not keys:
+        assert open_reader(settings, lambda: master) is None  # keys not bound yet
+    index = Index(url, master)
+    index.unlock()
+    index.close()
+    reader = open_reader(settings, lambda: master)
+    assert reader is not None
+    reader.close()
+    other = MasterKey.generate()
+    assert open_reader(settings, lambda: other) is None  # another key: the full open says what is wrong
+    with closing(sqlite3.connect(tmp_path / "index.sqlite3")) as conn:
+        conn.execute("UPDATE index_meta SET value = '2' WHERE key = 'search_layout'")
+        conn.commit()
+    assert open_reader(settings, lambda: master) is None  # an older layout: the full open upgrades it
+    with closing(sqlite3.connect(tmp_path / "index.sqlite3")) as conn:
+        conn.execute("UPDATE index_meta SET value = ? WHERE key = 'search_layout'", (SEARCH_LAYOUT,))
+        purpose, wrapped = conn.execute("SELECT purpose, wrapped FROM archive_keys LIMIT 1").fetchone()
+        conn.execute("UPDATE archive_keys SET wrapped = ? WHERE purpose = ?",
+                     (wrapped[:-1] + bytes([wrapped[-1] ^ 1]), purpose))
+        conn.commit()
+    with pytest.raises(IntegrityError):
+        open_reader(settings, lambda: master)  # an altered key record stops, as the full open does
