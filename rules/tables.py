@@ -1,0 +1,68 @@
+"""SQL tables of the archive rules, in the archive's index (same declarative base as ``storage/tables.py``).
+
+Declared on the index's own base, so ``Index.create_schema`` creates them once
+this module is imported, and :func:`ensure_tables` creates them for an index
+opened before it was. No column holds an ID number or a phone in plain text:
+notes and refusal reasons are stored with them masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Engine, Index, String, Text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.tables import Base, BigId, utcnow
+
+
+class SubjectRequestRow(Base):
+    """An owner's request to see, copy, correct or delete their data (个人信息权利请求登记), PIPL."""
+
+    __tablename__ = "subject_requests"
+    __table_args__ = (Index("ix_subject_requests_status_due", "status", "due_on"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The unit the request concerns, and the estate when named.
+    building: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(64))
+    room: Mapped[str] = mapped_column(String(64))
+    estate: Mapped[str | None] = mapped_column(String(64))
+    #: The unit's active archive when the request was registered (not a foreign key: the register outlives it).
+    archive_id: Mapped[str | None] = mapped_column(String(36))
+    #: The person asking (the owner), as they gave their name; ID numbers and phones typed here are masked.
+    requester: Mapped[str] = mapped_column(String(128))
+    #: ``see``, ``copy``, ``correct`` or ``delete``.
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The day the request reached the company (its time zone), and the last day to answer it, as
+    #: ``YYYY-MM-DD`` (text: it sorts and compares as the day does, and backups carry it as it is).
+    received_on: Mapped[str] = mapped_column(String(10))
+    due_on: Mapped[str] = mapped_column(String(10))
+    #: ``open``, ``answered`` or ``refused``.
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    registered_by: Mapped[str] = mapped_column(String(128))
+    registered_role: Mapped[str] = mapped_column(String(32))
+    registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    answered_by: Mapped[str | None] = mapped_column(String(128))
+    answered_role: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[dt.datetime | None]
+    #: Why a request was refused, or what the answer was (masked like ``notes``).
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    #: Ids of the corrections (``storage.corrections``) that answered a ``correct`` request.
+    correction_ids: Mapped[list[int] | None] = mapped_column(JSON)
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the rules' tables in an index that lacks them (idempotent; another process may race us)."""
+    table: Any = SubjectRequestRow.__table__
+    try:
+        table.create(engine, checkfirst=True)
+    except sa_exc.DBAPIError:
+        from sqlalchemy import inspect
+
+        if not inspect(engine).has_table(table.name):
+            raise
+        # another process created it first
