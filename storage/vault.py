@@ -211,6 +211,21 @@ class Vault:
         self.audit("view_ocr", document_id=doc_id)
         return [OcrPage.model_validate(p) for p in json.loads(raw)]
 
+    def page_texts(self, doc_id: str) -> list[tuple[int, str]]:
+        """The OCR text of each of the document's pages as ``(index in its file, text)``, decrypted in memory only.
+
+        Checked like viewing the document (``view_document`` on its unit; a
+        refusal is audited). Not audited as a view: it is for the short, masked
+        excerpts a search result shows, and the search itself is audited.
+        """
+        detail = self.index.get_document(doc_id)
+        self._require(Action.VIEW_DOCUMENT, unit=detail.unit, document_id=doc_id)
+        raw = load_sealed(self.store, detail.ocr_key, self.index.data_key(detail.dek_id))
+        wanted = {p.index for p in detail.page_info} or set(range(detail.first_page,
+                                                                   detail.first_page + detail.pages))
+        pages = [OcrPage.model_validate(p) for p in json.loads(raw) if p.get("index") in wanted]
+        return [(p.index, p.text) for p in sorted(pages, key=lambda p: p.index)]
+
     def _require(self, action: Action, *, unit: UnitRef | None = None, document_id: str | None = None) -> None:
         require(self.identity, action, self.index.audit, unit=unit, document_id=document_id)
 

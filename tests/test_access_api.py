@@ -10,6 +10,7 @@ of the refusal under the user's name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,3 +178,19 @@ def test_only_the_local_operator_may_serve(role: Role, api: Api) -> None:
                                                 "DANGAN_PASSWORD": PASSWORD})
     assert run.code == 4, run.stdout + run.stderr
     assert f"{USERS[role]} ({role}) may not" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("role", USER_ROLES)
+def test_every_role_that_may_search_gets_excerpts_with_id_numbers_and_phones_masked(role: Role, api: Api) -> None:
+    """A hit's excerpt is read as the searcher (checked like viewing it, not audited as a view), masked for all."""
+    before = api.last_audit_id()
+    result = api.client.get("/api/search", params={"q": f"{api.archive.owner} 锦绣花园"},
+                            headers={"Authorization": f"Bearer {api.tokens[role]}"}).json()
+    hits = [d for g in result["groups"] for d in g["documents"]]
+    assert len(hits) == 2 and all(d["excerpt"] for d in hits)
+    texts = ["".join(p["text"] for s in d["excerpt"]["snippets"] for p in s["pieces"]) for d in hits]
+    assert all(api.archive.owner in t for t in texts)
+    assert not any(re.search(r"\d{7}", t.replace(" ", "")) for t in texts), texts
+    assert api.archive.misprinted_id not in str(result)
+    entries = [e for e in api.app.state.service.index.audit_entries(limit=50) if e.id > before]
+    assert [(e.actor, e.action, (e.detail or {}).get("excerpts")) for e in entries] == [(USERS[role], "search", 2)]

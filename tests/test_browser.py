@@ -99,9 +99,14 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
-def _page(browser: object, base: str, name: str) -> object:
-    """A new browser context (its own cookies) signed in as ``name`` through the login page."""
+def _page(browser: object, base: str, name: str, requests: list[str] | None = None) -> object:
+    """A new browser context (its own cookies) signed in as ``name`` through the login page.
+
+    With ``requests``, the address of every request the context makes is added to it.
+    """
     context = browser.new_context(viewport={"width": 1360, "height": 1000}, locale="zh-CN")  # type: ignore[attr-defined]
+    if requests is not None:
+        context.on("request", lambda request: requests.append(request.url))
     page = context.new_page()
     page.goto(f"{base}/search")
     assert "/login" in page.url
@@ -142,6 +147,16 @@ def test_find_view_correct_and_refusals_in_a_browser(served: tuple[str, WebArchi
     clerk.wait_for_selector("article.group")
     assert clerk.locator("mark", has_text=archive.owner).count() >= 1
     assert archive.misprinted_id not in clerk.content()
+    # Each hit shows an excerpt of its text, the name marked in it, the ID number masked.
+    excerpts = clerk.locator("p.excerpt")
+    assert excerpts.count() == 2
+    for i in range(2):
+        marked = excerpts.nth(i).locator("mark")
+        assert marked.first.inner_text() == archive.owner and marked.first.is_visible()
+        background = marked.first.evaluate("m => getComputedStyle(m).backgroundColor")
+        assert background not in ("rgba(0, 0, 0, 0)", "transparent"), background
+    assert f"{archive.misprinted_id[:6]}********{archive.misprinted_id[-4:]}" in excerpts.all_inner_texts()[
+        ["身份证号码" in t for t in excerpts.all_inner_texts()].index(True)]
     clerk.screenshot(path=str(tmp_path / "1-search.png"), full_page=True)
     clerk.click("a.doc-link:has-text('业主入住登记表')")
     clerk.wait_for_selector("form.purpose")
@@ -198,3 +213,35 @@ def test_find_view_correct_and_refusals_in_a_browser(served: tuple[str, WebArchi
     owner.screenshot(path=str(tmp_path / "7-owner-refused.png"))
     image_answer = owner.request.get(f"{base}/api/documents/{other}/pages/0.png?purpose=业主查询")
     assert image_answer.status == 403
+
+
+def test_the_pages_and_the_api_docs_load_nothing_from_elsewhere(served: tuple[str, WebArchive], browser: object,
+                                                                 tmp_path: Path) -> None:
+    """Swagger UI at /docs comes from the service itself, runs under the pages' CSP and lists the API."""
+    base, archive = served
+    requests: list[str] = []
+    clerk = _page(browser, base, "qiantai", requests)
+    clerk.set_default_timeout(90_000)  # Swagger UI's script is large for a loaded test machine
+    refused: list[str] = []
+    clerk.on("console", lambda message: refused.append(message.text) if message.type == "error" else None)
+    clerk.goto(f"{base}/search?q={archive.owner}")
+    clerk.wait_for_selector("p.excerpt mark")
+    clerk.goto(f"{base}/docs")
+    clerk.wait_for_selector(".swagger-ui .opblock-summary-path")
+    paths = clerk.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
+    assert "/api/search" in [p.replace("\u200b", "") for p in paths] and len(paths) >= 10
+    assert "dangan 档案服务" in clerk.inner_text(".swagger-ui .info .title")
+    clerk.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
+
+    # Try a call from the page: it goes to this service, with the session.
+    clerk.locator(".opblock-summary-path", has_text="/api/me").first.click()
+    clerk.click(".opblock.is-open button.try-out__btn")
+    clerk.click(".opblock.is-open button.execute")
+    answer = clerk.locator(".opblock.is-open .live-responses-table", has_text="qiantai")
+    answer.wait_for()
+    assert answer.locator("tr.response .response-col_status").first.inner_text().strip() == "200"
+
+    outside = [url for url in requests if not url.startswith((base + "/", "data:"))]
+    assert not outside, outside
+    assert any(url.startswith(f"{base}/docs/assets/swagger-ui-bundle.js") for url in requests)
+    assert not [m for m in refused if "Content Security Policy" in m], refused

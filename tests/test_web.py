@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +25,18 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from schemas.documents import DocType
+from schemas.errors import AccessDenied, StorageError
+from schemas.models import Extraction, FieldValue, FileKind, OcrLine, OcrPage, SourceFile, UnitRef
 from schemas.settings import Settings
 from storage.audit import AuditEntry
+from storage.objects import ObjectStore
+from storage.vault import Vault
+from tests.e2e import ensure_master_key
 from tests.webarchive import UNIT, WebArchive, copy_archive, scan_image, template_archive
+from web.access import Identity, Role
 from web.app import create_app
+from web.excerpts import Excerpts
 from web.render import BAND_SHARE
 
 pytestmark = pytest.mark.integration
@@ -103,10 +114,53 @@ def test_nothing_but_sign_in_health_and_static_files_answers_without_a_session(s
     assert anonymous.post("/api/documents/x/fields/owner_name", json={"value": "x"}).status_code == 401
     assert anonymous.get("/api/search", headers={"Authorization": "Bearer dgt_not-a-token"}).status_code == 401
 
+    assert anonymous.get("/docs/assets/swagger-ui-bundle.js").status_code == 401
+
     clerk = site.client("qiantai")
     spec = clerk.get("/openapi.json")
     assert spec.status_code == 200 and "/api/search" in spec.json()["paths"]
     assert clerk.get("/docs").status_code == 200
+
+
+def test_the_api_docs_are_served_by_the_service_itself(site: Site) -> None:
+    clerk = site.client("qiantai")
+    docs = clerk.get("/docs")
+    assert docs.status_code == 200 and "default-src 'self'" in docs.headers["content-security-policy"]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert "/docs/assets/swagger-ui-bundle.js" in sources and "/static/docs.js" in sources
+    for path in sources:
+        asset = clerk.get(path)
+        assert asset.status_code == 200 and len(asset.content) > 100, path
+    assert clerk.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
+    # Only the files the page needs.
+    assert clerk.get("/docs/assets/redoc.standalone.js").status_code == 404
+    assert clerk.get("/docs/assets/..%2Fcore.py").status_code == 404
+    assert clerk.get("/redoc").status_code == 404  # FastAPI's would load its script from a CDN
+
+
+#: An address outside the service: http(s)://..., or //host (the page's own scheme).
+_OUTSIDE = re.compile(r"https?://|(?:src|href|action)\s*=\s*[\"']?//|url\(\s*[\"']?(?:https?:)?//", re.IGNORECASE)
+
+
+def test_no_page_or_template_refers_to_an_address_outside_the_service(site: Site) -> None:
+    web = Path(__file__).resolve().parent.parent / "web"
+    own = [*sorted((web / "templates").glob("*.html")), *sorted((web / "static").iterdir())]
+    assert len(own) > 10
+    for path in own:
+        assert not _OUTSIDE.search(path.read_text("utf-8")), path
+
+    clerk, manager = site.client("qiantai"), site.client("guanli")
+    doc = site.doc_id(clerk, site.archive.owner)
+    pages = [(site.client(), "/login"), (clerk, f"/search?q={site.archive.owner}"), (clerk, "/browse"),
+             (clerk, f"/documents/{doc}"), (clerk, f"/documents/{doc}?purpose=业务办理"), (clerk, "/upload"),
+             (clerk, "/docs"), (clerk, "/documents/no-such-document?purpose=业务办理"), (manager, "/review"),
+             (manager, f"/review/{doc}")]
+    for client, path in pages:
+        page = client.get(path)
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert not _OUTSIDE.search(page.text), path
+        for target in re.findall(r'(?:src|href|action)="([^"]*)"', page.text):
+            assert target.startswith(("/", "?", "#")) and not target.startswith("//"), (path, target)
 
 
 def test_sign_in_cookies_are_strict_and_sign_out_ends_the_session(site: Site) -> None:
@@ -185,6 +239,205 @@ def test_search_a_two_character_name_groups_by_archive_with_masked_values(site: 
     filtered = clerk.get("/api/search", params={"q": site.archive.owner, "doc_type": "fire_safety_agreement"}).json()
     assert [d["doc_type"] for g in filtered["groups"] for d in g["documents"]] == ["fire_safety_agreement"]
     assert clerk.get("/api/search", params={"q": "x", "doc_type": "no_such_type"}).status_code == 400
+
+
+# --------------------------------------------------------------------------- excerpts of the hits' text
+
+
+def _store_page(vault: Vault, folder: Path, seed: int, page: OcrPage, *, owner: str, unit: UnitRef | None,
+                run_id: str) -> str:
+    """Archive a file of one page whose OCR result is ``page`` (sealed and indexed as ingest does)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"scan_{seed}.pdf"
+    path.write_bytes(f"%PDF-1.4\n% scan {seed} of {owner}\n".encode())
+    data = path.read_bytes()
+    source = SourceFile(path=path, name=path.name, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                        kind=FileKind.PDF, page_count=1)
+    extraction = Extraction(doc_type=DocType.OWNER_REGISTRATION, doc_type_confidence=0.95, page_indices=(page.index,),
+                            fields={"owner_name": FieldValue(name="owner_name", value=owner, confidence=0.99)})
+    return vault.store_file(source=source, pages=[page], documents=[extraction], run_id=run_id, unit=unit)[0]
+
+
+def _text_page(lines: Sequence[str]) -> OcrPage:
+    return OcrPage(index=0, engine="rapidocr", width=1654, height=2339,
+                   lines=tuple(OcrLine(text=t, box=(100, 100 + 60 * i, 1500, 150 + 60 * i), confidence=0.95)
+                               for i, t in enumerate(lines)))
+
+
+#: A registration form whose OCR text holds markup, an ID number read with spaces and a mobile number.
+MARKUP_OWNER = "尹晓"
+MARKUP_ID = "3201 0219 8805 0612 34"
+MARKUP_PHONE = "139 1234 5678"
+
+
+@pytest.fixture(scope="module")
+def markup_doc(site: Site, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A document filed under no unit whose text would run as a script if a page did not escape it."""
+    vault = site.app.state.service.vault
+    page = _text_page(["业主入住登记表", f"业主姓名：{MARKUP_OWNER} <script>alert('x')</script><b>粗</b>",
+                       f"身份证号码：{MARKUP_ID} 手机：{MARKUP_PHONE}", "本人承诺以上所填信息真实有效"])
+    run_id = vault.begin_run()
+    doc = _store_page(vault, tmp_path_factory.mktemp("markup"), 1, page, owner=MARKUP_OWNER, unit=None,
+                      run_id=run_id)
+    vault.finish_run(run_id, {"stored": 1}, "completed")
+    return doc
+
+
+def _excerpts(result: dict) -> dict[str, dict]:
+    """The excerpt of each document of an API search result (None: none), by document id."""
+    return {d["id"]: d["excerpt"] for g in result["groups"] for d in g["documents"]}
+
+
+def _excerpt_text(excerpt: dict) -> str:
+    return " ".join("".join(p["text"] for p in s["pieces"]) for s in excerpt["snippets"])
+
+
+def test_a_search_shows_an_excerpt_of_each_hits_text_with_the_words_marked(site: Site) -> None:
+    clerk = site.client("qiantai")
+    before = site.last_audit_id()
+    page = clerk.get("/search", params={"q": f"{site.archive.owner} 3-2-1201"})
+    assert page.status_code == 200
+    excerpts = re.findall(r'<p class="excerpt">(.*?)</p>', page.text)
+    assert len(excerpts) == 2, page.text
+    for excerpt in excerpts:
+        assert f"<mark>{site.archive.owner}</mark>" in excerpt
+        assert re.search(r"<mark>3栋2单元1201室?</mark>", excerpt), excerpt  # the unit as the form prints it
+        assert 60 <= len(re.sub(r"<[^>]+>", "", excerpt)) <= 130
+    # The registration form prints the ID number and phones: masked in the excerpt, never in full.
+    registration = next(e for e in excerpts if "身份证号码" in e)
+    assert f"{site.archive.misprinted_id[:6]}********{site.archive.misprinted_id[-4:]}" in registration
+    assert site.archive.misprinted_id not in page.text and site.archive.owner_id not in page.text
+    assert not re.search(r"\d{7}", re.sub(r"<[^>]+>", "", registration).replace("*", " ")), registration
+
+    # The search is audited once, with the number of excerpts; showing them is not a view of the documents.
+    entries = site.audit(before)
+    assert [(e.action, (e.detail or {}).get("excerpts")) for e in entries] == [("search", 2)]
+
+    result = clerk.get("/api/search", params={"q": site.archive.owner}).json()
+    for excerpt in _excerpts(result).values():
+        (snippet,) = excerpt["snippets"]
+        assert [p["text"] for p in snippet["pieces"] if p["mark"]] == [site.archive.owner]
+        assert snippet["page"] == 0 and snippet["number"] == 1 and snippet["cut_after"]
+        assert site.archive.misprinted_id not in _excerpt_text(excerpt)
+    # Words of the text found apart get a snippet each.
+    apart = _excerpts(clerk.get("/api/search", params={"q": "消防 电动车"}).json())
+    (snippets,) = [e["snippets"] for e in apart.values()]
+    assert [next(p["text"] for p in s["pieces"] if p["mark"]) for s in snippets] == ["消防", "电动车"]
+    # A search by ID number or by filters alone has no words to show around.
+    for params in ({"q": site.archive.misprinted_id}, {"doc_type": "owner_registration"}):
+        found = _excerpts(clerk.get("/api/search", params=params).json())
+        assert found and not any(found.values()), params
+
+
+def test_an_excerpt_is_escaped_and_masked_for_every_role(site: Site, markup_doc: str) -> None:
+    for name in ("qiantai", "guanli", "lingdao"):  # a search reveals nothing, even to those who may reveal
+        client = site.client(name)
+        page = client.get("/search", params={"q": MARKUP_OWNER})
+        (excerpt,) = re.findall(r'<p class="excerpt">(.*?)</p>', page.text)
+        assert f"<mark>{MARKUP_OWNER}</mark>" in excerpt
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;b&gt;粗&lt;/b&gt;" in excerpt
+        assert "<script>alert" not in page.text and "<b>" not in page.text
+        assert "320102********1234" in excerpt and "139 **** 5678" in excerpt
+        api = client.get("/api/search", params={"q": MARKUP_OWNER}).text
+        for shown in (page.text, api):
+            for secret in (MARKUP_ID, MARKUP_ID.replace(" ", ""), "0219 8805 0612", "1234 5678", "13912345678"):
+                assert secret not in shown, (name, secret)
+
+
+def test_an_owner_gets_excerpts_of_their_own_unit_only(site: Site) -> None:
+    owner = site.client("yezhu")
+    page = owner.get("/search", params={"q": "锦绣花园"})
+    assert page.text.count('<p class="excerpt">') == 2 and site.archive.other_owner not in page.text
+    service = site.app.state.service
+    other = site.doc_id(site.client("qiantai"), site.archive.other_owner)
+    own = site.doc_id(owner, "登记表")
+    me = Identity(name="yezhu", role=Role.OWNER, unit=UnitRef(building="3", unit="2", room="1201"), via="session")
+    before = site.last_audit_id()
+    assert service.vault.acting_as(me).page_texts(own)[0][0] == 0
+    with pytest.raises(AccessDenied):
+        service.vault.acting_as(me).page_texts(other)
+    assert [(e.actor, e.action, e.document_id, (e.detail or {}).get("outcome")) for e in site.audit(before)] == [
+        ("yezhu", "view_document", other, "refused")]
+
+
+class _FlakyStore:
+    """The archive's object store, but reading one object fails and reading another takes ``delay`` seconds."""
+
+    def __init__(self, store: ObjectStore, *, failing: str, slow: str, delay: float) -> None:
+        self.store, self.failing, self.slow, self.delay = store, failing, slow, delay
+
+    def get(self, key: str) -> bytes:
+        if key == self.failing:
+            raise StorageError(f"Cannot read object {key}: the store did not answer.")
+        if key == self.slow:
+            time.sleep(self.delay)
+        return self.store.get(key)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+
+def test_a_hit_whose_text_cannot_be_read_in_time_is_shown_without_an_excerpt(
+        site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    clerk, service = site.client("qiantai"), site.app.state.service
+    registration = site.doc_id(clerk, site.archive.owner)
+    agreement = site.doc_id(clerk, site.archive.owner, "fire_safety_agreement")
+    other = site.doc_id(clerk, site.archive.other_owner)
+    keys = {doc: service.index.get_document(doc).ocr_key for doc in (registration, agreement)}
+    monkeypatch.setattr(service.vault, "store", _FlakyStore(service.vault.store, failing=keys[registration],
+                                                            slow=keys[agreement], delay=3.0))
+    impatient = Excerpts(wait_seconds=0.5)
+    monkeypatch.setattr(service, "excerpts", impatient)
+    try:
+        with caplog.at_level(logging.WARNING, logger="web.excerpts"):
+            started = time.monotonic()
+            page = clerk.get("/search", params={"q": "锦绣花园"})
+            took = time.monotonic() - started
+    finally:
+        impatient.close()
+    assert page.status_code == 200 and took < 2.5
+    assert page.text.count('<p class="excerpt">') == 1 and site.archive.other_owner in page.text
+    assert f"/documents/{registration}" in page.text and f"/documents/{agreement}" in page.text
+    logged = caplog.text
+    assert f"no excerpt of document {registration}: StorageError" in logged
+    assert f"no excerpt of document {agreement}: its text was not read within 0.5 s" in logged
+    assert other not in logged
+
+
+def test_a_page_of_50_hits_reads_its_excerpts_from_s3(site: Site, s3_server, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The texts of a full result page come from a real S3 server (SeaweedFS), read in parallel."""
+    service = site.app.state.service
+    registration = site.doc_id(site.client("qiantai"), site.archive.owner)
+    (page,) = [p for p in service.vault.read_ocr(registration) if p.index == 0]  # a real page's OCR result
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    ensure_master_key({"DANGAN_HOME": str(home)})
+    settings = Settings(home=home, s3_endpoint=s3_server.endpoint, s3_access_key=s3_server.access_key,
+                        s3_secret_key=s3_server.secret_key, s3_bucket="excerpts")
+    with closing(Vault.open(settings)) as vault:
+        run_id = vault.begin_run()
+        docs = [_store_page(vault, tmp_path / "scans", i, page, owner=site.archive.owner,
+                            unit=UnitRef(building="8", unit="1", room="801"), run_id=run_id) for i in range(50)]
+        vault.finish_run(run_id, {"stored": 50}, "completed")
+        lost = docs[7]
+        lost_key = vault.index.get_document(lost).ocr_key
+    app = create_app(settings)
+    with TestClient(app, base_url="http://testserver") as client:
+        app.state.users.add("qiantai", "clerk", PASSWORD)
+        assert sign_in(client, "qiantai").status_code == 303
+        result = client.get("/api/search", params={"q": site.archive.owner, "limit": 50}).json()
+        assert result["count"] == 50
+        excerpts = _excerpts(result)
+        assert set(excerpts) == set(docs) and all(excerpts.values())
+        assert all(site.archive.misprinted_id not in _excerpt_text(e) for e in excerpts.values())
+
+        s3_server.client().remove_object("excerpts", lost_key)  # an object the store lost
+        with caplog.at_level(logging.WARNING, logger="web.excerpts"):
+            shown = client.get("/search", params={"q": site.archive.owner})
+        assert shown.status_code == 200 and shown.text.count(f"<mark>{site.archive.owner}</mark>") >= 49
+        assert shown.text.count('<p class="excerpt">') == 49 and f"/documents/{lost}" in shown.text
+        assert f"no excerpt of document {lost}: NotFound" in caplog.text
 
 
 def test_browse_goes_from_estate_to_the_unit_archives(site: Site) -> None:

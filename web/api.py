@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from storage.audit import AuditEntry
 from storage.corrections import Correction
 from storage.search import BrowseResult, SearchResult
+from web.excerpts import SearchPage
 from web.service import DocumentView
 from web.uploads import MAX_UPLOAD_BYTES, UploadJob
 from web.views import identity_of, search_filters, service_of
@@ -55,8 +56,13 @@ def me(request: Request) -> Me:
 
 @router.get("/search")
 def search(request: Request, q: str = "", doc_type: str = "", estate: str = "", building: str = "",
-           date_from: str = "", date_to: str = "", status: str = "", limit: int = 50) -> SearchResult:
-    """Search: one box (name, ID number or its last 4-6 characters, phone, unit, contract number, words) and filters."""
+           date_from: str = "", date_to: str = "", status: str = "", limit: int = 50) -> SearchPage:
+    """Search: one box (name, ID number or its last 4-6 characters, phone, unit, contract number, words) and filters.
+
+    Each document found carries ``excerpt``: one or two snippets of its text around the words of the query,
+    as ``pieces`` (``mark`` true for a word of the query), ID numbers and phones masked; null when no word
+    of the query is in its text.
+    """
     filters = search_filters(doc_type=doc_type, estate=estate, building=building, date_from=date_from,
                              date_to=date_to, status=status)
     return service_of(request).search(identity_of(request), q, filters, limit=max(1, min(limit, 200)))

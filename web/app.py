@@ -36,6 +36,7 @@ from schemas.errors import (
     UnexpectedError,
 )
 from schemas.settings import Settings
+from web.docs import DOCS_ASSETS
 from web.session import CsrfRejected, NotSignedIn, check_csrf, identify, is_public
 
 HERE = Path(__file__).resolve().parent
@@ -61,21 +62,25 @@ def create_app(settings: Settings, *, open_service: Callable[[Settings], Any] | 
         try:
             yield
         finally:
-            service.vault.close()
+            service.close()
 
+    # /docs is the service's own page (web/docs.py: Swagger UI from a pinned package, nothing from elsewhere);
+    # FastAPI's pages would load their scripts from a CDN.
     app = FastAPI(title="dangan 档案服务", version="1", lifespan=lifespan,
                   description="业主档案: search, view and correct the archive. Every call needs a session "
                               "(sign in at /login) or a script token (Authorization: Bearer ...).",
-                  dependencies=[Depends(_csrf_guard)])
+                  dependencies=[Depends(_csrf_guard)], docs_url=None, redoc_url=None,
+                  swagger_ui_oauth2_redirect_url=None)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.middleware("http")(_gatekeeper)
     _add_error_handlers(app, settings)
 
-    from web import api, views
+    from web import api, docs, views
 
     app.include_router(views.router)
     app.include_router(api.router)
+    app.include_router(docs.router)
     return app
 
 
@@ -125,10 +130,9 @@ def _harden(request: Request, response: Response) -> None:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Frame-Options", "DENY")
-    if not request.url.path.startswith("/static/"):
+    if not request.url.path.startswith(("/static/", DOCS_ASSETS)):
         headers["Cache-Control"] = "no-store"  # pages and images of the archive stay out of caches
-    if not request.url.path.startswith("/docs"):
-        headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("Content-Security-Policy", CSP)
 
 
 def _wants_json(request: Request) -> bool:

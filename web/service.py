@@ -33,6 +33,7 @@ from storage.objects import load_sealed
 from storage.search import BrowseResult, QueryFilters, SearchResult
 from storage.vault import Vault
 from web.access import Action, Identity, allowed, require, unit_scope
+from web.excerpts import Excerpts, SearchPage
 from web.labels import UNIT_SOURCE_LABELS, doc_label, field_label
 from web.render import (
     BAND_SHARE,
@@ -144,6 +145,12 @@ class ArchiveService:
         self.index = vault.index
         self.uploads = uploads
         self.corrections = Corrections.open(self.index, vault.keys)
+        self.excerpts = Excerpts()
+
+    def close(self) -> None:
+        """Stop reading excerpts and close the archive (the service's last act)."""
+        self.excerpts.close()
+        self.vault.close()
 
     # --- permissions ------------------------------------------------------------------------------------
 
@@ -166,19 +173,26 @@ class ArchiveService:
     # --- search and browse ------------------------------------------------------------------------------
 
     def search(self, who: Identity, query: str, filters: QueryFilters | None = None, *,
-               limit: int = SEARCH_LIMIT) -> SearchResult:
-        """Documents matching ``query`` and ``filters``, grouped by unit archive (an owner: their unit only)."""
+               limit: int = SEARCH_LIMIT) -> SearchPage:
+        """Documents matching ``query`` and ``filters``, grouped by unit archive (an owner: their unit only).
+
+        Each hit carries an excerpt of its text around the words of the query
+        (:mod:`web.excerpts`, ID numbers and phones masked); the audit row
+        counts the excerpts shown.
+        """
         scope = unit_scope(who)
         self.require(who, Action.SEARCH, unit=scope)
         f = filters or QueryFilters()
         result = self.index.search_archives(query, doc_type=f.doc_types, estate=f.estate, building=f.building,
                                             unit=scope, date_from=f.date_from, date_to=f.date_to, status=f.status,
                                             limit=limit)
-        detail: dict[str, Any] = {"hits": result.count}
+        excerpts = self.excerpts.of_hits(self.vault.acting_as(who), query,
+                                         [hit.id for group in result.groups for hit in group.documents])
+        detail: dict[str, Any] = {"hits": result.count, "excerpts": len(excerpts)}
         if filters is not None:
             detail["filters"] = filters.model_dump(mode="json", exclude_none=True)
         self.audit(who, str(Action.SEARCH), detail=detail)  # never the query: it may be an ID number
-        return result
+        return SearchPage.of(result, excerpts)
 
     def browse(self, who: Identity, *, estate: str | None = None, building: str | None = None,
                unit: str | None = None) -> BrowseResult:

@@ -13,6 +13,7 @@ from schemas.documents import DOC_TYPES
 from schemas.errors import InvalidRequest, SignInFailed
 from storage.search import ARCHIVE_CONTENTS, QueryFilters, SearchResult
 from web.access import Action, Identity
+from web.excerpts import SearchPage
 from web.labels import PURPOSES, ROLE_LABELS, STATUS_LABELS, doc_label, field_label
 from web.service import ArchiveService, check_purpose
 from web.session import (
@@ -127,7 +128,7 @@ def search_page(request: Request, q: str = "", doc_type: str = "", estate: str =
     filters = search_filters(doc_type=doc_type, estate=estate, building=building, date_from=date_from,
                              date_to=date_to, status=status)
     asked = bool(q.strip()) or filters != QueryFilters()
-    result: SearchResult | None = None
+    result: SearchPage | None = None
     if asked:
         result = service_of(request).search(identity_of(request), q, filters)
     form = {"q": q, "doc_type": doc_type, "estate": estate, "building": building, "date_from": date_from,
