@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 9
     INTEGRITY = 10  # stored data failed authentication
     BUSY = 11  # another run holds the lock
+    AUDIT_BROKEN = 12  # ``dangan audit verify``: the audit log's hash chain is broken
     INTERRUPTED = 130
 
 

@@ -2,7 +2,7 @@
 
 Details are scrubbed before they are written: anything shaped like an ID
 number or a phone number is masked, so a careless caller cannot leak one
-into the log.
+into the log. How the log is chained and verified: :mod:`storage.auditlog`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ _PHONE_LIKE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}
 
 
 class AuditEntry(BaseModel):
-    """One row of the audit log."""
+    """One event of the audit log: who, in which role, did what, to which document, when, why, how it ended.
+
+    ``prev_hash`` and ``hash`` link it into the log's hash chain (:mod:`storage.auditlog`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -32,6 +35,10 @@ class AuditEntry(BaseModel):
     action: str
     document_id: str | None = None
     detail: dict[str, Any] | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
 
 
 def scrub_text(text: str) -> str:
