@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Index, String, Text
+from sqlalchemy import JSON, Boolean, Engine, Index, String, Text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,14 +55,53 @@ class SubjectRequestRow(Base):
     correction_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
 
+class LoanRow(Base):
+    """One loan of a unit archive (借阅登记): who borrows it, why, until when, who decided, when it came back.
+
+    ``status`` is ``requested``, then ``approved`` or ``refused``; an approved
+    loan ends at ``due_at`` or when it is ``returned``. Rows are never deleted.
+    """
+
+    __tablename__ = "loans"
+    __table_args__ = (Index("ix_loans_archive_borrower", "archive_id", "borrower", "status"),
+                      Index("ix_loans_status_due", "status", "due_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The archive lent (not a foreign key: the register outlives it), and where it is filed.
+    archive_id: Mapped[str] = mapped_column(String(36))
+    estate: Mapped[str | None] = mapped_column(String(64))
+    building: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(64))
+    room: Mapped[str] = mapped_column(String(64))
+    #: The user who borrows it, and their role when they asked.
+    borrower: Mapped[str] = mapped_column(String(128))
+    borrower_role: Mapped[str] = mapped_column(String(32))
+    #: Why (查阅目的), with ID numbers and phones masked.
+    purpose: Mapped[str] = mapped_column(String(200))
+    #: The paper folder leaves the archive room too: it must come back (an archive manager records it).
+    paper: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: When access ends (set on approval; UTC).
+    due_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_role: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[dt.datetime | None]
+    #: Why a request was refused (masked like ``purpose``).
+    refusal_reason: Mapped[str | None] = mapped_column(Text)
+    returned_by: Mapped[str | None] = mapped_column(String(128))
+    returned_at: Mapped[dt.datetime | None]
+
+
 def ensure_tables(engine: Engine) -> None:
     """Create the rules' tables in an index that lacks them (idempotent; another process may race us)."""
-    table: Any = SubjectRequestRow.__table__
-    try:
-        table.create(engine, checkfirst=True)
-    except sa_exc.DBAPIError:
-        from sqlalchemy import inspect
+    for row in (SubjectRequestRow, LoanRow):
+        table: Any = row.__table__
+        try:
+            table.create(engine, checkfirst=True)
+        except sa_exc.DBAPIError:
+            from sqlalchemy import inspect
 
-        if not inspect(engine).has_table(table.name):
-            raise
-        # another process created it first
+            if not inspect(engine).has_table(table.name):
+                raise
+            # another process created it first

@@ -219,15 +219,22 @@ class Vault:
         excerpts a search result shows, and the search itself is audited.
         """
         detail = self.index.get_document(doc_id)
-        self._require(Action.VIEW_DOCUMENT, unit=detail.unit, document_id=doc_id)
+        # A search hit's masked excerpt is part of searching: no loan of the archive is needed (rules/loans.py).
+        self._require(Action.VIEW_DOCUMENT, unit=detail.unit, document_id=doc_id, loan=False)
         raw = load_sealed(self.store, detail.ocr_key, self.index.data_key(detail.dek_id))
         wanted = {p.index for p in detail.page_info} or set(range(detail.first_page,
                                                                    detail.first_page + detail.pages))
         pages = [OcrPage.model_validate(p) for p in json.loads(raw) if p.get("index") in wanted]
         return [(p.index, p.text) for p in sorted(pages, key=lambda p: p.index)]
 
-    def _require(self, action: Action, *, unit: UnitRef | None = None, document_id: str | None = None) -> None:
+    def _require(self, action: Action, *, unit: UnitRef | None = None, document_id: str | None = None,
+                 loan: bool = True) -> None:
+        """The permission matrix, then (for a document, unless ``loan`` is False) the borrowing register."""
         require(self.identity, action, self.index.audit, unit=unit, document_id=document_id)
+        if document_id is not None and loan:
+            from rules.loans import require_loan
+
+            require_loan(self.index, self.identity, action, document_id)
 
     def audit(self, action: str, *, document_id: str | None = None, detail: dict[str, Any] | None = None) -> None:
         """Record ``action`` in the audit log under the acting identity's name and role."""

@@ -13,13 +13,18 @@ how to try it through the API) and check that it covers every ``Action``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.errors import ExitCode
 from schemas.models import UnitRef
-from web.access import Action, Role
+from web.access import Action, Identity, Role
+
+if TYPE_CHECKING:
+    from storage.index import Index
 
 PASSWORD = "a long test password"
 #: The owner's unit, and another one.
@@ -87,6 +92,18 @@ CLI_TRIES: tuple[CliTry, ...] = (
            lambda a, run: ["restore", str(a.work / f"{run}-no-backup"), "--verify-only"],
            ok=ExitCode.INTEGRITY, notes="passes the check, then finds no backup there"),
     CliTry("gc", (Action.GC,), lambda a, _: ["gc"]),
+    *(CliTry(f"loan {name}", actions, argv, ok, notes) for name, actions, argv, ok, notes in (
+        ("request", (Action.REQUEST_LOAN,), lambda a, _: ["loan", "request", str(OWN_UNIT), "--purpose", "权限检查"],
+         ExitCode.OK, ""),
+        ("list", (Action.VIEW_LOANS,), lambda a, _: ["loan", "list", "--overdue"], ExitCode.OK, ""),
+        ("list --mine", (Action.REQUEST_LOAN,), lambda a, _: ["loan", "list", "--mine"], ExitCode.OK, ""),
+        ("approve", (Action.DECIDE_LOAN,), lambda a, _: ["loan", "approve", "999999"], ExitCode.NOT_FOUND,
+         "passes the check, then finds no such loan"),
+        ("refuse", (Action.DECIDE_LOAN,), lambda a, _: ["loan", "refuse", "999999", "--reason", "不需要"],
+         ExitCode.NOT_FOUND, "passes the check, then finds no such loan"),
+        ("return", (Action.REQUEST_LOAN,), lambda a, _: ["loan", "return", "999999"], ExitCode.NOT_FOUND,
+         "passes the check, then finds no such loan"),
+    )),
 )
 
 #: Actions no command above takes, and where they are tried instead.
@@ -98,3 +115,20 @@ WEB_ONLY: Mapping[Action, str] = {
     Action.UPLOAD: "the service's pages and API",
     Action.SERVE: "`dangan serve` (it runs until stopped): the service's own tests",
 }
+
+
+def lend_to_borrowers(index: Index, units: Sequence[UnitRef]) -> None:
+    """Approved loans of the archives of ``units``, for two days, to the user of every role that needs one.
+
+    The access tests walk the permission matrix alone with them: a clerk, an
+    auditor or the police open a document only while they hold a loan of its
+    archive (rules/loans.py, tried in tests/test_loans.py).
+    """
+    from rules.loans import LOAN_ROLES, LoanRegister
+
+    manager = LoanRegister.open(index, Identity(name=USERS[Role.ARCHIVE_MANAGER], role=Role.ARCHIVE_MANAGER))
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    for role in sorted(LOAN_ROLES):
+        borrower = LoanRegister(index, Identity(name=USERS[role], role=role))
+        for unit in units:
+            manager.approve(borrower.request("权限检查", unit=unit).id, until=until)

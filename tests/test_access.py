@@ -25,7 +25,17 @@ from schemas.errors import ExitCode
 from schemas.settings import Settings
 from storage.audit import AuditEntry
 from storage.vault import Vault
-from tests.access_matrix import CLI_TRIES, OTHER_UNIT, OWN_UNIT, PASSWORD, USERS, WEB_ONLY, ArchiveUnderTest, CliTry
+from tests.access_matrix import (
+    CLI_TRIES,
+    OTHER_UNIT,
+    OWN_UNIT,
+    PASSWORD,
+    USERS,
+    WEB_ONLY,
+    ArchiveUnderTest,
+    CliTry,
+    lend_to_borrowers,
+)
 from tests.e2e import DANGAN, ensure_master_key
 from tests.test_index import make_doc
 from web.access import PERMISSIONS, USER_ROLES, Action, Role, allowed, local_operator
@@ -66,6 +76,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> ArchiveUnderTest:
         users = Users.of_index(vault.index)
         for role, name in USERS.items():
             users.add(name, role, PASSWORD, unit=OWN_UNIT if role is Role.OWNER else None)
+        lend_to_borrowers(vault.index, (OWN_UNIT, OTHER_UNIT))  # the matrix alone: loans in tests/test_loans.py
     work = root / "work"
     work.mkdir()
     return ArchiveUnderTest(home=home, own_doc=own, other_doc=other, work=work)

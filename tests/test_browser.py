@@ -3,9 +3,10 @@
 ``dangan serve`` runs as a child process on a free port over a copy of the
 test archive (real scans through the real ingest, ``tests/webarchive.py``).
 People of several roles sign in and use the pages as they would: search a
-two-character name, open a document with a purpose and see the watermark,
-correct a flagged value and find the document by it, fail to download as a
-clerk, fail to open another owner's archive as an owner. Screenshots of each
+two-character name, be refused a document without a loan and request one on
+the page, approve it as an archive manager, open the document with a purpose
+and see the watermark, correct a flagged value and find the document by it,
+fail to download as a clerk, fail to open another owner's archive as an owner. Screenshots of each
 step are saved under the test's temporary folder.
 """
 
@@ -158,36 +159,64 @@ def test_find_view_correct_and_refusals_in_a_browser(served: tuple[str, WebArchi
     assert f"{archive.misprinted_id[:6]}********{archive.misprinted_id[-4:]}" in excerpts.all_inner_texts()[
         ["身份证号码" in t for t in excerpts.all_inner_texts()].index(True)]
     clerk.screenshot(path=str(tmp_path / "1-search.png"), full_page=True)
+    # 周敏's registration form waits for review (a misprinted ID number): the manager corrects it below.
+    doc_id = clerk.get_attribute("a.doc-link:has-text('业主入住登记表')", "href").split("/documents/")[1]
+
+    # A reviewed document of another archive: the clerk is refused without a loan and requests one on the page.
+    clerk.fill("input[name=q]", archive.other_owner)
+    clerk.click(".searchbar button")
+    clerk.wait_for_selector("article.group a.borrow")
     clerk.click("a.doc-link:has-text('业主入住登记表')")
     clerk.wait_for_selector("form.purpose")
     clerk.screenshot(path=str(tmp_path / "2-purpose.png"))
     clerk.check("input[value='业务办理']")
     clerk.click("form.purpose button[type=submit]")
+    clerk.wait_for_selector("form.loan-request")
+    doc_url = clerk.url
+    other_id = doc_url.split("/documents/")[1].split("?")[0]
+    assert "需要借阅" in clerk.content() and "no approved loan of archive 锦绣花园 5-1-502" in clerk.content()
+    assert clerk.input_value("form.loan-request input[name=purpose]") == "业务办理"
+    clerk.screenshot(path=str(tmp_path / "3-loan-needed.png"))
+    clerk.click("form.loan-request button[type=submit]")
+    clerk.wait_for_selector("p.notice")
+    assert "已提交借阅申请" in clerk.inner_text("p.notice")
+    assert clerk.locator("section.mine tr.loan[data-state='requested']").count() == 1
+    clerk.screenshot(path=str(tmp_path / "3b-loan-requested.png"), full_page=True)
+
+    # An archive manager approves it on the 借阅 page (until the end of the day).
+    manager = _page(browser, base, "guanli")
+    manager.click("header nav a:has-text('借阅')")
+    row = manager.locator("section.register tr.loan[data-state='requested']")
+    assert row.count() == 1 and "qiantai" in row.inner_text() and "业务办理" in row.inner_text()
+    manager.screenshot(path=str(tmp_path / "4-loan-to-approve.png"), full_page=True)
+    row.locator("form.approve button[type=submit]").click()
+    manager.wait_for_selector("p.notice")
+    assert manager.locator("section.register tr.loan[data-state='active']").count() == 1
+
+    # Now the clerk opens it: the pages drawn with the watermark, the fields beside them.
+    clerk.goto(doc_url)
     clerk.wait_for_selector("img.page-image")
     _wait_for_images(clerk, "img.page-image")
-    doc_url = clerk.url
-    doc_id = doc_url.split("/documents/")[1].split("?")[0]
     assert clerk.locator(".box[data-field='owner_name']").count() == 1
     assert clerk.locator("text=下载原件").count() == 0
-    clerk.screenshot(path=str(tmp_path / "3-document.png"), full_page=True)
+    clerk.screenshot(path=str(tmp_path / "5-document.png"), full_page=True)
     image = clerk.request.get(base + clerk.get_attribute("img.page-image", "src"))
     in_band, tint = _red_share(image.body())
     assert in_band > 0.002 and tint > 0.01, (in_band, tint)
 
     # The clerk may not download the original, even by typing its address.
-    refused = clerk.goto(f"{base}/documents/{doc_id}/original?purpose=业务办理")
+    refused = clerk.goto(f"{base}/documents/{other_id}/original?purpose=业务办理")
     assert refused is not None and refused.status == 403
     assert "无权操作" in clerk.content()
-    clerk.screenshot(path=str(tmp_path / "4-download-refused.png"))
+    clerk.screenshot(path=str(tmp_path / "6-download-refused.png"))
 
     # An archive manager corrects the flagged ID number; search finds the document by it at once.
-    manager = _page(browser, base, "guanli")
     manager.goto(f"{base}/review")
     manager.click(f"a[href='/review/{doc_id}']")
     item = manager.locator("section.review-item[data-field='id_number']")
     item.locator("img.crop").wait_for()
     _wait_for_images(manager, "img.crop")
-    manager.screenshot(path=str(tmp_path / "5-review.png"), full_page=True)
+    manager.screenshot(path=str(tmp_path / "7-review.png"), full_page=True)
     item.locator("input[name=value]").fill(archive.owner_id)
     item.locator("button[value=correct]").click()
     manager.wait_for_selector("p.notice")
@@ -196,7 +225,7 @@ def test_find_view_correct_and_refusals_in_a_browser(served: tuple[str, WebArchi
     manager.click(".searchbar button")
     manager.wait_for_selector("article.group")
     assert manager.locator(f"a.doc-link[href='/documents/{doc_id}']").count() == 1
-    manager.screenshot(path=str(tmp_path / "6-found-by-correction.png"), full_page=True)
+    manager.screenshot(path=str(tmp_path / "8-found-by-correction.png"), full_page=True)
 
     # An owner sees their own unit and may not open another owner's archive.
     owner = _page(browser, base, "yezhu")
@@ -210,7 +239,7 @@ def test_find_view_correct_and_refusals_in_a_browser(served: tuple[str, WebArchi
     answer = owner.goto(f"{base}/documents/{other}?purpose=业主查询")
     assert answer is not None and answer.status == 403
     assert "无权操作" in owner.content() and "own unit" in owner.content()
-    owner.screenshot(path=str(tmp_path / "7-owner-refused.png"))
+    owner.screenshot(path=str(tmp_path / "9-owner-refused.png"))
     image_answer = owner.request.get(f"{base}/api/documents/{other}/pages/0.png?purpose=业主查询")
     assert image_answer.status == 403
 

@@ -55,24 +55,31 @@ class Action(StrEnum):
     BACKUP_RESTORE = "backup_restore"
     GC = "gc"  # objects no index row refers to
     SERVE = "serve"  # run the archive service itself (it reads the master key)
+    # The borrowing register (借阅登记, rules/loans.py): clerks, auditors, police and courts open an archive's
+    # documents only while they hold an approved loan of it.
+    REQUEST_LOAN = "request_loan"  # ask to borrow an archive; see and return one's own loans
+    DECIDE_LOAN = "decide_loan"  # approve or refuse a request; record any loan's return
+    VIEW_LOANS = "view_loans"  # the whole register
 
 
 _READ = frozenset({Action.SEARCH, Action.BROWSE, Action.VIEW_DOCUMENT, Action.VIEW_PAGE_IMAGE})
 _FILE = frozenset({Action.CORRECT_FIELD, Action.REVIEW, Action.UPLOAD, Action.INGEST})
 _KEEP = frozenset({Action.REVEAL_PII, Action.DOWNLOAD_ORIGINAL, Action.EXPORT, Action.MANAGE_USERS,
                    Action.VIEW_AUDIT})
+_LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
 
 #: The one matrix: what each role may do. Read it as the company's access rules:
 #: need to know; full ID numbers and phones for leadership and archive managers only;
 #: police and courts view without taking copies; an owner sees their own unit's archive
 #: (and may have a copy of its originals); keys, backups and clean-up belong to the
 #: machine account that holds the master key.
+#: Staff borrow an archive (借阅) with a manager's approval; auditors read the borrowing register.
 PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType({
-    Role.LEADERSHIP: _READ | _FILE | _KEEP,
-    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP,
-    Role.CLERK: _READ | _FILE,
-    Role.AUDITOR: _READ | {Action.VIEW_AUDIT},
-    Role.EXTERNAL_AUTHORITY: _READ,
+    Role.LEADERSHIP: _READ | _FILE | _KEEP | _LOANS,
+    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _LOANS,
+    Role.CLERK: _READ | _FILE | {Action.REQUEST_LOAN},
+    Role.AUDITOR: _READ | {Action.VIEW_AUDIT, Action.REQUEST_LOAN, Action.VIEW_LOANS},
+    Role.EXTERNAL_AUTHORITY: _READ | {Action.REQUEST_LOAN},
     Role.OWNER: _READ | {Action.DOWNLOAD_ORIGINAL},
     Role.LOCAL_OPERATOR: frozenset(Action),
 })
@@ -193,4 +200,7 @@ _WORDS: Mapping[Action, str] = MappingProxyType({
     Action.BACKUP_RESTORE: "back up or restore the archive",
     Action.GC: "clean up the object store",
     Action.SERVE: "run the archive service",
+    Action.REQUEST_LOAN: "borrow archives (借阅)",
+    Action.DECIDE_LOAN: "approve or refuse loans, or record the return of someone else's or a paper loan",
+    Action.VIEW_LOANS: "read the whole borrowing register (their own loans are listed with --mine)",
 })

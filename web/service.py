@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rules.loans import require_loan
 from schemas.documents import SENSITIVE_FIELDS
 from schemas.errors import InvalidRequest, NotFound
 from schemas.models import CONFIDENT, OcrPage, UnitRef
@@ -32,7 +33,7 @@ from storage.index import DocumentDetail, PageInfo
 from storage.objects import load_sealed
 from storage.search import BrowseResult, QueryFilters, SearchResult
 from storage.vault import Vault
-from web.access import Action, Identity, allowed, require, unit_scope
+from web.access import Action, Identity, Role, allowed, require, unit_scope
 from web.excerpts import Excerpts, SearchPage
 from web.labels import UNIT_SOURCE_LABELS, doc_label, field_label
 from web.render import (
@@ -162,13 +163,27 @@ class ArchiveService:
 
     def require(self, who: Identity, action: Action, *, unit: UnitRef | None = None,
                 document_id: str | None = None) -> None:
-        """Return when ``who`` may take ``action``; else audit the refusal and raise AccessDenied."""
+        """Return when ``who`` may take ``action``; else audit the refusal and raise AccessDenied.
+
+        On a document, a borrower's role also needs an approved loan of its archive (:mod:`rules.loans`).
+        """
         require(who, action, self.index.audit, unit=unit, document_id=document_id)
+        if document_id is not None:
+            require_loan(self.index, who, action, document_id)
 
     @staticmethod
     def may(who: Identity, action: Action, *, unit: UnitRef | None = None) -> bool:
         """Whether ``who`` may take ``action`` (for showing or hiding a button; nothing is audited)."""
         return allowed(who, action, unit=unit)
+
+    @staticmethod
+    def may_print(who: Identity, *, unit: UnitRef | None = None) -> bool:
+        """Whether a document's page may be printed by ``who``: only by a role that may take a copy (download).
+
+        Police and courts (external_authority) never may; nor may a role without download. Their page
+        prints as a blank sheet with a notice (the page's print style).
+        """
+        return who.role is not Role.EXTERNAL_AUTHORITY and allowed(who, Action.DOWNLOAD_ORIGINAL, unit=unit)
 
     # --- search and browse ------------------------------------------------------------------------------
 
@@ -313,8 +328,9 @@ class ArchiveService:
         return record
 
     def watermark(self, who: Identity, purpose: str) -> Watermark:
-        """The watermark of a page ``who`` views now for ``purpose``."""
-        return Watermark(viewer=who.name, at=dt.datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"), purpose=purpose)
+        """The watermark of a page ``who`` views now for ``purpose`` (police and courts: named as such too)."""
+        viewer = f"{who.name}（外部机关）" if who.role is Role.EXTERNAL_AUTHORITY else who.name
+        return Watermark(viewer=viewer, at=dt.datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M"), purpose=purpose)
 
     def _original(self, detail: DocumentDetail) -> bytes:
         return load_sealed(self.vault.store, detail.original_key, self.index.data_key(detail.dek_id))

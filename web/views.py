@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from rules.loans import LOAN_ROLES, LoanRequired, loan_refusal
 from schemas.documents import DOC_TYPES
 from schemas.errors import InvalidRequest, SignInFailed
 from storage.search import ARCHIVE_CONTENTS, QueryFilters, SearchResult
@@ -47,7 +48,8 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     service = service_of(request)
     may = {a.value: bool(me and service.may(me, a)) for a in Action}
     base = {"me": me, "role_label": ROLE_LABELS.get(str(me.role), str(me.role)) if me else "",
-            "csrf": csrf_token(request), "may": may, "doc_label": doc_label, "field_label": field_label,
+            "csrf": csrf_token(request), "may": may, "borrows": bool(me and me.role in LOAN_ROLES),
+            "doc_label": doc_label, "field_label": field_label,
             "status_labels": STATUS_LABELS, "doc_types": [t for t in DOC_TYPES if t != "other"] + ["other"]}
     templates = request.app.state.templates
     response: HTMLResponse = templates.TemplateResponse(request, template, {**base, **context},
@@ -208,8 +210,13 @@ def document_page(request: Request, doc_id: str, purpose: str = "", purpose_othe
         return page(request, "purpose.html", status_code=400, doc_id=doc_id, purposes=PURPOSES,
                     action=f"/documents/{doc_id}", error=e.message)
     service, me = service_of(request), identity_of(request)
-    doc = service.document(me, doc_id, purpose=purpose, reveal=reveal)
+    try:
+        doc = service.document(me, doc_id, purpose=purpose, reveal=reveal)
+    except LoanRequired as e:  # refused (audited): offer the request of a loan of its archive, for this purpose
+        return page(request, "loan_needed.html", status_code=403, message=e.message, archive_id=e.archive_id,
+                    place=e.place, purpose=purpose, next=f"/documents/{doc_id}?{urlencode({'purpose': purpose})}")
     return page(request, "document.html", doc=doc, purpose=purpose, q=urlencode({"purpose": purpose}),
+                may_print=service.may_print(me, unit=doc.unit),
                 may_download=service.may(me, Action.DOWNLOAD_ORIGINAL, unit=doc.unit),
                 may_reveal=service.may(me, Action.REVEAL_PII, unit=doc.unit),
                 may_correct=service.may(me, Action.CORRECT_FIELD, unit=doc.unit))
@@ -227,10 +234,10 @@ def original(request: Request, doc_id: str, purpose: str = "") -> Response:
 
 
 @router.get("/review")
-def review_queue(request: Request) -> Response:
-    """复核: the documents waiting for a person's check."""
+def review_queue(request: Request, saved: str = "") -> Response:
+    """复核: the documents waiting for a person's check (``saved``: the field whose correction finished one)."""
     result = service_of(request).review_queue(identity_of(request))
-    return page(request, "review.html", result=result, contents=ARCHIVE_CONTENTS)
+    return page(request, "review.html", result=result, contents=ARCHIVE_CONTENTS, saved=saved)
 
 
 @router.get("/review/{doc_id}")
@@ -259,6 +266,8 @@ def review_save(request: Request, doc_id: str, field: Annotated[str, Form()], de
                     q=urlencode({"purpose": purpose}), saved="", error=e.message,
                     may_correct=True, may_reveal=service.may(me, Action.REVEAL_PII, unit=doc.unit))
     target = f"/review/{doc_id}?{urlencode({'purpose': purpose, 'saved': field})}"
+    if loan_refusal(service.index, me, Action.VIEW_DOCUMENT, doc_id) is not None:
+        target = f"/review?{urlencode({'saved': field})}"  # reviewed: opening it again needs a loan (rules/loans.py)
     return RedirectResponse(target, status_code=303)
 
 
