@@ -122,8 +122,13 @@ def index_bytes(index: Index, url: str) -> dict[str, int]:
     return {"total": sum(sizes.values()), **sizes}
 
 
-def cold_cli(url: str, key: Path, queries: Sequence[str], runs: int) -> dict[str, Any]:
-    """Wall seconds of fresh ``dangan search`` processes (median, p95) and what they import."""
+def cold_cli(url: str, key: Path, queries: Sequence[str], runs: int, dangan: Path = DANGAN) -> dict[str, Any]:
+    """Wall seconds of fresh ``dangan search`` processes (median, p95) and what they import.
+
+    ``dangan`` is the command to time (another checkout's, for a baseline); the import trace is of
+    the Python beside it.
+    """
+    python = dangan.parent / "python"
     home = Path(tempfile.mkdtemp(prefix="dangan-bench-"))
     try:
         os.chmod(home, 0o700)
@@ -131,20 +136,21 @@ def cold_cli(url: str, key: Path, queries: Sequence[str], runs: int) -> dict[str
         os.chmod(home / "master.key", 0o600)
         env = {**os.environ, "DANGAN_HOME": str(home), "DANGAN_DB_URL": url}
         env.pop("DANGAN_USER", None)
-        subprocess.run([str(DANGAN), "search", queries[0]], env=env, capture_output=True, check=True)
+        subprocess.run([str(dangan), "search", queries[0]], env=env, capture_output=True, check=True)
         walls = []
         for i in range(runs):
             started = time.perf_counter()
-            proc = subprocess.run([str(DANGAN), "search", queries[i % len(queries)]], env=env, capture_output=True,
+            proc = subprocess.run([str(dangan), "search", queries[i % len(queries)]], env=env, capture_output=True,
                                   text=True)
             walls.append(time.perf_counter() - started)
             if proc.returncode != 0:
                 raise RuntimeError(proc.stderr)
-        trace = subprocess.run([sys.executable, "-X", "importtime", "-m", "flows.cli", "search", queries[0]],
-                               env=env, capture_output=True, text=True, cwd=REPO)
+        trace = subprocess.run([str(python), "-X", "importtime", "-m", "flows.cli", "search", queries[0]],
+                               env=env, capture_output=True, text=True, cwd=dangan.parent.parent.parent)
         modules = {line.split("|")[-1].strip().split(".")[0] for line in trace.stderr.splitlines() if "|" in line}
         heavy = sorted(m for m in modules if m in {"prefect", "cv2", "onnxruntime", "numpy", "rapidocr", "PIL",
-                                                    "fastapi", "starlette", "uvicorn", "jinja2", "dask", "pytesseract"})
+                                                    "fastapi", "starlette", "uvicorn", "jinja2", "dask", "pytesseract",
+                                                    "sqlalchemy"})
         walls.sort()
         return {"runs": runs, "median": statistics.median(walls), "p95": walls[int(0.95 * (len(walls) - 1))],
                 "heavy_imports": heavy}
@@ -162,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--cli-runs", type=int, default=10)
     parser.add_argument("--key", type=Path, default=OUT / "master.key")
+    parser.add_argument("--baseline-dangan", type=Path,
+                        help="another checkout's .venv/bin/dangan: its cold search is timed in the same run")
     parser.add_argument("--out", type=Path, default=OUT / "search-results.json")
     args = parser.parse_args(argv)
     build = json.loads((args.queries or queries_path(args.sqlite, args.pg)).read_text(encoding="utf-8"))
@@ -172,7 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     urls = [("sqlite", f"sqlite:///{args.sqlite.resolve()}")] if args.sqlite else []
     urls += [("postgresql", args.pg)] if args.pg else []
     for name, url in urls:
+        # The baseline first: the index as the build left it (a newer dangan may upgrade it when it opens it).
+        baseline = (cold_cli(url, args.key, queries["name"], args.cli_runs, args.baseline_dangan)
+                    if args.baseline_dangan else None)
         index = Index(url, master)
+        index.create_schema()  # as every dangan command opens it: an index made by an older dangan is upgraded
         index.unlock()
         started = time.perf_counter()
         latency = time_queries(index, queries, args.warmup)
@@ -181,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         index.close()
         cli = cold_cli(url, args.key, queries["name"], args.cli_runs)
         results[name] = {"latency_ms": latency, "bytes": sizes, "bytes_per_document": sizes["total"] / documents,
-                         "cli_seconds": cli, "wall_seconds": time.perf_counter() - started}
+                         "cli_seconds": cli, "baseline_cli_seconds": baseline,
+                         "wall_seconds": time.perf_counter() - started}
         print(f"{name}: done in {time.perf_counter() - started:.0f} s", flush=True)
     args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     print(table(results, [n for n, _ in urls]))
@@ -213,6 +226,10 @@ def table(results: dict[str, Any], names: list[str]) -> str:
                      f"({r['bytes']['total'] / 2**30:.2f} GiB); cold `dangan search` {cli['median']:.2f} s median, "
                      f"{cli['p95']:.2f} s p95 over {cli['runs']} runs; heavy imports: "
                      f"{', '.join(cli['heavy_imports']) or 'none'}")
+        if r.get("baseline_cli_seconds"):
+            base = r["baseline_cli_seconds"]
+            lines.append(f"- {n}: baseline cold `dangan search` {base['median']:.2f} s median, {base['p95']:.2f} s "
+                         f"p95; heavy imports: {', '.join(base['heavy_imports']) or 'none'}")
     return "\n".join(lines)
 
 
