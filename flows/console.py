@@ -56,6 +56,8 @@ def print_summary(summary: IngestSummary, console: Console | None = None) -> Non
         out.print(f"{summary.documents_to_review} document(s) need review (fields flagged below)")
     if summary.qa_report:
         out.print(f"  report       digitisation quality: {_plain(summary.qa_report)}")
+    for lack in summary.archive_gaps:
+        out.print(f"  incomplete   {_plain(lack.place)}: 缺 {'、'.join(lack.missing)}")
     for f in summary.files:
         name, reason = _plain(f.name), _plain(f.reason or "")
         if f.outcome == "quarantined":

@@ -7,7 +7,8 @@ Per file, in this order (each step is a plain function in ocr/ or storage/):
 3. read           ocr.pipeline.read_document  rasterise -> OpenCV clean-up (seals, marks, cells) -> OCR
 4. understand     ocr.pipeline.understand     split into documents -> classify -> extract -> re-read doubtful
                                               fields -> cross-check documents -> settle confidence
-                  storage.unitpath            the unit the drop-folder path names wins over the pages' reading
+                  storage.unitpath            the unit the drop-folder path names wins over the pages' reading;
+                                              the path or a cover sheet names the estate (小区) to file under
 5. store + index  Vault.store_file            seal (AES-256-GCM) -> object store -> one SQL transaction
 6. settle         storage.dropfolder          done/ after the commit, or quarantine/ with a reason
 
@@ -47,6 +48,7 @@ from flows.summary import FileOutcome, IngestSummary
 from ocr.coversheet import CoverSheet
 from ocr.load import preflight
 from ocr.pipeline import FileReading, ScannedFile, scan_file, understand_file
+from rules.reconcile import batch_archive_gaps
 from schemas.errors import (
     ConfigError,
     DanganError,
@@ -60,9 +62,10 @@ from schemas.errors import (
 )
 from schemas.models import Extraction, OcrPage, SourceFile, UnitRef, ValueSource
 from schemas.settings import Settings
+from storage.auditlog import anchor_after_batch
 from storage.dropfolder import Destinations, DropItem, discover, quarantine, settle_done
 from storage.names import safe_name
-from storage.unitpath import apply_unit_hint, sheet_hint
+from storage.unitpath import apply_unit_hint, filed_unit, sheet_hint
 
 #: Seconds an OCR program's failure waits for a Ctrl-C to be seen: the terminal sends SIGINT to the
 #: programs too, and a program stopped that way says nothing about the file.
@@ -111,20 +114,19 @@ def find_archived(sha256: str, services: Services) -> list[str]:
 @task(name="store-and-index", cache_policy=NO_CACHE, persist_result=False, **_IO_RETRIES)
 def store_and_index(
     source: SourceFile, pages: list[OcrPage], documents: list[Extraction], services: Services, run_id: str,
-    unit: UnitRef | None = None, filed: list[tuple[UnitRef | None, ValueSource]] | None = None,
+    filed: list[tuple[UnitRef | None, ValueSource]] | None = None,
 ) -> list[str]:
     """Seal and store the original and OCR result, then commit the index rows of its documents (I/O, retried).
 
-    ``unit``: the unit the file's drop-folder path names; its documents are filed under it.
-    ``filed``: each document's own unit and its source, when cover sheets named them.
+    ``filed``: each document's unit (with its estate) and where it came from
+    (:func:`storage.unitpath.filed_unit`); without it, the unit each names itself.
     """
     if current_control().stopping:  # a retry that was waiting when the run was stopped
         raise IngestInterrupted("The run was stopped before this file was stored; it stays in the drop "
                                 "folder for the next run.")
     needed = 2 * source.size if not services.settings.uses_s3 else 0  # sealed original + OCR result
     check_room(services.settings.home, needed)
-    return services.vault.store_file(source=source, pages=pages, documents=documents, run_id=run_id, unit=unit,
-                                     unit_source="path", filed=filed)
+    return services.vault.store_file(source=source, pages=pages, documents=documents, run_id=run_id, filed=filed)
 
 
 @task(name="ingest-file", cache_policy=NO_CACHE, persist_result=False)
@@ -175,24 +177,19 @@ def _archive_file(item: DropItem, services: Services, run_id: str, dest: Destina
         if chain is not None:
             chain.scanned(item, None)
         reading = understand_pages(scanned, services, chain.lead(item) if chain is not None else None)
-        hint = item.unit_hint
-        sheets = reading.sheets  # one per document, in order
-        documents = [apply_unit_hint([d], sheet_hint(sheet) if sheet is not None else hint)[0]
-                     for d, sheet in zip(reading.documents, sheets, strict=True)]
-        filed: list[tuple[UnitRef | None, ValueSource]] | None = None
-        if any(sheet is not None for sheet in sheets):
-            filed = [(sheet_hint(sheet).unit_ref, "cover_sheet") if sheet is not None
-                     else (hint.unit_ref if hint else None, "path") for sheet in sheets]
+        # A document behind a cover sheet is filed by the sheet; any other by its drop-folder path and its fields.
+        hints = [sheet_hint(sheet) if sheet is not None else item.unit_hint for sheet in reading.sheets]
+        documents = [apply_unit_hint([d], h)[0] for d, h in zip(reading.documents, hints, strict=True)]
+        filed = [filed_unit(d, h) for d, h in zip(documents, hints, strict=True)]
         with control.settling():  # a stop waits for this: stored, indexed and moved, or none of it begun
-            doc_ids = store_and_index(source, reading.pages, documents, services, run_id,
-                                      hint.unit_ref if hint else None, filed)
+            doc_ids = store_and_index(source, reading.pages, documents, services, run_id, filed)
             _settle_done(item, dest)
     return FileOutcome.stored(item, doc_ids, source, reading.pages, documents, reading.problems,
                               reading.quality, reading.metadata)
 
 
-def _settle_sheet_files(items: list[DropItem], outcomes: list[FileOutcome | None], chain: SheetChain,
-                        dest: Destinations, control: RunControl) -> list[FileOutcome | None]:
+def settle_sheet_files(items: list[DropItem], outcomes: list[FileOutcome | None], chain: SheetChain,
+                       dest: Destinations, control: RunControl) -> list[FileOutcome | None]:
     """Move each cover-sheet file to done/ once every file it was carried to is settled; else leave it.
 
     A sheet file left in the drop folder leads the same files again in the
@@ -274,7 +271,7 @@ def work_folder(settings: Settings) -> Path:
     return settings.home / "work"
 
 
-def _clear_work_folder(settings: Settings) -> None:
+def clear_work_folder(settings: Settings) -> None:
     """Remove what killed runs left in the work folder (called holding the archive's ingest lock)."""
     folder = work_folder(settings)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -314,8 +311,8 @@ def ingest(paths: list[str], keep: bool = False) -> IngestSummary:
     """
     settings = current_settings()
     control = current_control()
-    with _home_lock(settings) as lock:
-        _clear_work_folder(settings)
+    with home_lock(settings) as lock:
+        clear_work_folder(settings)
         items = discover(paths)  # strings: a ``/./`` in a file's path marks its drop folder
         dest = Destinations(settings.done_dir, settings.quarantine_dir, keep=keep)
         current_reporter().start(len(items))
@@ -329,17 +326,19 @@ def ingest(paths: list[str], keep: bool = False) -> IngestSummary:
             with chain_context(items) as chain:
                 futures = [ingest_file.submit(item, services, run_id, dest) for item in items]
                 outcomes = [_outcome(f, item, settings, control) for f, item in zip(futures, items, strict=True)]
-            outcomes = _settle_sheet_files(items, outcomes, chain, dest, control)
+            outcomes = settle_sheet_files(items, outcomes, chain, dest, control)
             summary = IngestSummary.of([o for o in outcomes if o is not None])
-            summary = summary.model_copy(update={"qa_report": _qa_report(summary, run_id, started, settings)})
+            summary = summary.model_copy(update={"qa_report": batch_qa_report(summary, run_id, started, settings)})
+            summary = batch_archive_gaps(services.vault, summary)  # what each archive filed into still lacks
             control.summary = summary
             if _finish_run(services, run_id, summary):
                 lock.record(None)
+            anchor_after_batch(services.vault.index.anchor_audit, settings.audit_anchor)  # the audit chain's head
     return summary
 
 
 @contextmanager
-def _home_lock(settings: Settings) -> Iterator[HomeLock]:
+def home_lock(settings: Settings) -> Iterator[HomeLock]:
     """The lock the caller already holds (the command line takes it before Prefect starts), else our own."""
     held = current_home_lock()
     if held is not None:
@@ -383,7 +382,7 @@ def _finish_run(services: Services, run_id: str, summary: IngestSummary) -> bool
     return False
 
 
-def _qa_report(summary: IngestSummary, run_id: str, started: datetime, settings: Settings) -> str | None:
+def batch_qa_report(summary: IngestSummary, run_id: str, started: datetime, settings: Settings) -> str | None:
     """Write the batch's digitisation quality report (HTML and CSV) under DANGAN_HOME/reports; its HTML path.
 
     Only stored files have measured pages; a batch without any writes none. A

@@ -20,6 +20,9 @@ How a run ends:
   finds the files the last one left);
 * a failure no retry mends (a setting, the master key, wrong S3 keys, a full
   disk, a bug): Failed at once, without retries.
+
+Either way, when ``DANGAN_AUDIT_ANCHOR`` is set, the audit log's head is
+anchored there (:func:`anchor_audit_log`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +105,8 @@ def run_nightly(folders: list[str] | None, *, keep: bool, log: Callable[[str], N
         error_id = record_error(e, settings.home, context="nightly ingest")
         raise NightlyFailed(f"internal error {error_id} ({type(e).__name__}); the details are in "
                             f"{error_log_path(settings.home)}. Please report the error id.", retryable=False) from None
+    finally:
+        anchor_audit_log(settings)
     for line in _summary_lines(summary):
         log(line)
     code = control.exit_code(summary)
@@ -125,6 +130,21 @@ def acting_as_local_operator(settings: Settings) -> Settings:
 
     identity = local_operator_of(settings)
     return settings.model_copy(update={"user": None, "password": None, "token": None, "actor": identity.name})
+
+
+def anchor_audit_log(settings: Settings) -> None:
+    """Anchor the audit chain's head in DANGAN_AUDIT_ANCHOR, whether or not the batch worked (never raises).
+
+    A batch anchors at its end too; an unchanged head is not written twice.
+    """
+    from storage.auditlog import anchor_after_batch
+    from storage.vault import Vault
+
+    def write(path: Path) -> object:
+        with closing(Vault.open(settings)) as vault:
+            return vault.index.anchor_audit(path)
+
+    anchor_after_batch(write, settings.audit_anchor)
 
 
 def _run(folders: list[Path], *, settings: Settings, keep: bool, control: RunControl) -> IngestSummary:

@@ -76,19 +76,20 @@ from flows.context import (
 )
 from flows.errorlog import error_log_path, record_error
 from flows.ingest import (
-    _clear_work_folder,
-    _home_lock,
-    _qa_report,
-    _settle_sheet_files,
+    batch_qa_report,
+    clear_work_folder,
+    home_lock,
     ingest_file,
     orchestration_failed,
+    settle_sheet_files,
     work_folder,
 )
 from flows.services import Services, disk_failure, open_services
-from flows.sheets import SheetChain
+from flows.sheets import SheetChain, using_chain
 from flows.summary import FileOutcome, IngestSummary
 from ocr.coversheet import CoverSheet
 from ocr.engine_factory import threads_per_worker
+from rules.reconcile import batch_archive_gaps
 from schemas.errors import ConfigError, DanganError, IndexUnavailable, IngestInterrupted, OrchestrationError
 from schemas.settings import Settings, default_home, load_settings
 from storage.dropfolder import Destinations, DropItem, discover
@@ -193,8 +194,8 @@ def ingest_cluster(paths: list[str], keep: bool = False) -> IngestSummary:
     settings = current_settings()
     control = current_control()
     reporter = current_reporter()
-    with _home_lock(settings) as lock:
-        _clear_work_folder(settings)
+    with home_lock(settings) as lock:
+        clear_work_folder(settings)
         items = discover(paths)
         dest = Destinations(settings.done_dir, settings.quarantine_dir, keep=keep)
         reporter.start(len(items))
@@ -212,9 +213,10 @@ def ingest_cluster(paths: list[str], keep: bool = False) -> IngestSummary:
             chain = SheetChain(items)
             with _BatchService(client, run_id, items, chain, control) as service:
                 outcomes = _run_files(client, items, run_id, dest, mark, settings, control, reporter, service)
-            outcomes = _settle_sheet_files(items, outcomes, chain, dest, control)
+            outcomes = settle_sheet_files(items, outcomes, chain, dest, control)
             summary = IngestSummary.of([o for o in outcomes if o is not None])
-            summary = summary.model_copy(update={"qa_report": _qa_report(summary, run_id, started, settings)})
+            summary = summary.model_copy(update={"qa_report": batch_qa_report(summary, run_id, started, settings)})
+            summary = batch_archive_gaps(vault, summary)  # what each archive filed into still lacks
             control.summary = summary
             if _finish_run(vault, run_id, summary):
                 lock.record(None)
@@ -690,17 +692,6 @@ class _WorkerChain(SheetChain):
         return []
 
 
-@contextmanager
-def _chain_of(chain: SheetChain) -> Iterator[None]:
-    """Make ``chain`` the sheet chain the per-file step sees (``flows.sheets.current_chain``)."""
-    from flows import sheets
-
-    token = sheets._chain.set(chain)
-    try:
-        yield
-    finally:
-        sheets._chain.reset(token)
-
 
 # --------------------------------------------------------------------------- the workers
 
@@ -750,7 +741,7 @@ def ingest_here(item: DropItem, run_id: str, dest: Destinations, position: int,
     link = _WorkerLink(get_client(), run_id, position)
     control = _WorkerControl(link)
     chain = _WorkerChain(link, wait=services.settings.file_timeout)
-    with flow_context(services.settings, NullReporter(), control=control), _chain_of(chain):
+    with flow_context(services.settings, NullReporter(), control=control), using_chain(chain):
         outcome = ingest_file.fn(item, services, run_id, dest)
     return FileResult(outcome, control.halted_by)
 

@@ -104,8 +104,15 @@ def current_chain() -> SheetChain | None:
 def chain_context(items: Sequence[DropItem]) -> Iterator[SheetChain]:
     """Carry sheet files over between ``items`` for the block (tasks submitted inside it see the chain)."""
     chain = SheetChain(items)
+    with using_chain(chain):
+        yield chain
+
+
+@contextmanager
+def using_chain(chain: SheetChain) -> Iterator[None]:
+    """Make ``chain`` the one :func:`current_chain` gives for the block (a worker's view of the batch's chain)."""
     token = _chain.set(chain)
     try:
-        yield chain
+        yield
     finally:
         _chain.reset(token)

@@ -112,6 +112,18 @@ class FileOutcome(BaseModel):
                    reason=error.message, reason_code=error.code)
 
 
+class ArchiveLack(BaseModel):
+    """What a unit archive the batch filed documents into still lacks (入档检查)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    archive_id: str
+    #: ``锦绣花园 3栋2单元1201``.
+    place: str
+    #: The missing documents as a clerk names them (``消防安全协议书``, ``居民身份证复印件（2份，现有1份）``).
+    missing: tuple[str, ...]
+
+
 class IngestSummary(BaseModel):
     """Totals of one batch."""
 
@@ -120,6 +132,8 @@ class IngestSummary(BaseModel):
     files: tuple[FileOutcome, ...]
     #: The batch's digitisation quality report (HTML; the CSV lies beside it), when pages were scanned.
     qa_report: str | None = None
+    #: The archives this batch filed documents into that still lack documents the checklist requires.
+    archive_gaps: tuple[ArchiveLack, ...] = ()
 
     @classmethod
     def of(cls, outcomes: Sequence[FileOutcome]) -> IngestSummary:

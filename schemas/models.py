@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 if TYPE_CHECKING:  # only the pipeline's image dataclasses name it; the search path never loads numpy
     import numpy as np
@@ -205,12 +205,36 @@ class FieldValue(Frozen):
         return not self.valid or self.issue is not None or self.confidence < CONFIDENT
 
 
+#: Longest estate name an archive keeps (the index column's width).
+MAX_ESTATE_CHARS = 64
+
+
+def estate_name(value: str | None) -> str | None:
+    """An estate (小区) name as archives are filed by it: without whitespace; None when nothing is left."""
+    if value is None:
+        return None
+    return "".join(value.split()) or None
+
+
 class UnitRef(Frozen):
-    """Building / unit / room (楼栋 / 单元 / 房号) as printed on the document."""
+    """Building / unit / room (楼栋 / 单元 / 房号) as printed on the document, and the estate when known.
+
+    ``estate`` is not part of the printed unit: the drop folder or a cover
+    sheet names it. A unit archive is one unit of one estate, so two
+    references differing only in their estate name two archives. It is left
+    out of dumps (exports and payloads keep ``{"building", "unit", "room"}``;
+    they report the archive's estate beside the unit) and out of ``str()``.
+    """
 
     building: str
     unit: str
     room: str
+    estate: str | None = Field(default=None, max_length=MAX_ESTATE_CHARS, exclude=True)
+
+    @field_validator("estate", mode="before")
+    @classmethod
+    def _estate(cls, value: object) -> object:
+        return estate_name(value) if isinstance(value, str) else value
 
     def __str__(self) -> str:
         return f"{self.building}-{self.unit}-{self.room}"

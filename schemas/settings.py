@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     #: single-threaded worker processes (ignored when ``dask_address`` is set).
     dask_workers: int | None = Field(default=None, ge=1)
 
+    #: Where the audit log's head is anchored, outside the database (``DANGAN_AUDIT_ANCHOR``: an absolute
+    #: file path, e.g. on another machine's share or write-once storage): one JSON line per anchor, written by
+    #: ``dangan audit anchor`` and at the end of every ingest batch, checked by ``dangan audit verify``.
+    audit_anchor: Path | None = None
+
+    #: The company's completeness checklist (入档检查), a TOML file; default ``DANGAN_HOME/checklist.toml`` when it
+    #: exists, else the built-in list (rules/checklist.py).
+    checklist_file: Path | None = None
+
     #: Where stored sources go; default: ``done/`` beside the drop folder.
     done_dir: Path | None = None
     #: Where refused sources go; default: ``quarantine/`` beside the drop folder.
@@ -122,6 +131,15 @@ class Settings(BaseSettings):
             raise ValueError(f"the index database must be SQLite or PostgreSQL (sqlite:///... or "
                              f"postgresql://...), not {dialect!r}")
         return url
+
+    @field_validator("audit_anchor", mode="before")
+    @classmethod
+    def _absolute_anchor(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if value is not None and not Path(str(value)).is_absolute():
+            raise ValueError(f"the audit anchor file must be an absolute path, not {value}")
+        return value
 
     @field_validator("drop_folders", mode="before")
     @classmethod

@@ -14,16 +14,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
-from schemas.doctypes import spec_of
-from schemas.documents import SENSITIVE_FIELDS
-from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound, WrongMasterKey
-from schemas.models import Extraction, FieldValue, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
-from schemas.validators import check_id_number
 from sqlalchemy import (
+    Connection,
     Engine,
+    Table,
     create_engine,
     delete,
     event,
@@ -40,7 +37,39 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex
+
+from rules import tables as _rules_tables  # noqa: F401 - so do the registers of requests and loans
+from schemas.doctypes import spec_of
+from schemas.documents import SENSITIVE_FIELDS
+from schemas.errors import ConfigError, IndexUnavailable, InvalidRequest, KeyDestroyed, NotFound, WrongMasterKey
+from schemas.models import (
+    MAX_ESTATE_CHARS,
+    Extraction,
+    FieldValue,
+    OcrPage,
+    SourceFile,
+    StoredObject,
+    UnitRef,
+    ValueSource,
+    estate_name,
+)
+from schemas.validators import check_id_number
 from storage.audit import AuditEntry, scrub_detail, scrub_text
+from storage.auditlog import BATCH as AUDIT_BATCH
+from storage.auditlog import (
+    Anchor,
+    AnchorFile,
+    ChainReport,
+    append_audit,
+    chain_head,
+    chain_key,
+    chain_unchained,
+    read_anchors,
+    read_marker,
+    verify_chain,
+    write_anchor,
+)
 from storage.blind import (
     BlindIndex,
     canonical_value,
@@ -66,8 +95,9 @@ from storage.search import (
     natural_key,
     understand,
 )
-from storage.searchsql import Db, Searcher, append_audit
+from storage.searchsql import Db, Searcher
 from storage.tables import (
+    ARCHIVE_ACTIVE_UNIT_INDEX,
     ARCHIVE_PLACE_INDEX,
     ARCHIVE_UNIT_INDEX,
     MAX_VALUE_CHARS,
@@ -94,6 +124,8 @@ from web import tables as _web_tables  # noqa: F401 - users and sessions live in
 
 _BATCH = 200
 _RECORD_ATTEMPTS = 3
+#: PostgreSQL advisory lock held while ``uq_archives_active_unit`` is replaced (any constant of dangan's own).
+_ARCHIVE_INDEX_LOCK = 0x64616E67616E0001
 
 
 
@@ -142,6 +174,8 @@ class DocumentDetail(BaseModel):
     #: Where ``unit`` came from: ``ocr`` (read from the page), ``path`` (the drop folder) or ``cover_sheet``.
     unit_source: str | None = None
     archive_id: str | None
+    #: The estate (小区) of the archive it is filed in, when known.
+    estate: str | None = None
     first_page: int
     pages: int
     page_info: list[PageInfo]
@@ -245,6 +279,8 @@ class Index:
         self._blind_index: BlindIndex | None = None
         #: The search's queries (storage/searchsql.py), with the PostgreSQL token statistics they keep.
         self._search: Searcher | None = None
+        #: The audit chain's HMAC key (storage/auditlog.py), derived from the archive's keys on unlock.
+        self._audit_key: bytes | None = None
         self._engine, self._write_engine = _make_engine(url)
         self.dialect = self._engine.dialect.name
 
@@ -283,6 +319,8 @@ class Index:
             Base.metadata.create_all(self._write_engine)
             self._add_missing_columns()
             self._upgrade_search()
+            self._upgrade_archive_unit_index()
+            self._upgrade_audit_columns()
             with self._write() as s, s.begin():
                 if s.get(MetaRow, "schema_version") is None:
                     s.add(MetaRow(key="schema_version", value=SCHEMA_VERSION))
@@ -299,6 +337,29 @@ class Index:
                 raise
             # another process added it first
 
+    def _upgrade_archive_unit_index(self) -> None:
+        """Make ``uq_archives_active_unit`` of an index made before it covered the estate cover it.
+
+        Cheap when current (one catalogue read). The index is replaced in one
+        transaction holding SQLite's write lock or a PostgreSQL advisory lock,
+        which looks again once it holds the lock: two processes opening the
+        same index at once replace it once, and a writer never sees the table
+        without it. The new index allows more than the old one, so building it
+        over the old rows cannot fail. An index without it at all (a
+        bulk-loaded benchmark database) is left so.
+        """
+        name = str(ARCHIVE_ACTIVE_UNIT_INDEX.name)
+        with self._engine.connect() as conn:
+            if not _needs_estate(conn, name):
+                return
+        with self._write_engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ARCHIVE_INDEX_LOCK})
+            if not _needs_estate(conn, name):
+                return  # another process replaced it meanwhile
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+            ARCHIVE_ACTIVE_UNIT_INDEX.create(conn)
+
     # ----------------------------------------------------------------- master key
 
     @property
@@ -313,7 +374,8 @@ class Index:
 
         WrongMasterKey (exit 6) when the archive is locked by another master
         key. An index without key records is bound to this master key (see
-        :func:`storage.keys.bind_archive_keys`).
+        :func:`storage.keys.bind_archive_keys`). An audit log written before
+        the hash chain existed is chained here (it needs the archive's keys).
         """
         with db_errors("read the archive's keys"):
             with self._read() as s:
@@ -329,6 +391,8 @@ class Index:
                         raise IndexUnavailable("The index's key records could not be written or read; "
                                                "run the command again.") from None
         self._blind_index = BlindIndex(keys)
+        self._audit_key = chain_key(keys)
+        self._upgrade_audit_chain()
 
     def unlocks(self, master: MasterKey) -> bool:
         """Tell whether ``master`` is the key this archive is locked by (nothing is written)."""
@@ -414,6 +478,17 @@ class Index:
         the unit printed on it, if any. ``filed`` gives each document its own
         unit and its source instead (a cover sheet before it).
 
+        An archive is one unit of one estate (小区): (estate, building, unit,
+        room). A unit with its estate goes to that estate's archive of the unit,
+        opened when there is none; an archive of the unit without an estate is
+        not taken over (that one may belong to any estate: a person files it
+        under its estate, :meth:`set_archive_estate`). A unit without an estate
+        (the clerk named none) goes to the unit's active archive when it has
+        exactly one, whatever its estate (a scan filed under 3-2-1201 belongs to
+        the one 3-2-1201 there is); else to the unit's archive without an
+        estate, opened when there is none. A document filed under an estate is
+        found by it (``小区:锦绣花园``, ``锦绣花园3栋2单元1201``).
+
         Idempotent on ``source.sha256``: when the file exists (also when a
         concurrent writer commits it first) its document ids are returned and
         nothing is inserted. If that file's ``dek_id`` differs from
@@ -483,7 +558,8 @@ class Index:
             indices = extraction.page_indices or tuple(by_index)
             owner.update(dict.fromkeys(indices, doc_id))
             extraction, status = reapply_corrections(s, self._blind, source.sha256, extraction, status)
-            archive_id = self._archive_for(s, doc_unit or extraction.unit_ref)
+            archive = self._archive_for(s, doc_unit or extraction.unit_ref)
+            archive_id = archive.id if archive is not None else None
             source_of_unit = doc_unit_source if doc_unit is not None else fields_unit_source(extraction)
             checked = self._cross_check(s, extraction, archive_id, file_id)
             if checked.fields != extraction.fields:
@@ -501,7 +577,7 @@ class Index:
                                field_tokens=self._field_token_text(
                                    [(f.name, f.value) for f in extraction.fields.values()],
                                    _unit_parts(doc_unit or extraction.unit_ref if archive_id else None,
-                                               extraction))))
+                                               extraction), archive.estate if archive is not None else None)))
         if pages:
             s.execute(insert(PageRow), [_page_row(file_id, owner.get(p.index), p) for p in pages])
         return doc_ids
@@ -560,20 +636,27 @@ class Index:
                     number=rows.get(person.id_field) if person.id_field else None))
         return found
 
-    def _archive_for(self, s: Session, unit: UnitRef | None) -> str | None:
-        """Id of the unit's active archive, opened now if there is none."""
+    def _archive_for(self, s: Session, unit: UnitRef | None) -> ArchiveRow | None:
+        """The active archive a document of ``unit`` is filed in, opened now if there is none.
+
+        By the unit's estate when it names one, else the unit's only archive or
+        its archive without an estate (see :meth:`record_file`).
+        """
         if unit is None:
             return None
-        found = s.scalar(select(ArchiveRow.id).where(
+        active = list(s.scalars(select(ArchiveRow).where(
             ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
-            ArchiveRow.room == unit.room, ArchiveRow.status == "active"))
+            ArchiveRow.room == unit.room, ArchiveRow.status == "active")))
+        if unit.estate is None and len(active) == 1:
+            return active[0]
+        found = next((a for a in active if a.estate == unit.estate), None)
         if found is not None:
             return found
         archive = ArchiveRow(id=str(uuid.uuid4()), building=unit.building, unit=unit.unit, room=unit.room,
-                             status="active")
+                             estate=unit.estate, status="active")
         s.add(archive)
         s.flush()
-        return archive.id
+        return archive
 
     def _field_row(self, doc_id: str, f: FieldValue) -> dict[str, Any]:
         row: dict[str, Any] = {"document_id": doc_id, "name": f.name, "confidence": f.confidence,
@@ -719,12 +802,29 @@ class Index:
             self._reindex_documents(s, [row], full=True)
 
     def set_archive_estate(self, archive_id: str, estate: str | None) -> None:
-        """File a unit archive under an estate (小区); its documents are found by the estate at once."""
+        """File a unit archive under an estate (小区); its documents are found by the estate at once.
+
+        InvalidRequest when that estate has another active archive of the unit
+        (an estate holds one active archive per unit).
+        """
+        estate = estate_name(estate)
+        if estate is not None and len(estate) > MAX_ESTATE_CHARS:
+            raise InvalidRequest(f"An estate name has at most {MAX_ESTATE_CHARS} characters.")
         with db_errors("update an archive"), self._write() as s, s.begin():
             archive = s.get(ArchiveRow, archive_id)
             if archive is None:
                 raise NotFound(f"No archive with id {archive_id}.")
-            archive.estate = estate or None
+            if archive.status == "active":
+                other = s.scalar(select(ArchiveRow.id).where(
+                    ArchiveRow.id != archive.id, ArchiveRow.status == "active",
+                    ArchiveRow.building == archive.building, ArchiveRow.unit == archive.unit,
+                    ArchiveRow.room == archive.room,
+                    ArchiveRow.estate.is_(None) if estate is None else ArchiveRow.estate == estate))
+                if other is not None:
+                    raise InvalidRequest(
+                        f"{estate or 'No estate'} has an active archive of unit {archive.building}-{archive.unit}-"
+                        f"{archive.room} already (archive {other}): set one of the two aside first.")
+            archive.estate = estate
             s.flush()
             self._reindex_documents(s, list(s.scalars(select(DocumentRow).where(
                 DocumentRow.archive_id == archive_id))), full=True)
@@ -824,8 +924,9 @@ class Index:
                 if "estate" not in {c["name"] for c in inspect(engine).get_columns("archives")}:
                     raise
         for archive_index in (ARCHIVE_PLACE_INDEX, ARCHIVE_UNIT_INDEX):
-            try:
-                archive_index.create(engine, checkfirst=True)
+            try:  # not checkfirst: reflecting the table's indexes warns about the expression one (SQLite)
+                with engine.begin() as conn:
+                    conn.execute(CreateIndex(archive_index, if_not_exists=True))
             except sa_exc.DBAPIError:
                 pass  # another process made it first
         if self.dialect == "sqlite":
@@ -940,6 +1041,7 @@ class Index:
         become undecryptable everywhere (store, backups, replicas); deleting
         them from the store is the caller's (optional) clean-up.
         """
+        audit_key = self._chain_key  # before the transaction: unlocking may write in its own
         with db_errors("destroy a document"), self._write() as s, s.begin():
             row = s.get(DocumentRow, doc_id)
             if row is None:
@@ -959,9 +1061,9 @@ class Index:
             s.flush()
             s.execute(update(DataKeyRow).where(DataKeyRow.dek_id == file.dek_id)
                       .values(wrapped=None, destroyed_at=utcnow()))
+            log = Db(s.connection().connection.driver_connection, self.dialect)  # this transaction's
             for sibling in siblings:
-                s.add(AuditRow(actor=actor, role=role, action="destroy", document_id=sibling,
-                               detail=scrub_detail(detail)))
+                append_audit(log, audit_key, actor, role, "destroy", sibling, detail, outcome="destroyed")
         self._purge_old_row_versions()
         self._merge_search_index()
         return siblings
@@ -980,20 +1082,103 @@ class Index:
 
     # ----------------------------------------------------------------- audit
 
-    def audit(self, actor: str, role: str, action: str, document_id: str | None = None,
-              detail: dict[str, Any] | None = None) -> None:
-        """Append to the audit log (ID numbers and phones in ``detail`` are masked)."""
-        with db_errors("write the audit log"), self._raw_write() as db:
-            append_audit(db, actor, role, action, document_id, detail)
+    @property
+    def _chain_key(self) -> bytes:
+        if self._audit_key is None:
+            self.unlock()
+        assert self._audit_key is not None
+        return self._audit_key
 
-    def audit_entries(self, *, document_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
-        """Newest audit entries first, optionally for one document."""
+    def audit(self, actor: str, role: str, action: str, document_id: str | None = None,
+              detail: dict[str, Any] | None = None, *, purpose: str | None = None,
+              outcome: str | None = None) -> None:
+        """Append one event to the audit chain (ID numbers and phones in ``detail`` and ``purpose`` are masked).
+
+        ``purpose`` and ``outcome`` default to the detail's keys of those names, the outcome to ``done``.
+        """
+        key = self._chain_key
+        with db_errors("write the audit log"), self._raw_write() as db:
+            append_audit(db, key, actor, role, action, document_id, detail, purpose=purpose, outcome=outcome)
+
+    def audit_entries(self, *, document_id: str | None = None, actor: str | None = None, action: str | None = None,
+                      outcome: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                      limit: int = 1000) -> list[AuditEntry]:
+        """Newest audit entries first, those of the given document, actor, action, outcome and time only.
+
+        Time: ``since <= at < until``.
+        """
         stmt = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
-        if document_id is not None:
-            stmt = stmt.where(AuditRow.document_id == document_id)
+        for column, wanted in ((AuditRow.document_id, document_id), (AuditRow.actor, actor),
+                               (AuditRow.action, action), (AuditRow.outcome, outcome)):
+            if wanted is not None:
+                stmt = stmt.where(column == wanted)
+        if since is not None:  # SQLite compares the stored UTC text: give it UTC
+            stmt = stmt.where(AuditRow.at >= since.astimezone(dt.UTC))
+        if until is not None:
+            stmt = stmt.where(AuditRow.at < until.astimezone(dt.UTC))
         with db_errors("read the audit log"), self._read() as s:
             return [AuditEntry(id=a.id, at=_aware(a.at), actor=a.actor, role=a.role, action=a.action,
-                               document_id=a.document_id, detail=a.detail) for a in s.scalars(stmt)]
+                               document_id=a.document_id, detail=a.detail, purpose=a.purpose, outcome=a.outcome,
+                               prev_hash=a.prev_hash, hash=a.hash) for a in s.scalars(stmt)]
+
+    def audit_head(self) -> Anchor:
+        """The audit chain's head now (its last event and that event's hash), as an anchor to write."""
+        key = self._chain_key
+        with db_errors("read the audit log"), self._raw() as db:
+            return chain_head(db, key)
+
+    def anchor_audit(self, path: Path) -> Anchor:
+        """Write the audit chain's head to the anchor file ``path`` (:func:`storage.auditlog.write_anchor`)."""
+        return write_anchor(path, self.audit_head())
+
+    def verify_audit(self, anchor_file: Path | None = None, *, batch: int = AUDIT_BATCH) -> ChainReport:
+        """Walk the whole audit chain and check the anchors in ``anchor_file`` (see ``auditlog.verify_chain``)."""
+        key = self._chain_key
+        anchors = read_anchors(anchor_file, key) if anchor_file is not None else AnchorFile(anchors=())
+        with db_errors("read the audit log"), self._raw() as db:
+            report = verify_chain(db, key, anchors.anchors, batch=batch)
+        return report.model_copy(update={"anchors_of_other_chains": anchors.other_chains,
+                                         "anchors_unreadable": anchors.unreadable,
+                                         "anchor_file_found": None if anchor_file is None else not anchors.missing})
+
+    def _upgrade_audit_columns(self) -> None:
+        """Add the hash chain's columns and indexes to an audit log made before them (its rows: see unlock)."""
+        engine = self._write_engine
+        table = cast(Table, AuditRow.__table__)
+        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in present]
+        if not missing:
+            return
+        for column in missing:
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                                         f"{column.type.compile(dialect=engine.dialect)}")
+            except sa_exc.DBAPIError:
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+                # another process added it first
+        for audit_index in table.indexes:
+            try:
+                with engine.begin() as conn:
+                    conn.execute(CreateIndex(audit_index, if_not_exists=True))
+            except sa_exc.DBAPIError:
+                pass  # another process made it first
+
+    def _upgrade_audit_chain(self) -> None:
+        """Chain an audit log written before the hash chain existed, once (:func:`storage.auditlog.chain_unchained`).
+
+        Cheap when chained (one read). Safe when two processes open the index
+        at once: the chaining runs under the chain's lock and looks again.
+        """
+        key = self._audit_key
+        assert key is not None
+        with db_errors("chain the audit log"):
+            with self._raw() as db:
+                if read_marker(db) is not None:
+                    return
+            with self._raw_write() as db:
+                chain_unchained(db, key)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1044,6 +1229,16 @@ def _unit(building: str | None, unit: str | None, room: str | None) -> UnitRef |
     return UnitRef(building=building, unit=unit, room=room)
 
 
+def _needs_estate(conn: Connection, name: str) -> bool:
+    """Whether the index ``name`` exists and its stored definition leaves out the estate."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :name"
+    else:
+        sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
+    definition = conn.scalar(text(sql), {"name": name})
+    return definition is not None and "estate" not in str(definition).lower()
+
+
 def _aware(at: dt.datetime) -> dt.datetime:
     """SQLite returns naive datetimes; they were written as UTC."""
     return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
@@ -1057,7 +1252,7 @@ def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[P
         unit=_unit(archive.building, archive.unit, archive.room) if archive else None,
         # Before the column existed, every filed unit was read from the page.
         unit_source=(r.unit_source or "ocr") if archive else None,
-        archive_id=r.archive_id, first_page=r.first_page, pages=r.pages,
+        archive_id=r.archive_id, estate=archive.estate if archive else None, first_page=r.first_page, pages=r.pages,
         page_info=[PageInfo(index=p.index, rotation=p.rotation, skew=p.skew, blank=p.blank, engine=p.engine,
                             mean_confidence=p.mean_confidence, width=p.width, height=p.height,
                             line_count=p.line_count) for p in pages],
@@ -1074,3 +1269,5 @@ def _unit_parts(unit: UnitRef | None, extraction: Extraction) -> dict[str, str]:
     if unit is not None:
         return unit.model_dump()
     return {p: f.value for p in ("building", "unit", "room") if (f := extraction.fields.get(p)) is not None}
+
+

@@ -59,7 +59,7 @@ STATUSES = ("indexed", "needs_review")
 class Reading(BaseModel):
     """One way to read a part of the query."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     kind: Kind
     #: Canonical value (an ID number upper-case, a phone's digits, a unit ``3-2-1201``, a name).
@@ -81,7 +81,7 @@ class Reading(BaseModel):
 class QueryPart(BaseModel):
     """One thing the person typed; a document matches it when it matches any of its readings."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     #: What was typed (NFKC-folded); for highlighting words of the text.
     text: str
@@ -97,7 +97,7 @@ class QueryPart(BaseModel):
 class QueryFilters(BaseModel):
     """Filters from the box or the page's controls; None: not filtered."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     doc_types: tuple[str, ...] | None = None
     estate: str | None = None
@@ -111,7 +111,7 @@ class QueryFilters(BaseModel):
 class ParsedQuery(BaseModel):
     """The query understood: parts that must all match, and filters."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     parts: tuple[QueryPart, ...] = ()
     filters: QueryFilters = QueryFilters()
@@ -422,7 +422,7 @@ ARCHIVE_CONTENTS: tuple[str, ...] = ("owner_registration", "id_card", "purchase_
 class Completeness(BaseModel):
     """Which of the required document types an archive holds (counted from the index)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     present: tuple[str, ...]
     missing: tuple[str, ...]
@@ -447,7 +447,7 @@ class Completeness(BaseModel):
 class MatchedTerm(BaseModel):
     """What made a document a hit: one part of the query, and how it matched."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     #: What was typed; ID numbers and phones masked, ID tails as ``****``.
     text: str
@@ -461,7 +461,7 @@ class MatchedTerm(BaseModel):
 class DocumentHit(BaseModel):
     """One document found, as a result page lists it (sensitive values masked)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     doc_type: str
@@ -481,7 +481,7 @@ class DocumentHit(BaseModel):
 class DocumentSummary(BaseModel):
     """One search hit."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     source_name: str
@@ -504,7 +504,7 @@ class DocumentSummary(BaseModel):
 class ArchiveGroup(BaseModel):
     """The hits of one unit archive (分户档案), or of documents filed under no unit (``archive_id`` None)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     archive_id: str | None
     estate: str | None = None
@@ -527,7 +527,7 @@ class ArchiveGroup(BaseModel):
 class SearchResult(BaseModel):
     """Hits grouped by unit archive; groups in the order of their newest hit."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     #: The parts understood, masked: [(kind, display) per reading] per part.
     understood: tuple[tuple[tuple[str, str], ...], ...]
@@ -542,7 +542,7 @@ class SearchResult(BaseModel):
 class BrowseItem(BaseModel):
     """One estate, building or unit in the browse tree, with the number of archives below it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     value: str
     label: str
@@ -552,7 +552,7 @@ class BrowseItem(BaseModel):
 class ArchiveSummary(BaseModel):
     """One unit archive in a listing."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     estate: str | None
@@ -567,7 +567,7 @@ class ArchiveSummary(BaseModel):
 class BrowseResult(BaseModel):
     """One level of estate → building → unit → archive."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     level: Literal["estate", "building", "unit", "archive"]
     estate: str | None = None

@@ -15,7 +15,6 @@ latency on 1,000,000 documents").
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,7 +27,7 @@ from urllib.parse import quote
 from schemas.documents import DOC_LABELS, ID_NUMBER_FIELDS, PHONE_FIELDS
 from schemas.errors import IndexUnavailable, WrongMasterKey
 from schemas.models import UnitRef
-from storage.audit import scrub_detail
+from storage.auditlog import MARKER, append_audit, chain_key
 from storage.blind import CODE_FIELDS, NAME_FIELDS, BlindIndex
 from storage.keys import MasterKey, archive_keys_from_rows
 from storage.layout import SCHEMA_VERSION, SEARCH_LAYOUT
@@ -125,20 +124,6 @@ def unit_ref(building: str | None, unit: str | None, room: str | None) -> UnitRe
     if building is None or unit is None or room is None:
         return None
     return UnitRef(building=building, unit=unit, room=room)
-
-
-# --------------------------------------------------------------------------- audit
-
-
-def append_audit(db: Db, actor: str, role: str, action: str, document_id: str | None = None,
-                 detail: dict[str, Any] | None = None) -> None:
-    """Append one event to the audit log (ID numbers and phones in ``detail`` masked); the caller commits."""
-    payload = json.dumps(scrub_detail(detail), ensure_ascii=False) if detail is not None else None
-    value = "CAST(:detail AS JSON)" if db.dialect == "postgresql" else ":detail"
-    db.execute(f"INSERT INTO audit_log (at, actor, role, action, document_id, detail) "
-               f"VALUES (:at, :actor, :role, :action, :document_id, {value})",
-               {"at": db.timestamp(dt.datetime.now(dt.UTC)), "actor": actor, "role": role, "action": action,
-                "document_id": document_id, "detail": payload})
 
 
 # --------------------------------------------------------------------------- search
@@ -452,9 +437,10 @@ class SearchReader:
     creates, upgrades and binds.
     """
 
-    def __init__(self, db: Db, searcher: Searcher) -> None:
+    def __init__(self, db: Db, searcher: Searcher, audit_key: bytes) -> None:
         self.db = db
         self.searcher = searcher
+        self._audit_key = audit_key
 
     def close(self) -> None:
         """Close the connection."""
@@ -465,7 +451,7 @@ class SearchReader:
               detail: dict[str, Any] | None = None) -> None:
         """Append to the audit log now (like :meth:`storage.index.Index.audit`)."""
         with self.errors("write the audit log"):
-            append_audit(self.db, actor, role, action, document_id, detail)
+            append_audit(self.db, self._audit_key, actor, role, action, document_id, detail)
             self.db.commit()
 
     def search(self, identity: Identity, query: str, *, doc_type: str | None = None,
@@ -517,8 +503,10 @@ def open_reader(settings: Settings, keys_loader: Callable[[], MasterKey]) -> Sea
     if db is None:
         return None
     try:
-        meta = dict(db.rows("SELECT key, value FROM index_meta WHERE key IN ('schema_version', 'search_layout')"))
-        if meta.get("schema_version") != SCHEMA_VERSION or meta.get("search_layout") != SEARCH_LAYOUT:
+        meta = dict(db.rows("SELECT key, value FROM index_meta WHERE key IN ('schema_version', 'search_layout', "
+                            ":marker)", {"marker": MARKER}))
+        if (meta.get("schema_version") != SCHEMA_VERSION or meta.get("search_layout") != SEARCH_LAYOUT
+                or MARKER not in meta):  # an audit log not chained yet: the full open chains it
             db.connection.close()
             return None
         rows = db.rows("SELECT purpose, key_id, master_key_id, wrapped FROM archive_keys")
@@ -539,7 +527,7 @@ def open_reader(settings: Settings, keys_loader: Callable[[], MasterKey]) -> Sea
     except BaseException:
         db.connection.close()
         raise
-    return SearchReader(db, Searcher(BlindIndex(archive_keys)))
+    return SearchReader(db, Searcher(BlindIndex(archive_keys)), chain_key(archive_keys))
 
 
 def _connect(url: str) -> Db | None:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    func,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -57,13 +58,12 @@ class Base(DeclarativeBase):
 
 
 class ArchiveRow(Base):
-    """One archive per household unit (分户档案); a former owner's archive is set aside."""
+    """One archive per household unit of an estate (分户档案); a former owner's archive is set aside.
+
+    One active archive per (estate, building, unit, room): see :data:`ARCHIVE_ACTIVE_UNIT_INDEX`.
+    """
 
     __tablename__ = "archives"
-    __table_args__ = (
-        Index("uq_archives_active_unit", "building", "unit", "room", unique=True,
-              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
-    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     building: Mapped[str] = mapped_column(String(64))
@@ -237,9 +237,15 @@ class SearchTokenRow(Base):
 
 
 class AuditRow(Base):
-    """Audit log: who did what to which document; detail holds no personal data."""
+    """Audit log: who did what to which document, when, why and how it ended; detail holds no personal data.
+
+    A hash chain (see :mod:`storage.auditlog`): rows are appended only by
+    :func:`storage.auditlog.append_audit`, never through the ORM, which would
+    leave them out of the chain. One row per ``prev_hash``: the chain cannot fork.
+    """
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("uq_audit_log_prev_hash", "prev_hash", unique=True),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -249,6 +255,12 @@ class AuditRow(Base):
     #: Not a foreign key: the log outlives destroyed documents.
     document_id: Mapped[str | None] = mapped_column(String(36), index=True)
     detail: Mapped[dict[str, Any] | None]
+    #: Why it was done (查阅目的), as the person gave it; outcome: done, refused, completed ...
+    purpose: Mapped[str | None] = mapped_column(String(500))
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    #: HMAC-SHA256 (hex) of the event before (the first: 64 zeros) and of this event.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 
@@ -305,6 +317,14 @@ class SearchDocRow(Base):
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), unique=True)
     text_tokens: Mapped[str] = mapped_column(TokenList, default="")
     field_tokens: Mapped[str] = mapped_column(TokenList, default="")
+
+
+#: One active archive per unit of an estate; archives without an estate count as one more estate (``''``).
+#: An index made before archives were filed by estate covers building, unit and room only: opening it
+#: replaces that one (``Index.create_schema``).
+ARCHIVE_ACTIVE_UNIT_INDEX = Index("uq_archives_active_unit", func.coalesce(ArchiveRow.estate, ""), ArchiveRow.building,
+                                  ArchiveRow.unit, ArchiveRow.room, unique=True,
+                                  sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'"))
 
 
 #: Index of archives by status and place, for browsing estate → building → unit → room (it covers the counts).

@@ -34,8 +34,9 @@ archive:
 * Without a complete unit, the parts found (``3号楼/1201室``: building 3,
   room 1201) still override the page's reading of those parts; the unit a
   document is filed under then comes from both.
-* The estate is the first component when it is not a unit, a date or a
-  number (kept in the hint; the index does not file by estate yet).
+* The estate (小区) is the first component when it is not a unit, a date or a
+  number, nor a folder name that says what is inside (``扫描件``). An estate
+  alone names no unit (``锦绣花园/a.pdf`` gives no hint).
 
 How the hint overrides the page (:func:`apply_unit_hint`): the building /
 unit / room fields of a document that has them take the path's values
@@ -45,8 +46,18 @@ says room 1201 but the page reads 802") and its document goes to review,
 because one of the two is wrong and only a person can tell which: a clerk
 may have put the scan in the wrong folder, or the form may name another unit.
 The documents are filed under the path's unit either way (the ingest passes
-:attr:`UnitHint.unit_ref` to the index), also those whose type has no unit
-fields (ID copies).
+:func:`filed_unit` to the index), also those whose type has no unit fields
+(ID copies).
+
+Where a document is filed (:func:`filed_unit`): a unit archive is one unit of
+one estate. The path's (or cover sheet's) unit with its estate when it names
+all three parts; else the unit the document's own fields name, pieced
+together with the path's parts, under the path's estate; nothing when
+neither names a whole unit. A cover sheet speaks for the documents behind it
+alone: its estate, or none, never the folder's. How the index picks the
+archive of a unit when the estate is not known: :meth:`storage.index.Index.record_file`.
+No document type has an estate field of its own: the estate comes from the
+path or a cover sheet only.
 """
 
 from __future__ import annotations
@@ -58,7 +69,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal
 
 from schemas.doctypes import spec_of
-from schemas.models import Extraction, FieldValue, UnitRef
+from schemas.models import Extraction, FieldValue, UnitRef, ValueSource, estate_name
 from schemas.validators import cn_numeral_to_int, find_dates, parse_unit_parts, to_halfwidth
 
 if TYPE_CHECKING:
@@ -101,9 +112,9 @@ class UnitHint:
 
     @property
     def unit_ref(self) -> UnitRef | None:
-        """The unit when the path names all three parts."""
+        """The unit, with the estate when one is named, when the path names all three parts."""
         parts = self.parts
-        return UnitRef(**parts) if len(parts) == 3 else None
+        return UnitRef(**parts, estate=self.estate) if len(parts) == 3 else None
 
     def __str__(self) -> str:
         return "-".join(self.parts.get(p, "?") for p in PARTS)
@@ -226,11 +237,17 @@ def _disagree(result: dict[str, str], other: dict[str, str]) -> bool:
 _GENERIC_FOLDERS = frozenset({"扫描", "扫描件", "新建文件夹", "文档", "档案", "业主档案", "资料", "待处理", "收件箱"})
 
 
+#: Longest folder name taken for an estate's (a cover sheet allows as many characters).
+_MAX_ESTATE_CHARS = 40
+
+
 def _estate(name: str) -> str | None:
     """The first folder as the estate's name: some Chinese in it, no digits (dates, floors, counters)."""
-    text = to_halfwidth(name).strip()
+    text = estate_name(to_halfwidth(name))
     if not text or text.startswith(".") or not _CJK.search(text) or re.search(r"\d", text):
         return None
+    if len(text) > _MAX_ESTATE_CHARS:
+        return None  # a description, not a name
     if text in _GENERIC_FOLDERS or find_dates(text):
         return None
     return text
@@ -276,7 +293,7 @@ def _apply(extraction: Extraction, hint: UnitHint) -> Extraction:
     return extraction.model_copy(update={"fields": fields})
 
 
-def unit_source(extraction: Extraction) -> str | None:
+def unit_source(extraction: Extraction) -> ValueSource | None:
     """Where the unit a document is filed under by its own fields came from (None: it names no complete unit).
 
     ``path`` or ``cover_sheet`` only when all three parts came from there;
@@ -288,6 +305,23 @@ def unit_source(extraction: Extraction) -> str | None:
         return None
     sources = {p.source for p in parts if p is not None}
     return sources.pop() if len(sources) == 1 else "ocr"
+
+
+def filed_unit(extraction: Extraction, hint: UnitHint | None) -> tuple[UnitRef | None, ValueSource]:
+    """The unit (with its estate) a document is filed under, and where that unit came from.
+
+    ``extraction`` has the hint's parts in place already (:func:`apply_unit_hint`).
+    The hint's whole unit and estate (source: the hint's); else the unit the
+    document's own fields name, under the hint's estate (source:
+    :func:`unit_source`); else None: the document is filed in no archive.
+    """
+    if hint is not None and (whole := hint.unit_ref) is not None:
+        return whole, hint.source
+    own = extraction.unit_ref
+    if own is None:
+        return None, "ocr"
+    estate = hint.estate if hint is not None else None
+    return UnitRef(building=own.building, unit=own.unit, room=own.room, estate=estate), unit_source(extraction) or "ocr"
 
 
 def sheet_hint(sheet: CoverSheet) -> UnitHint:

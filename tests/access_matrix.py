@@ -86,12 +86,24 @@ CLI_TRIES: tuple[CliTry, ...] = (
            lambda a, run: ["coversheets", "--unit", "3-2-1201", "-o", str(a.work / f"{run}-sheet.pdf")]),
     CliTry("user list", (Action.MANAGE_USERS,), lambda a, _: ["user", "list"]),
     CliTry("audit", (Action.VIEW_AUDIT,), lambda a, _: ["audit", "--limit", "3"]),
+    CliTry("audit verify", (Action.VERIFY_AUDIT,), lambda a, _: ["audit", "verify"]),
+    CliTry("audit anchor", (Action.ANCHOR_AUDIT,),
+           lambda a, run: ["audit", "anchor", "--anchor-file", str(a.work / f"{run}-anchors.jsonl")]),
     CliTry("keys check", (Action.MANAGE_KEYS,), lambda a, _: ["keys", "check"]),
     CliTry("backup", (Action.BACKUP_RESTORE,), lambda a, run: ["backup", str(a.work / f"{run}-backup")]),
     CliTry("restore --verify-only", (Action.BACKUP_RESTORE,),
            lambda a, run: ["restore", str(a.work / f"{run}-no-backup"), "--verify-only"],
            ok=ExitCode.INTEGRITY, notes="passes the check, then finds no backup there"),
     CliTry("gc", (Action.GC,), lambda a, _: ["gc"]),
+    CliTry("request add", (Action.REGISTER_REQUEST,),
+           lambda a, _: ["request", "add", str(OWN_UNIT), "--kind", "copy", "--requester", "王伟"]),
+    CliTry("request list", (Action.VIEW_REQUESTS,), lambda a, _: ["request", "list", "--overdue"]),
+    CliTry("request close", (Action.CLOSE_REQUEST,), lambda a, _: ["request", "close", "999999", "--answer"],
+           ok=ExitCode.NOT_FOUND, notes="passes the check, then finds no such request"),
+    CliTry("subject-export", (Action.SUBJECT_EXPORT,),
+           lambda a, run: ["subject-export", str(OWN_UNIT), "-o", str(a.work / f"{run}.zip")]),
+    CliTry("reconcile", (Action.RECONCILE,),
+           lambda a, run: ["reconcile", "--no-objects", "--out", str(a.work / f"{run}-reports")]),
     *(CliTry(f"loan {name}", actions, argv, ok, notes) for name, actions, argv, ok, notes in (
         ("request", (Action.REQUEST_LOAN,), lambda a, _: ["loan", "request", str(OWN_UNIT), "--purpose", "权限检查"],
          ExitCode.OK, ""),
@@ -115,6 +127,60 @@ WEB_ONLY: Mapping[Action, str] = {
     Action.UPLOAD: "the service's pages and API",
     Action.SERVE: "`dangan serve` (it runs until stopped): the service's own tests",
 }
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One call of the service's JSON API and the actions of the matrix it takes (tried by tests/test_access_api.py).
+
+    ``path`` is fixed (the calls below need no document id); ``unit`` is the
+    archive the call concerns (None: no one unit).
+    """
+
+    name: str
+    actions: tuple[Action, ...]
+    method: str
+    path: str
+    unit: UnitRef | None = None
+    #: The status when the role may (a call that only proves the check was passed says so in ``notes``).
+    ok: int = 200
+    json: object = None
+    notes: str = field(default="", compare=False)
+
+
+#: The owners' requests (PIPL) through the API: the register and the owner's copy of their data.
+REQUEST_API_CALLS: tuple[ApiCall, ...] = (
+    ApiCall("request register", (Action.VIEW_REQUESTS,), "GET", "/api/requests?overdue=true"),
+    ApiCall("request add", (Action.REGISTER_REQUEST,), "POST", "/api/requests", ok=201,
+            json={"unit": str(OWN_UNIT), "kind": "see", "requester": "周敏"}),
+    ApiCall("request close", (Action.CLOSE_REQUEST,), "POST", "/api/requests/999999/close", ok=404,
+            json={"outcome": "answered"}, notes="passes the check, then finds no such request"),
+    ApiCall("subject export", (Action.SUBJECT_EXPORT,), "POST", f"/api/subject-export/{OWN_UNIT}", OWN_UNIT,
+            json={"password": "a long zip password"}),
+)
+
+#: The audit log's hash chain through the API: verifying it (anchoring is done on the command line).
+AUDIT_API_CALLS: tuple[ApiCall, ...] = (
+    ApiCall("audit verify", (Action.VERIFY_AUDIT,), "GET", "/api/audit/verify"),
+)
+#: Actions of the audit chain the API does not offer, and where they are tried instead.
+AUDIT_NOT_IN_API: Mapping[Action, str] = {
+    Action.ANCHOR_AUDIT: "dangan audit anchor (tests/test_access.py)",
+}
+
+#: The borrowing register (借阅登记) through the API.
+LOAN_API_CALLS: tuple[ApiCall, ...] = (
+    ApiCall("loan register", (Action.VIEW_LOANS,), "GET", "/api/loans?overdue=true"),
+    ApiCall("my loans", (Action.REQUEST_LOAN,), "GET", "/api/loans?mine=true"),
+    ApiCall("loan request", (Action.REQUEST_LOAN,), "POST", "/api/loans", ok=201,
+            json={"unit": str(OWN_UNIT), "purpose": "权限检查"}),
+    ApiCall("loan approve", (Action.DECIDE_LOAN,), "POST", "/api/loans/999999/approve", ok=404, json={},
+            notes="passes the check, then finds no such loan"),
+    ApiCall("loan refuse", (Action.DECIDE_LOAN,), "POST", "/api/loans/999999/refuse", ok=404,
+            json={"reason": "不需要"}, notes="passes the check, then finds no such loan"),
+    ApiCall("loan return", (Action.REQUEST_LOAN,), "POST", "/api/loans/999999/return", ok=404,
+            notes="passes the check, then finds no such loan"),
+)
 
 
 def lend_to_borrowers(index: Index, units: Sequence[UnitRef]) -> None:

@@ -21,7 +21,15 @@ from fastapi.testclient import TestClient
 
 from schemas.models import UnitRef
 from schemas.settings import Settings
-from tests.access_matrix import CLI_TRIES, USERS
+from tests.access_matrix import (
+    AUDIT_API_CALLS,
+    AUDIT_NOT_IN_API,
+    CLI_TRIES,
+    LOAN_API_CALLS,
+    REQUEST_API_CALLS,
+    USERS,
+    lend_to_borrowers,
+)
 from tests.e2e import run_dangan
 from tests.webarchive import OTHER_UNIT, UNIT, WebArchive, copy_archive, template_archive
 from web.access import USER_ROLES, Action, Identity, Role, allowed
@@ -87,6 +95,9 @@ API_TRIES: tuple[ApiTry, ...] = (
            data={"unit": UNIT}, files={"file": ("notes.txt", b"not a scan", "text/plain")},
            notes="passes the check, then is refused as not a scan (no ingest runs)"),
     ApiTry("audit log", (Action.VIEW_AUDIT,), "GET", lambda d: "/api/audit?limit=3"),
+    *(ApiTry(c.name, c.actions, c.method, lambda d, path=c.path: path, c.unit, c.ok, c.json, notes=c.notes)
+      for c in (*REQUEST_API_CALLS, *AUDIT_API_CALLS, *LOAN_API_CALLS)),
+    ApiTry("reconcile", (Action.RECONCILE,), "POST", lambda d: "/api/reconcile"),
 )
 
 #: Actions the API does not offer, and where the access tests try them instead.
@@ -97,6 +108,7 @@ NOT_IN_API: Mapping[Action, str] = {
     Action.BACKUP_RESTORE: "dangan backup, restore (tests/test_access.py)",
     Action.GC: "dangan gc (tests/test_access.py)",
     Action.SERVE: "dangan serve (below)",
+    **AUDIT_NOT_IN_API,
 }
 
 
@@ -128,6 +140,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         for role, name in USERS.items():
             users.add(name, role, PASSWORD, unit=OWN if role is Role.OWNER else None)
             tokens[role] = users.create_token(name)
+        lend_to_borrowers(app.state.service.index, (OWN, OTHER))  # the matrix alone: loans in tests/test_loans.py
         admin = {"Authorization": f"Bearer {tokens[Role.LEADERSHIP]}"}
 
         def first(query: str) -> str:

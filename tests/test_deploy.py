@@ -48,6 +48,18 @@ def test_prefect_yaml_declares_the_nightly_deployment() -> None:
     assert nightly.retries == RETRIES > 0
 
 
+def test_prefect_yaml_declares_the_monthly_reconciliation() -> None:
+    from flows.monthly import monthly_reconcile
+
+    spec = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
+    (monthly,) = [d for d in spec["deployments"] if d["name"] == "monthly-reconcile"]
+    path, _, name = monthly["entrypoint"].partition(":")
+    assert (REPO / path).is_file() and name == monthly_reconcile.fn.__name__
+    assert monthly["schedules"] == [{"cron": "0 3 1 * *", "timezone": "Asia/Shanghai", "active": True}]
+    assert set(monthly["parameters"]) == set(inspect.signature(monthly_reconcile.fn).parameters)
+    assert monthly["work_pool"]["name"] == POOL
+
+
 @pytest.mark.parametrize(("raised", "retryable"), [
     (IngestBusy("another ingest is running"), True),
     (StorageError("the object store is down"), True),
@@ -157,6 +169,18 @@ def test_nightly_deployment_runs_on_a_process_worker(tmp_path: Path, stack: Pref
     assert exported.code == 0, exported.stderr
     assert sorted(read_export(tmp_path / "export.jsonl")) == sorted(inputs.values())
     assert logged(stack, run["id"], "2 file(s): 2 stored"), stack.run_logs(run["id"])
+
+    # The monthly reconciliation (每月校对) of what the nightly run archived: its report in the home.
+    monthly = stack.get("/deployments/name/monthly-reconcile/monthly-reconcile")
+    assert monthly["entrypoint"] == "flows/monthly.py:monthly_reconcile"
+    assert monthly["schedules"][0]["schedule"]["cron"] == "0 3 1 * *"
+    started = stack.cli("deployment", "run", "monthly-reconcile/monthly-reconcile")
+    assert started.returncode == 0, started.stdout + started.stderr
+    reconciled = stack.wait_for_run(run_id_from(started.stdout), 240)
+    assert reconciled["state"]["type"] == "COMPLETED", (reconciled["state"],
+                                                        (tmp_path / "worker.log").read_text()[-3000:])
+    assert logged(stack, reconciled["id"], "4 object(s) checked, 0 problem(s)"), stack.run_logs(reconciled["id"])
+    assert len(list((home / "reports").glob("reconcile-*.html"))) == 1
 
     # A failure no retry mends (a relative folder) fails at once, without retries.
     started = stack.cli("deployment", "run", DEPLOYMENT, "--param", 'folders=["scans/inbox"]')

@@ -1,4 +1,4 @@
-"""SQL index on SQLite and PostgreSQL: record, idempotency, blind search, no plaintext, races."""
+"""SQL index on SQLite and PostgreSQL: record, idempotency, blind search, no plaintext, races, estates."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from schemas.documents import DocType
-from schemas.errors import ConfigError, IndexUnavailable, KeyDestroyed, NotFound
+from schemas.errors import ConfigError, IndexUnavailable, InvalidRequest, KeyDestroyed, NotFound
 from schemas.models import (
     Extraction,
     FieldValue,
@@ -288,9 +288,11 @@ def test_no_sensitive_value_or_ocr_line_in_any_table(index: Index, corpus: dict[
         for table in Base.metadata.sorted_tables:
             rows = c.execute(select(table)).all()
             # search_tokens: layout-1 search rows, only in indexes made before search layout 2
-            # users, sessions and sign-ins: the service's, empty in an archive that only ingested
+            # users, sessions and sign-ins: the service's, empty in an archive that only ingested;
+            # the registers of owners' requests and loans (tests/test_requests.py, tests/test_loans.py)
             assert rows or table.name in {"ingest_runs", "audit_log", "search_tokens", "users", "user_sessions",
-                                          "user_tokens", "sign_in_failures", "sign_in_locks"}, table.name
+                                          "user_tokens", "sign_in_failures", "sign_in_locks", "subject_requests",
+                                          "loans"}, table.name
             dump.extend(f"{table.name}: {row!r}" for row in rows)
     engine.dispose()
     everything = "\n".join(dump)
@@ -569,3 +571,178 @@ def test_archive_cross_check_flags_both_documents(index: Index, master: MasterKe
 def test_archive_cross_check_agreeing_documents_stay_indexed(index: Index, master: MasterKey) -> None:
     _, first, second = _registration_then_card(index, master, 82, "孙悦", "孙悦", "0502")
     assert index.get_document(first).status == index.get_document(second).status == "indexed"
+
+
+# --------------------------------------------------------------------------- archives by estate (小区)
+
+JINXIU = "锦绣花园"
+YANGGUANG = "阳光花园"
+#: The index's own unique index as dangan made it before archives were filed by estate.
+OLD_UNIT_INDEX = ("CREATE UNIQUE INDEX uq_archives_active_unit ON archives (building, unit, room) "
+                  "WHERE status = 'active'")
+
+
+def _unit(estate: str | None = None, room: str = "1201") -> UnitRef:
+    return UnitRef(building="3", unit="2", room=room, estate=estate)
+
+
+class Filer:
+    """Records synthetic registration forms under a given unit, as the ingest does after reading them."""
+
+    def __init__(self, index: Index, master: MasterKey) -> None:
+        self.index = index
+        self.master = master
+        self.run_id = index.begin_run()
+        self.seed = 100
+
+    def file(self, unit: UnitRef, owner: str = "王伟") -> str:
+        """Record one document filed under ``unit`` (its estate included); returns its archive id."""
+        self.seed += 1
+        doc = Doc(**{**make_doc(self.seed, owner=owner, unit=unit).__dict__, "filed_unit": unit})
+        doc_id = doc.record(self.index, self.master, self.run_id)
+        archive = self.index.get_document(doc_id).archive_id
+        assert archive is not None
+        return archive
+
+
+def unit_index_sql(url: str) -> str:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            if engine.dialect.name == "postgresql":
+                sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_archives_active_unit'"
+            else:
+                sql = "SELECT sql FROM sqlite_master WHERE name = 'uq_archives_active_unit'"
+            return str(c.scalar(text(sql)))
+    finally:
+        engine.dispose()
+
+
+def make_unit_index_old(url: str) -> None:
+    """Give an index the unique index of the layout before estates (one active archive per building-unit-room)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as c:
+            c.exec_driver_sql("DROP INDEX uq_archives_active_unit")
+            c.exec_driver_sql(OLD_UNIT_INDEX)
+    finally:
+        engine.dispose()
+    assert "estate" not in unit_index_sql(url).lower()
+
+
+# --------------------------------------------------------------------------- which archive
+
+
+def test_two_estates_with_the_same_unit_get_two_archives(index: Index, master: MasterKey) -> None:
+    filer = Filer(index, master)
+    jinxiu = filer.file(_unit(JINXIU), owner="王伟")
+    yangguang = filer.file(_unit(YANGGUANG), owner="李娜")
+    assert jinxiu != yangguang
+    assert filer.file(_unit(" 锦绣 花园 ")) == jinxiu  # spaces in the name are no other estate
+
+    hits = index.search("小区:锦绣花园")
+    assert len(hits) == 2 and {(h.archive_id, h.estate) for h in hits} == {(jinxiu, JINXIU)}
+    assert str(hits[0].unit) == "3-2-1201" and index.get_document(hits[0].id).estate == JINXIU
+    assert {h.archive_id for h in index.search("锦绣花园3栋2单元1201")} == {jinxiu}
+    assert {h.archive_id for h in index.search("李娜")} == {yangguang}
+
+    top = index.browse()
+    assert {(i.value, i.archives) for i in top.items} == {(JINXIU, 1), (YANGGUANG, 1)}
+    leaf = index.browse(estate=JINXIU, building="3", unit="2")
+    assert [(a.id, a.room, a.estate, a.documents) for a in leaf.archives] == [(jinxiu, "1201", JINXIU, 2)]
+
+
+def test_a_unit_without_estate_goes_to_the_units_only_archive(index: Index, master: MasterKey) -> None:
+    filer = Filer(index, master)
+    jinxiu = filer.file(_unit(JINXIU))
+    # the one 3-2-1201 there is, whatever its estate; found by that estate
+    assert filer.file(_unit(None), owner="赵磊") == jinxiu
+    assert {h.archive_id for h in index.search("赵磊 小区:锦绣花园")} == {jinxiu}
+    # two estates hold a 3-2-1201: a scan that names none cannot say which, so it goes to the archive without one
+    yangguang = filer.file(_unit(YANGGUANG))
+    nowhere = filer.file(_unit(None), owner="孙丽")
+    assert nowhere not in (jinxiu, yangguang)
+    assert filer.file(_unit(None), owner="孙丽") == nowhere
+    assert filer.file(_unit(JINXIU)) == jinxiu
+    assert [i.value for i in index.browse().items if i.value == ""] == [""]  # 未填小区 lists it
+    # another unit of the same building is another archive
+    assert filer.file(_unit(None, room="1202")) not in (jinxiu, yangguang, nowhere)
+
+
+def test_an_estate_does_not_take_over_the_units_archive_without_one(index: Index, master: MasterKey) -> None:
+    filer = Filer(index, master)
+    before = filer.file(_unit(None))  # e.g. filed before the folders named the estate
+    jinxiu = filer.file(_unit(JINXIU))
+    assert jinxiu != before
+    assert filer.file(_unit(None)) == before  # two archives of the unit now: the one without an estate
+    assert index.get_document(index.search("小区:锦绣花园")[0].id).archive_id == jinxiu
+
+    # a person files the older archive under its estate; it may not become the estate's second 3-2-1201
+    with pytest.raises(InvalidRequest, match="set one of the two aside"):
+        index.set_archive_estate(before, JINXIU)
+    index.set_archive_estate(before, f" {YANGGUANG}")
+    assert {h.archive_id for h in index.search("小区:阳光花园")} == {before}
+    assert filer.file(_unit(YANGGUANG)) == before
+
+
+# --------------------------------------------------------------------------- an index made before estates
+
+
+def test_an_index_made_before_estates_is_upgraded_on_open(db_url: str, master: MasterKey) -> None:
+    index = Index(db_url, master)
+    index.create_schema()
+    try:
+        filer = Filer(index, master)
+        before = filer.file(_unit(None))
+    finally:
+        index.close()
+    make_unit_index_old(db_url)
+
+    # two processes open it at once: each may find the old index; it is replaced once, and both open
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def open_it() -> None:
+        idx = Index(db_url, master)
+        try:
+            start.wait()
+            idx.create_schema()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            idx.close()
+
+    threads = [threading.Thread(target=open_it) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert "coalesce(estate" in unit_index_sql(db_url).lower()
+
+    index = Index(db_url, master)
+    index.create_schema()  # current now: nothing to do
+    try:
+        filer = Filer(index, master)
+        assert filer.file(_unit(None)) == before  # the older archive keeps its documents and its unit
+        jinxiu = filer.file(_unit(JINXIU))
+        yangguang = filer.file(_unit(YANGGUANG))
+        assert len({before, jinxiu, yangguang}) == 3
+    finally:
+        index.close()
+
+
+def test_a_benchmark_index_without_the_unique_index_is_left_so(db_url: str, master: MasterKey) -> None:
+    index = Index(db_url, master)
+    index.create_schema()
+    index.close()
+    engine = create_engine(db_url)
+    with engine.begin() as c:
+        c.exec_driver_sql("DROP INDEX uq_archives_active_unit")
+    engine.dispose()
+    index = Index(db_url, master)
+    try:
+        index.create_schema()
+    finally:
+        index.close()
+    assert unit_index_sql(db_url) == "None"

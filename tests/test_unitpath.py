@@ -8,7 +8,15 @@ import pytest
 
 from schemas.models import Extraction, FieldValue, UnitRef
 from storage.dropfolder import DropItem, discover
-from storage.unitpath import UnitHint, apply_unit_hint, read_component, unit_from_path, unit_source
+from storage.unitpath import (
+    UnitHint,
+    apply_unit_hint,
+    filed_unit,
+    read_component,
+    sheet_hint,
+    unit_from_path,
+    unit_source,
+)
 
 FULL = ("3", "2", "1201")
 
@@ -102,6 +110,8 @@ def test_estate_is_the_first_folder_when_it_is_not_a_unit() -> None:
     assert unit_from_path("2024-05-01/3-2-1201/a.pdf") == UnitHint("3", "2", "1201")  # a date is no estate
     assert unit_from_path("扫描件/3-2-1201/a.pdf") == UnitHint("3", "2", "1201")
     assert unit_from_path("锦绣花园/a.pdf") is None  # an estate alone names no unit
+    assert unit_from_path("锦绣 花园/3-2-1201/a.pdf") == UnitHint("3", "2", "1201", estate="锦绣花园")
+    assert unit_from_path(f"{'花园' * 21}/3-2-1201/a.pdf") == UnitHint("3", "2", "1201")  # a description
 
 
 def test_components() -> None:
@@ -176,6 +186,42 @@ def test_documents_without_unit_fields_are_left_alone() -> None:
     assert apply_unit_hint([card], unit_from_path("3-2-1201/a.pdf")) == [card]
     assert apply_unit_hint([card], None) == [card]
     assert unit_source(card) is None
+
+
+def test_filed_unit_carries_the_estate() -> None:
+    jinxiu = UnitRef(building="3", unit="2", room="1201", estate="锦绣花园")
+    hint = unit_from_path("锦绣花园/3栋/2单元/1201/a.pdf")
+    assert hint is not None and hint.unit_ref == jinxiu and str(hint.unit_ref) == "3-2-1201"
+    (doc,) = apply_unit_hint([_registration(building="5", unit="1", room="802")], hint)
+    assert filed_unit(doc, hint) == (jinxiu, "path")
+    assert doc.unit_ref == UnitRef(building="3", unit="2", room="1201")  # the page's fields hold no estate
+    # a path naming part of the unit: the page completes it, the folder still names the estate
+    partial = unit_from_path("锦绣花园/3号楼/1201室/a.pdf")
+    (doc,) = apply_unit_hint([_registration(building="3", unit="2", room="1201")], partial)
+    assert filed_unit(doc, partial) == (jinxiu, "ocr")
+    card = Extraction(doc_type="id_card", doc_type_confidence=0.9,
+                      fields={"name": FieldValue(name="name", value="王伟", confidence=0.99)})
+    assert filed_unit(card, partial) == (None, "ocr")  # no whole unit anywhere: filed in no archive
+    assert filed_unit(card, hint) == (jinxiu, "path")
+    # no hint: the page's own unit, no estate
+    assert filed_unit(_registration(building="5", unit="1", room="802"), None) == (
+        UnitRef(building="5", unit="1", room="802"), "ocr")
+    # a cover sheet names its own estate, or none
+    from ocr.coversheet import CoverSheet
+
+    sheet = CoverSheet(estate="阳光花园", building="3", unit="2", room="1201", batch="T1")
+    (doc,) = apply_unit_hint([_registration()], sheet_hint(sheet))
+    assert filed_unit(doc, sheet_hint(sheet)) == (jinxiu.model_copy(update={"estate": "阳光花园"}), "cover_sheet")
+    bare = sheet.model_copy(update={"estate": None})
+    assert filed_unit(doc, sheet_hint(bare)) == (UnitRef(building="3", unit="2", room="1201"), "cover_sheet")
+
+
+def test_unit_ref_keeps_its_estate_out_of_dumps_and_names() -> None:
+    unit = UnitRef(building="3", unit="2", room="1201", estate=" 锦绣\u3000花园 ")
+    assert unit.estate == "锦绣花园" and str(unit) == "3-2-1201"
+    assert unit.model_dump() == {"building": "3", "unit": "2", "room": "1201"}  # the export's unit keys
+    assert unit != UnitRef(building="3", unit="2", room="1201")  # another estate's 3-2-1201 is another archive
+    assert UnitRef(building="3", unit="2", room="1201", estate=" ").estate is None
 
 
 # --- the index records where the unit came from ------------------------------------------------

@@ -51,10 +51,18 @@ class Action(StrEnum):
     INGEST = "ingest"  # batches from drop folders, watchers, cover sheets, run reports
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
+    VERIFY_AUDIT = "verify_audit"  # walk the audit log's hash chain and check its anchors
+    ANCHOR_AUDIT = "anchor_audit"  # write the audit chain's head to the anchor file
     MANAGE_KEYS = "manage_keys"
     BACKUP_RESTORE = "backup_restore"
     GC = "gc"  # objects no index row refers to
     SERVE = "serve"  # run the archive service itself (it reads the master key)
+    # Owners' requests under PIPL (个人信息权利请求, rules/requests.py) and their copy (rules/subject_export.py).
+    REGISTER_REQUEST = "register_request"
+    VIEW_REQUESTS = "view_requests"
+    CLOSE_REQUEST = "close_request"  # answer or refuse a request
+    SUBJECT_EXPORT = "subject_export"  # an owner's copy: originals and data, revealed, in an encrypted ZIP
+    RECONCILE = "reconcile"  # check every archive's completeness and every stored object (每月校对)
     # The borrowing register (借阅登记, rules/loans.py): clerks, auditors, police and courts open an archive's
     # documents only while they hold an approved loan of it.
     REQUEST_LOAN = "request_loan"  # ask to borrow an archive; see and return one's own loans
@@ -65,20 +73,23 @@ class Action(StrEnum):
 _READ = frozenset({Action.SEARCH, Action.BROWSE, Action.VIEW_DOCUMENT, Action.VIEW_PAGE_IMAGE})
 _FILE = frozenset({Action.CORRECT_FIELD, Action.REVIEW, Action.UPLOAD, Action.INGEST})
 _KEEP = frozenset({Action.REVEAL_PII, Action.DOWNLOAD_ORIGINAL, Action.EXPORT, Action.MANAGE_USERS,
-                   Action.VIEW_AUDIT})
+                   Action.VIEW_AUDIT, Action.RECONCILE, Action.VERIFY_AUDIT, Action.ANCHOR_AUDIT})
+_REQUESTS = frozenset({Action.REGISTER_REQUEST, Action.VIEW_REQUESTS, Action.CLOSE_REQUEST, Action.SUBJECT_EXPORT})
 _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
 
 #: The one matrix: what each role may do. Read it as the company's access rules:
 #: need to know; full ID numbers and phones for leadership and archive managers only;
 #: police and courts view without taking copies; an owner sees their own unit's archive
 #: (and may have a copy of its originals); keys, backups and clean-up belong to the
-#: machine account that holds the master key.
+#: machine account that holds the master key. Owners' requests (PIPL) are registered by the front
+#: desk too, answered (and the owner's copy exported) by leadership and archive managers, read by auditors.
 #: Staff borrow an archive (借阅) with a manager's approval; auditors read the borrowing register.
 PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType({
-    Role.LEADERSHIP: _READ | _FILE | _KEEP | _LOANS,
-    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _LOANS,
-    Role.CLERK: _READ | _FILE | {Action.REQUEST_LOAN},
-    Role.AUDITOR: _READ | {Action.VIEW_AUDIT, Action.REQUEST_LOAN, Action.VIEW_LOANS},
+    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS,
+    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS,
+    Role.CLERK: _READ | _FILE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN},
+    Role.AUDITOR: _READ | {Action.VIEW_AUDIT, Action.VIEW_REQUESTS, Action.VERIFY_AUDIT, Action.REQUEST_LOAN,
+                           Action.VIEW_LOANS},
     Role.EXTERNAL_AUTHORITY: _READ | {Action.REQUEST_LOAN},
     Role.OWNER: _READ | {Action.DOWNLOAD_ORIGINAL},
     Role.LOCAL_OPERATOR: frozenset(Action),
@@ -196,10 +207,17 @@ _WORDS: Mapping[Action, str] = MappingProxyType({
     Action.INGEST: "ingest scans",
     Action.MANAGE_USERS: "manage users",
     Action.VIEW_AUDIT: "read the audit log",
+    Action.VERIFY_AUDIT: "verify the audit log",
+    Action.ANCHOR_AUDIT: "anchor the audit log",
     Action.MANAGE_KEYS: "manage the master key",
     Action.BACKUP_RESTORE: "back up or restore the archive",
     Action.GC: "clean up the object store",
     Action.SERVE: "run the archive service",
+    Action.RECONCILE: "reconcile the archive (completeness and stored objects)",
+    Action.REGISTER_REQUEST: "register owners' requests",
+    Action.VIEW_REQUESTS: "read the register of owners' requests",
+    Action.CLOSE_REQUEST: "answer or refuse owners' requests",
+    Action.SUBJECT_EXPORT: "export an owner's copy of their data",
     Action.REQUEST_LOAN: "borrow archives (借阅)",
     Action.DECIDE_LOAN: "approve or refuse loans, or record the return of someone else's or a paper loan",
     Action.VIEW_LOANS: "read the whole borrowing register (their own loans are listed with --mine)",

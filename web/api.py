@@ -14,8 +14,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from storage.audit import AuditEntry
+from storage.auditlog import ChainReport
 from storage.corrections import Correction
 from storage.search import BrowseResult, SearchResult
+from web.access import Action
 from web.excerpts import SearchPage
 from web.service import DocumentView
 from web.uploads import MAX_UPLOAD_BYTES, UploadJob
@@ -125,6 +127,16 @@ def correct(request: Request, doc_id: str, field: str, body: CorrectionIn) -> Co
 def audit_log(request: Request, document_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
     """The newest audit entries, optionally of one document (roles that may read the audit log)."""
     return service_of(request).audit_log(identity_of(request), document_id=document_id, limit=max(1, min(limit, 5000)))
+
+
+@router.get("/audit/verify")
+def audit_verify(request: Request) -> ChainReport:
+    """Walk the audit log's hash chain and check its anchors: ``intact``, or its first bad event (audited)."""
+    who, service = identity_of(request), service_of(request)
+    service.require(who, Action.VERIFY_AUDIT)
+    report = service.index.verify_audit(service.vault.settings.audit_anchor)
+    service.audit(who, str(Action.VERIFY_AUDIT), detail=report.audit_detail())
+    return report
 
 
 @router.get("/export", response_class=Response,
