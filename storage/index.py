@@ -1230,12 +1230,18 @@ def _unit(building: str | None, unit: str | None, room: str | None) -> UnitRef |
 
 
 def _needs_estate(conn: Connection, name: str) -> bool:
-    """Whether the index ``name`` exists and its stored definition leaves out the estate."""
+    """Whether the index ``name`` exists in the shape made before estates: columns only, no ``coalesce(estate, '')``.
+
+    PostgreSQL: read from ``pg_index`` itself, never through ``pg_get_indexdef``,
+    which fails on an index another process drops meanwhile.
+    """
     if conn.dialect.name == "postgresql":
-        sql = "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :name"
-    else:
-        sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
-    definition = conn.scalar(text(sql), {"name": name})
+        return bool(conn.scalar(text(
+            "SELECT i.indexprs IS NULL FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = :name AND n.nspname = current_schema()"),
+            {"name": name}))
+    definition = conn.scalar(text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"),
+                             {"name": name})
     return definition is not None and "estate" not in str(definition).lower()
 
 

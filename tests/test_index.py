@@ -698,9 +698,9 @@ def test_an_index_made_before_estates_is_upgraded_on_open(db_url: str, master: M
         index.close()
     make_unit_index_old(db_url)
 
-    # two processes open it at once: each may find the old index; it is replaced once, and both open
+    # three processes open it at once: each may find the old index; it is replaced once, and all open
     errors: list[BaseException] = []
-    start = threading.Barrier(2)
+    start = threading.Barrier(3)
 
     def open_it() -> None:
         idx = Index(db_url, master)
@@ -712,7 +712,7 @@ def test_an_index_made_before_estates_is_upgraded_on_open(db_url: str, master: M
         finally:
             idx.close()
 
-    threads = [threading.Thread(target=open_it) for _ in range(2)]
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
