@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from schemas.errors import ExitCode, InvalidRequest
+from schemas.errors import ExitCode
 from schemas.settings import Settings
+from schemas.validators import require_unit_ref
 from web.access import Action
 
 if TYPE_CHECKING:
     from rules.loans import Loan, LoanRegister
-    from schemas.models import UnitRef
 
 
 def register(sub: Any) -> None:
@@ -73,7 +73,7 @@ def register(sub: Any) -> None:
 def cmd_request(args: argparse.Namespace, settings: Settings) -> ExitCode:
     """Ask to borrow an archive."""
     with _register(args, settings) as register:
-        loan = register.request(args.purpose, unit=_unit(args.unit), estate=args.estate, paper=args.paper)
+        loan = register.request(args.purpose, unit=require_unit_ref(args.unit), estate=args.estate, paper=args.paper)
     paper = " with its paper folder" if loan.paper else ""
     print(f"requested loan {loan.id} of archive {loan.place}{paper}; an archive manager approves or refuses it "
           f"(dangan loan list --mine)")
@@ -149,10 +149,3 @@ def _register(args: argparse.Namespace, settings: Settings) -> Iterator[LoanRegi
         yield LoanRegister.open(vault.index, args.identity)
 
 
-def _unit(text: str) -> UnitRef:
-    from schemas.validators import parse_unit_ref
-
-    unit = parse_unit_ref(text)
-    if unit is None:
-        raise InvalidRequest(f"{text!r} is not building-unit-room, e.g. 3-2-1201 or 3栋2单元1201")
-    return unit

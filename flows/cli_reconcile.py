@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> ExitCode:
     """Run the reconciliation, write its reports, say what it found."""
-    from rules.reconcile import run_reconcile
+    from rules.reconcile import run_reconcile, summary_lines
     from storage.vault import Vault
 
     with closing(Vault.open(settings, identity=args.identity)) as vault:
@@ -42,23 +42,6 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> ExitCode:
         json.dump(report.model_dump(mode="json"), sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
     else:
-        print(f"{report.archives} archive(s): {report.complete} complete, {len(report.incomplete)} lacking documents")
-        for a in report.incomplete[:20]:
-            print(f"  {a.place}: 缺 {'、'.join(g.label for g in a.gaps)}")
-        if len(report.incomplete) > 20:
-            print(f"  ... and {len(report.incomplete) - 20} more (see the report)")
-        if report.files is None:
-            print("stored objects: not checked (--no-objects)")
-        else:
-            skipped = f", {report.destroyed} destroyed file(s) skipped" if report.destroyed else ""
-            print(f"stored objects: {report.objects} of {report.files} file(s) checked, "
-                  f"{len(report.problems)} problem(s){skipped}")
-            for p in report.problems:
-                print(f"  {p.source_name}: {p.problem} {p.detail}".rstrip())
-        if report.overdue_requests:
-            print(f"owners' requests overdue: {report.overdue_requests} (dangan request list --overdue)")
-        if report.overdue_loans:
-            print(f"paper loans overdue: {report.overdue_loans} (dangan loan list --overdue)")
-        print(f"report: {html_path}")
-        print(f"        {csv_path}")
+        for line in summary_lines(report, html_path, csv_path):
+            print(line)
     return ExitCode.INTEGRITY if report.problems else ExitCode.OK

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.errors import ExitCode, InvalidRequest
 from schemas.settings import Settings
+from schemas.validators import require_unit_ref
 from web.access import Action
 
 if TYPE_CHECKING:
     from rules.requests import RequestRegister, SubjectRequest
-    from schemas.models import UnitRef
     from storage.vault import Vault
 
 _KINDS = ("see", "copy", "correct", "delete")
@@ -93,7 +93,7 @@ def register(sub: Any) -> None:
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     """Register a request."""
-    unit = _unit(args.unit)
+    unit = require_unit_ref(args.unit)
     received = _day(args.received, "--received") if args.received else None
     with _register(args, settings) as register:
         request = register.add(unit, kind=args.kind, requester=args.requester, received=received,
@@ -149,7 +149,7 @@ def cmd_subject_export(args: argparse.Namespace, settings: Settings) -> ExitCode
     from storage.names import safe_name
     from storage.vault import Vault
 
-    unit = _unit(args.unit)
+    unit = require_unit_ref(args.unit)
     password = check_password(_password_stdin()) if args.password_stdin else generate_password()
     with closing(Vault.open(settings, identity=args.identity)) as vault, _private_output(args.output) as out:
         summary = write_subject_export(vault, unit, out, password=password, estate=args.estate,
@@ -226,13 +226,6 @@ def _password_stdin() -> str:
     return password
 
 
-def _unit(text: str) -> UnitRef:
-    from schemas.validators import parse_unit_ref
-
-    unit = parse_unit_ref(text)
-    if unit is None:
-        raise InvalidRequest(f"{text!r} is not building-unit-room, e.g. 3-2-1201 or 3栋2单元1201")
-    return unit
 
 
 def _day(text: str, option: str) -> dt.date:

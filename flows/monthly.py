@@ -28,7 +28,7 @@ class IntegrityProblems(RuntimeError):
 def monthly_reconcile(folder: str | None = None, objects: bool = True) -> dict[str, object]:
     """Reconcile the archive and write the report; Failed when a stored object is missing or altered."""
     from flows.identity import local_operator_of
-    from rules.reconcile import run_reconcile
+    from rules.reconcile import run_reconcile, summary_lines
     from storage.vault import Vault
 
     logger = get_run_logger()
@@ -37,8 +37,8 @@ def monthly_reconcile(folder: str | None = None, objects: bool = True) -> dict[s
     with closing(Vault.open(settings, identity=identity)) as vault:
         report, (html_path, csv_path) = run_reconcile(vault, Path(folder) if folder else settings.home / "reports",
                                                       objects=objects)
-    logger.info("%d archive(s), %d lacking documents; %s object(s) checked, %d problem(s); report %s",
-                report.archives, len(report.incomplete), report.objects, len(report.problems), html_path)
+    for line in summary_lines(report, html_path, csv_path):
+        logger.info("%s", line)
     if report.problems:
         raise IntegrityProblems(f"{len(report.problems)} stored object(s) are missing or altered; see {html_path}")
     return {"archives": report.archives, "incomplete": len(report.incomplete), "objects": report.objects,

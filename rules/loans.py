@@ -48,14 +48,14 @@ from sqlalchemy import Engine, Select, func, inspect, or_, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from rules.requests import estate_of, unit_archive
+from rules.requests import unit_archive
 from rules.tables import LoanRow, ensure_tables
 from rules.workdays import COMPANY_TZ
 from schemas.errors import AccessDenied, InvalidRequest, NotFound
-from schemas.models import UnitRef
+from schemas.models import UnitRef, estate_name
 from storage.audit import scrub_text
 from storage.index import Index, db_errors
-from storage.tables import ArchiveRow, DocumentRow, utcnow
+from storage.tables import ArchiveRow, DocumentRow, as_utc, utcnow
 from web.access import Action, Identity, Role, allowed, require
 
 LoanStatus = Literal["requested", "approved", "refused", "returned"]
@@ -226,7 +226,7 @@ class LoanRegister:
             row.status, row.returned_by, row.returned_at = "returned", self.identity.name, now
             s.flush()
             loan = _loan(row, now)
-        self._audit("loan_return", loan, late=bool(row.due_at and now > _aware(row.due_at)))
+        self._audit("loan_return", loan, late=bool(row.due_at and now > as_utc(row.due_at)))
         return loan
 
     # --- read -------------------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ class LoanRegister:
             return archive
         if unit is None:
             raise InvalidRequest("Name the unit whose archive to borrow (building-unit-room, e.g. 3-2-1201).")
-        found = unit_archive(s, unit, estate_of(estate), required=True)
+        found = unit_archive(s, unit, estate_name(estate), required=True)
         assert found is not None
         return found
 
@@ -427,7 +427,7 @@ def parse_due(text: str) -> dt.datetime:
 
 def local_time(at: dt.datetime | None) -> str:
     """``YYYY-MM-DD HH:MM`` in China time (``?`` for none)."""
-    return _aware(at).astimezone(COMPANY_TZ).strftime("%Y-%m-%d %H:%M") if at else "?"
+    return as_utc(at).astimezone(COMPANY_TZ).strftime("%Y-%m-%d %H:%M") if at else "?"
 
 
 # --- rows ----------------------------------------------------------------------------------------------------
@@ -440,18 +440,18 @@ def _overdue(stmt: Select[Any], now: dt.datetime) -> Select[Any]:
 def _state(row: LoanRow, now: dt.datetime) -> LoanState:
     if row.status != "approved":
         return row.status  # type: ignore[return-value]
-    if row.due_at is None or _aware(row.due_at) >= now:
+    if row.due_at is None or as_utc(row.due_at) >= now:
         return "active"
     return "overdue" if row.paper else "expired"
 
 
 def _loan(row: LoanRow, now: dt.datetime) -> Loan:
     def aware(at: dt.datetime | None) -> dt.datetime | None:
-        return _aware(at) if at else None
+        return as_utc(at) if at else None
 
     return Loan(id=row.id, archive_id=row.archive_id, unit=f"{row.building}-{row.unit}-{row.room}", estate=row.estate,
                 borrower=row.borrower, borrower_role=row.borrower_role, purpose=row.purpose, paper=bool(row.paper),
-                status=row.status, state=_state(row, now), requested_at=_aware(row.requested_at),  # type: ignore[arg-type]
+                status=row.status, state=_state(row, now), requested_at=as_utc(row.requested_at),  # type: ignore[arg-type]
                 due_at=aware(row.due_at), decided_by=row.decided_by, decided_at=aware(row.decided_at),
                 refusal_reason=row.refusal_reason, returned_by=row.returned_by, returned_at=aware(row.returned_at))
 
@@ -469,6 +469,3 @@ def _who(identity: Identity) -> str:
     return f"{identity.name} ({identity.role})"
 
 
-def _aware(at: dt.datetime) -> dt.datetime:
-    """SQLite returns naive datetimes; they were written as UTC."""
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
 from rules.checklist import Checklist, Gap
+from rules.workdays import COMPANY_TZ
 from schemas.errors import DanganError, IntegrityError, KeyDestroyed, NotFound
 from storage.files import atomic_write
 from storage.index import Index
@@ -51,7 +52,6 @@ PROBLEM_LABELS: dict[str, str] = {
     "wrong_sha256": "校验失败（解密后的 SHA-256 与登记不符）",
     "unreadable": "无法读取（存储或密钥出错）",
 }
-_CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 class ArchiveGaps(BaseModel):
@@ -252,6 +252,27 @@ def reconcile(index: Index, store: ObjectStore, checklist: Checklist, *, objects
 
 # --------------------------------------------------------------------------- reports
 
+
+def summary_lines(report: ReconcileReport, html_path: Path, csv_path: Path) -> list[str]:
+    """What ``dangan reconcile`` prints and the monthly run logs: the totals, the first gaps, every problem."""
+    lines = [f"{report.archives} archive(s): {report.complete} complete, {len(report.incomplete)} lacking documents"]
+    lines += [f"  {a.place}: 缺 {'、'.join(g.label for g in a.gaps)}" for a in report.incomplete[:20]]
+    if len(report.incomplete) > 20:
+        lines.append(f"  ... and {len(report.incomplete) - 20} more (see the report)")
+    if report.files is None:
+        lines.append("stored objects: not checked (--no-objects)")
+    else:
+        skipped = f", {report.destroyed} destroyed file(s) skipped" if report.destroyed else ""
+        lines.append(f"stored objects: {report.objects} of {report.files} file(s) checked, "
+                     f"{len(report.problems)} problem(s){skipped}")
+        lines += [f"  {p.source_name}: {p.problem} {p.detail}".rstrip() for p in report.problems]
+    if report.overdue_requests:
+        lines.append(f"owners' requests overdue: {report.overdue_requests} (dangan request list --overdue)")
+    if report.overdue_loans:
+        lines.append(f"paper loans overdue: {report.overdue_loans} (dangan loan list --overdue)")
+    return [*lines, f"report: {html_path}", f"        {csv_path}"]
+
+
 _CSV_HEAD = ["类别", "小区", "楼栋", "单元", "房号", "缺少的材料 / 问题", "文件", "说明"]
 
 
@@ -271,7 +292,7 @@ def report_csv(report: ReconcileReport) -> str:
 def report_html(report: ReconcileReport) -> str:
     """A self-contained page for the archive room (no scripts, no outside addresses)."""
     e = html.escape
-    when = report.started_at.astimezone(_CHINA).strftime("%Y-%m-%d %H:%M")
+    when = report.started_at.astimezone(COMPANY_TZ).strftime("%Y-%m-%d %H:%M")
     rows = "".join(
         f"<tr><td>{e(a.place)}</td><td>{a.documents}</td><td>{e('、'.join(g.label for g in a.gaps))}</td></tr>"
         for a in report.incomplete)
@@ -318,7 +339,7 @@ td,th{{border:1px solid #999;padding:4px 8px;text-align:left}}.bad{{color:#b00}}
 def write_reports(report: ReconcileReport, folder: Path) -> tuple[Path, Path]:
     """Write ``reconcile-YYYY-MM-DD.html`` and ``.csv`` (China date) into ``folder``; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"reconcile-{report.started_at.astimezone(_CHINA):%Y-%m-%d}"
+    stem = f"reconcile-{report.started_at.astimezone(COMPANY_TZ):%Y-%m-%d}"
     html_path, csv_path = folder / f"{stem}.html", folder / f"{stem}.csv"
     atomic_write(html_path, report_html(report).encode("utf-8"))
     atomic_write(csv_path, ("\ufeff" + report_csv(report)).encode("utf-8"))

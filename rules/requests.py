@@ -35,11 +35,11 @@ from sqlalchemy.orm import Session
 from rules.tables import SubjectRequestRow, ensure_tables
 from rules.workdays import COMPANY_TZ, WorkdayCalendar, company_today
 from schemas.errors import InvalidRequest, NotFound
-from schemas.models import UnitRef
+from schemas.models import UnitRef, estate_name
 from storage.audit import scrub_text
 from storage.corrections import CorrectionRow
 from storage.index import Index, db_errors
-from storage.tables import ArchiveRow, DocumentRow, utcnow
+from storage.tables import ArchiveRow, DocumentRow, as_utc, utcnow
 from web.access import Action, Identity, require
 
 RequestKind = Literal["see", "copy", "correct", "delete"]
@@ -125,7 +125,7 @@ class RequestRegister:
             archive = unit_archive(s, unit, estate, required=False)
             row = SubjectRequestRow(
                 building=unit.building, unit=unit.unit, room=unit.room,
-                estate=archive.estate if archive is not None else estate_of(estate),
+                estate=archive.estate if archive is not None else estate_name(estate),
                 archive_id=archive.id if archive is not None else None, requester=name, kind=kind,
                 received_on=received.isoformat(), due_on=due.isoformat(), status="open",
                 registered_by=self.identity.name, registered_role=str(self.identity.role), registered_at=utcnow(),
@@ -241,7 +241,7 @@ def unit_archive(s: Session, unit: UnitRef, estate: str | None, *, required: boo
     """
     stmt = select(ArchiveRow).where(ArchiveRow.building == unit.building, ArchiveRow.unit == unit.unit,
                                     ArchiveRow.room == unit.room, ArchiveRow.status == "active")
-    estate = estate_of(estate)
+    estate = estate_name(estate)
     if estate is not None:
         stmt = stmt.where(ArchiveRow.estate == estate)
     found = list(s.scalars(stmt))
@@ -254,19 +254,14 @@ def unit_archive(s: Session, unit: UnitRef, estate: str | None, *, required: boo
     return found[0] if found else None
 
 
-def estate_of(name: str | None) -> str | None:
-    """An estate (小区) name as archives are filed by it: without whitespace; None when nothing is left."""
-    return "".join(name.split()) or None if name is not None else None
-
-
 def _request(row: SubjectRequestRow, today: dt.date) -> SubjectRequest:
     due = dt.date.fromisoformat(row.due_on)
     return SubjectRequest(
         id=row.id, unit=f"{row.building}-{row.unit}-{row.room}", estate=row.estate, archive_id=row.archive_id,
         requester=row.requester, kind=row.kind, received_on=dt.date.fromisoformat(row.received_on),  # type: ignore[arg-type]
         due_on=due, status=row.status, overdue=row.status == "open" and today > due,  # type: ignore[arg-type]
-        registered_by=row.registered_by, registered_at=_aware(row.registered_at), answered_by=row.answered_by,
-        answered_at=_aware(row.answered_at) if row.answered_at else None, outcome_note=row.outcome_note,
+        registered_by=row.registered_by, registered_at=as_utc(row.registered_at), answered_by=row.answered_by,
+        answered_at=as_utc(row.answered_at) if row.answered_at else None, outcome_note=row.outcome_note,
         notes=row.notes, correction_ids=list(row.correction_ids or []))
 
 
@@ -288,10 +283,7 @@ def _text(value: str | None, what: str, limit: int, *, required: bool = False) -
     return scrub_text(text)
 
 
-def _aware(at: dt.datetime) -> dt.datetime:
-    """SQLite returns naive datetimes; they were written as UTC."""
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
 def _local_day(at: dt.datetime | None) -> str:
-    return _aware(at).astimezone(COMPANY_TZ).date().isoformat() if at else "?"
+    return as_utc(at).astimezone(COMPANY_TZ).date().isoformat() if at else "?"

@@ -34,10 +34,10 @@ import pyzipper
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rules.requests import KIND_LABELS, SubjectRequest, estate_of, read_request, unit_archive
+from rules.requests import KIND_LABELS, SubjectRequest, read_request, unit_archive
 from rules.workdays import COMPANY_TZ
 from schemas.errors import IntegrityError, InvalidRequest, NotFound
-from schemas.models import UnitRef
+from schemas.models import UnitRef, estate_name
 from storage.corrections import Correction, Corrections
 from storage.index import DocumentDetail, db_errors
 from storage.objects import load_sealed
@@ -107,7 +107,7 @@ def _request(vault: Vault, unit: UnitRef, estate: str | None, request_id: int | 
     if request_id is None:
         return None
     request = read_request(vault.index, request_id)
-    estate = estate_of(estate)
+    estate = estate_name(estate)
     if request.unit != str(unit) or (estate and request.estate and estate != request.estate):
         raise InvalidRequest(f"Request {request_id} is about unit {request.unit}, not {unit}.")
     return request

@@ -345,6 +345,16 @@ def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
     return last
 
 
+def require_unit_ref(text: str) -> UnitRef:
+    """:func:`parse_unit_ref` of a unit a person typed; InvalidRequest when it names no whole unit."""
+    from schemas.errors import InvalidRequest
+
+    unit = parse_unit_ref(text)
+    if unit is None:
+        raise InvalidRequest(f"{text!r} is not building-unit-room, e.g. 3-2-1201 or 3栋2单元1201")
+    return unit
+
+
 def parse_unit_ref(raw: str | None) -> UnitRef | None:
     """Read building / unit / room from ``3栋2单元1201室``, ``3-2-1201``, ``三栋二单元1201``...
 

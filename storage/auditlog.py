@@ -55,7 +55,7 @@ from storage.audit import scrub_detail, scrub_text
 from storage.keys import ArchiveKeys
 
 if TYPE_CHECKING:
-    from storage.searchsql import Db
+    from storage.dbapi import Db
 
 #: ``prev_hash`` of the first event.
 GENESIS = "0" * 64

@@ -83,6 +83,7 @@ from storage.blind import (
 from storage.corrections import forget as forget_corrections
 from storage.corrections import reapply as reapply_corrections
 from storage.crypto import DataKey, WrappedKey, unwrap_key
+from storage.dbapi import Db
 from storage.keys import MasterKey, bind_archive_keys, check_master_is_current, read_archive_keys, rewrap_archive
 from storage.search import (
     ArchiveSummary,
@@ -95,7 +96,7 @@ from storage.search import (
     natural_key,
     understand,
 )
-from storage.searchsql import Db, Searcher
+from storage.searchsql import Searcher, unit_ref
 from storage.tables import (
     ARCHIVE_ACTIVE_UNIT_INDEX,
     ARCHIVE_PLACE_INDEX,
@@ -117,6 +118,7 @@ from storage.tables import (
     PageRow,
     SearchDocRow,
     SearchTokenRow,
+    as_utc,
     utcnow,
 )
 from storage.unitpath import unit_source as fields_unit_source
@@ -448,8 +450,8 @@ class Index:
         """The newest ingest runs first."""
         stmt = select(IngestRunRow).order_by(IngestRunRow.started_at.desc()).limit(limit)
         with db_errors("list ingest runs"), self._read() as s:
-            return [RunRecord(id=r.id, started_at=_aware(r.started_at),
-                              finished_at=_aware(r.finished_at) if r.finished_at else None,
+            return [RunRecord(id=r.id, started_at=as_utc(r.started_at),
+                              finished_at=as_utc(r.finished_at) if r.finished_at else None,
                               status=r.status, counts=r.counts or {}) for r in s.scalars(stmt)]
 
     def finish_run(self, run_id: str, counts: dict[str, Any], status: str) -> None:
@@ -1117,7 +1119,7 @@ class Index:
         if until is not None:
             stmt = stmt.where(AuditRow.at < until.astimezone(dt.UTC))
         with db_errors("read the audit log"), self._read() as s:
-            return [AuditEntry(id=a.id, at=_aware(a.at), actor=a.actor, role=a.role, action=a.action,
+            return [AuditEntry(id=a.id, at=as_utc(a.at), actor=a.actor, role=a.role, action=a.action,
                                document_id=a.document_id, detail=a.detail, purpose=a.purpose, outcome=a.outcome,
                                prev_hash=a.prev_hash, hash=a.hash) for a in s.scalars(stmt)]
 
@@ -1223,12 +1225,6 @@ def _page_row(file_id: str, doc_id: str | None, p: OcrPage) -> dict[str, Any]:
             "width": p.width, "height": p.height, "line_count": len(p.lines)}
 
 
-def _unit(building: str | None, unit: str | None, room: str | None) -> UnitRef | None:
-    if building is None or unit is None or room is None:
-        return None
-    return UnitRef(building=building, unit=unit, room=room)
-
-
 def _needs_estate(conn: Connection, name: str) -> bool:
     """Whether the index ``name`` exists in the shape made before estates: columns only, no ``coalesce(estate, '')``.
 
@@ -1245,17 +1241,12 @@ def _needs_estate(conn: Connection, name: str) -> bool:
     return definition is not None and "estate" not in str(definition).lower()
 
 
-def _aware(at: dt.datetime) -> dt.datetime:
-    """SQLite returns naive datetimes; they were written as UTC."""
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
-
-
 def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[PageRow],
             archive: ArchiveRow | None) -> DocumentDetail:
     return DocumentDetail(
         id=r.id, file_id=file.id, source_name=file.source_name, sha256=file.sha256, kind=file.kind,
         size=file.size, doc_type=r.doc_type, doc_type_confidence=r.doc_type_confidence,
-        unit=_unit(archive.building, archive.unit, archive.room) if archive else None,
+        unit=unit_ref(archive.building, archive.unit, archive.room) if archive else None,
         # Before the column existed, every filed unit was read from the page.
         unit_source=(r.unit_source or "ocr") if archive else None,
         archive_id=r.archive_id, estate=archive.estate if archive else None, first_page=r.first_page, pages=r.pages,
@@ -1267,7 +1258,7 @@ def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[P
         issues={f.name: f.issue or "invalid" for f in fields if not f.valid or f.issue},
         regions={f.name: {"page": f.page, "box": f.box} for f in fields if f.page is not None and f.box},
         status=r.status, original_key=file.original_key, ocr_key=file.ocr_key, dek_id=file.dek_id,
-        run_id=file.run_id, created_at=_aware(r.created_at))
+        run_id=file.run_id, created_at=as_utc(r.created_at))
 
 
 def _unit_parts(unit: UnitRef | None, extraction: Extraction) -> dict[str, str]:

@@ -15,9 +15,8 @@ latency on 1,000,000 documents").
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,9 @@ from schemas.errors import IndexUnavailable, WrongMasterKey
 from schemas.models import UnitRef
 from storage.auditlog import MARKER, append_audit, chain_key
 from storage.blind import CODE_FIELDS, NAME_FIELDS, BlindIndex
+from storage.dbapi import Db, in_list
 from storage.keys import MasterKey, archive_keys_from_rows
-from storage.layout import SCHEMA_VERSION, SEARCH_LAYOUT
+from storage.layout import SCHEMA_VERSION, SEARCH_LAYOUT, as_utc
 from storage.search import (
     SECRET_KINDS,
     ArchiveGroup,
@@ -65,58 +65,9 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
-class Db:
-    """A DB-API connection and its dialect (``sqlite`` or ``postgresql``); SQL takes ``:name`` parameters."""
-
-    def __init__(self, connection: Any, dialect: str) -> None:
-        self.connection = connection
-        self.dialect = dialect
-
-    def _sql(self, sql: str) -> str:
-        return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql) if self.dialect == "postgresql" else sql
-
-    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Every row of a query."""
-        cursor = self.connection.cursor()
-        try:
-            cursor.execute(self._sql(sql), dict(params or {}))
-            return [tuple(r) for r in cursor.fetchall()]
-        finally:
-            cursor.close()
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run a statement that returns no rows."""
-        cursor = self.connection.cursor()
-        try:
-            cursor.execute(self._sql(sql), dict(params or {}))
-        finally:
-            cursor.close()
-
-    def commit(self) -> None:
-        """Commit (a no-op on a SQLite connection in autocommit mode)."""
-        self.connection.commit()
-
-    def timestamp(self, at: dt.datetime) -> Any:
-        """A UTC time as the ``DateTime`` columns hold it (SQLite: the text SQLAlchemy writes)."""
-        if self.dialect == "sqlite":
-            return at.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return at
-
-
-def in_list(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
-    """``(:name_0, :name_1, ...)`` with the values put into ``params``."""
-    keys = []
-    for i, value in enumerate(values):
-        params[f"{name}_{i}"] = value
-        keys.append(f":{name}_{i}")
-    return "(" + ", ".join(keys) + ")"
-
-
 def aware(at: dt.datetime | str) -> dt.datetime:
     """A stored time (SQLite: text; both: naive, written as UTC) as an aware UTC datetime."""
-    if isinstance(at, str):
-        at = dt.datetime.fromisoformat(at)
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    return as_utc(dt.datetime.fromisoformat(at) if isinstance(at, str) else at)
 
 
 def unit_ref(building: str | None, unit: str | None, room: str | None) -> UnitRef | None:

@@ -37,6 +37,7 @@ from sqlalchemy.types import TypeEngine
 # The layout versions live in storage/layout.py (a cold search reads them without SQLAlchemy).
 from storage.layout import SCHEMA_VERSION as SCHEMA_VERSION
 from storage.layout import SEARCH_LAYOUT as SEARCH_LAYOUT
+from storage.layout import as_utc as as_utc
 
 #: Longest plain field value kept (a btree index entry must stay under ~2.7 kB in PostgreSQL).
 MAX_VALUE_CHARS = 400

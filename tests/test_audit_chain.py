@@ -44,9 +44,10 @@ from storage.auditlog import (
     read_anchors,
     write_anchor,
 )
+from storage.dbapi import Db
 from storage.index import Index
 from storage.keys import MasterKey, read_archive_keys
-from storage.searchsql import Db, open_reader
+from storage.searchsql import open_reader
 from storage.vault import Vault
 from tests.e2e import ensure_master_key, run_dangan
 from tests.test_index import db_url as db_url  # the fixture: SQLite, and PostgreSQL (integration)

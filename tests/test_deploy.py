@@ -179,7 +179,8 @@ def test_nightly_deployment_runs_on_a_process_worker(tmp_path: Path, stack: Pref
     reconciled = stack.wait_for_run(run_id_from(started.stdout), 240)
     assert reconciled["state"]["type"] == "COMPLETED", (reconciled["state"],
                                                         (tmp_path / "worker.log").read_text()[-3000:])
-    assert logged(stack, reconciled["id"], "4 object(s) checked, 0 problem(s)"), stack.run_logs(reconciled["id"])
+    assert logged(stack, reconciled["id"], "stored objects: 4 of 2 file(s) checked, 0 problem(s)"), \
+        stack.run_logs(reconciled["id"])
     assert len(list((home / "reports").glob("reconcile-*.html"))) == 1
 
     # A failure no retry mends (a relative folder) fails at once, without retries.

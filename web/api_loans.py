@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from rules.loans import Loan, LoanRegister, parse_due
-from web.api_requests import _unit as unit_ref
+from web.service import unit_from_form
 from web.views import identity_of, service_of
 
 router = APIRouter(prefix="/api", tags=["borrowing register"])
@@ -60,8 +60,9 @@ def list_loans(request: Request, open_only: Annotated[bool, Query(alias="open")]
 @router.post("/loans", status_code=201)
 def request_loan(request: Request, body: LoanIn) -> Loan:
     """Ask to borrow a unit's archive; an archive manager approves or refuses it."""
-    return _register(request).request(body.purpose, unit=unit_ref(body.unit) if body.unit else None, estate=body.estate,
-                                      archive_id=body.archive_id, paper=body.paper)
+    unit = unit_from_form(body.unit) if body.unit else None
+    return _register(request).request(body.purpose, unit=unit, estate=body.estate, archive_id=body.archive_id,
+                                      paper=body.paper)
 
 
 @router.post("/loans/{loan_id}/approve")

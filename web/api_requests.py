@@ -19,9 +19,7 @@ from pydantic import BaseModel, Field
 from rules.requests import RequestRegister, SubjectRequest
 from rules.subject_export import MIN_PASSWORD_CHARS, write_subject_export
 from rules.workdays import load_calendar
-from schemas.errors import InvalidRequest
-from schemas.models import UnitRef
-from schemas.validators import parse_unit_ref
+from web.service import unit_from_form
 from web.views import identity_of, service_of
 
 router = APIRouter(prefix="/api", tags=["owner requests"])
@@ -60,13 +58,6 @@ def _register(request: Request) -> RequestRegister:
     return RequestRegister(service.index, identity_of(request), load_calendar(service.vault.settings.home))
 
 
-def _unit(text: str) -> UnitRef:
-    unit = parse_unit_ref(text)
-    if unit is None:
-        raise InvalidRequest("Name the unit as building-unit-room (e.g. 3-2-1201 or 3栋2单元1201).")
-    return unit
-
-
 @router.get("/requests")
 def list_requests(request: Request, open_only: Annotated[bool, Query(alias="open")] = False, overdue: bool = False,
                   limit: int = 200) -> list[SubjectRequest]:
@@ -78,7 +69,7 @@ def list_requests(request: Request, open_only: Annotated[bool, Query(alias="open
 @router.post("/requests", status_code=201)
 def add_request(request: Request, body: RequestIn) -> SubjectRequest:
     """Register an owner's request; its due day is 5 working days after the day received."""
-    return _register(request).add(_unit(body.unit), kind=body.kind, requester=body.requester,
+    return _register(request).add(unit_from_form(body.unit), kind=body.kind, requester=body.requester,
                                   received=body.received, estate=body.estate, notes=body.notes)
 
 
@@ -98,7 +89,7 @@ def subject_export(request: Request, unit: str, body: SubjectExportIn) -> Respon
     """The owner's copy of the unit's archive: originals, fields in full, corrections, audit events (audited)."""
     service = service_of(request)
     vault = service.vault.acting_as(identity_of(request))
-    target = _unit(unit)
+    target = unit_from_form(unit)
     out = io.BytesIO()
     write_subject_export(vault, target, out, password=body.password, estate=body.estate, request_id=body.request)
     name = f"个人信息副本-{target}.zip"

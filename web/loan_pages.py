@@ -18,8 +18,8 @@ from fastapi.responses import RedirectResponse, Response
 from rules.loans import Loan, LoanRegister, local_time, parse_due
 from schemas.errors import InvalidRequest, NotFound
 from web.access import Action
-from web.api_requests import _unit as unit_ref
 from web.labels import ROLE_LABELS
+from web.service import unit_from_form
 from web.views import _local as local_path
 from web.views import identity_of, page, service_of
 
@@ -66,7 +66,7 @@ def request_loan(request: Request, purpose: Annotated[str, Form()], unit: Annota
                  paper: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
     """Send a request; the page comes back with its number, or with what was wrong."""
     try:
-        target = unit_ref(unit) if unit.strip() else None
+        target = unit_from_form(unit) if unit.strip() else None
         made = _register(request).request(purpose, unit=target, estate=estate.strip() or None,
                                           archive_id=archive_id or None, paper=bool(paper))
     except (InvalidRequest, NotFound) as e:

@@ -57,6 +57,14 @@ PURPOSE_CHARS = (2, 60)
 SEARCH_LIMIT = 100
 
 
+def unit_from_form(text: str) -> UnitRef:
+    """The unit a form or an API call names; InvalidRequest when it names no whole unit."""
+    unit = parse_unit_ref(text)
+    if unit is None:
+        raise InvalidRequest("Name the unit as building-unit-room (e.g. 3-2-1201 or 3栋2单元1201).")
+    return unit
+
+
 def check_purpose(purpose: str | None) -> str:
     """A viewing purpose as recorded: one line, 2-60 characters; InvalidRequest otherwise."""
     text = " ".join((purpose or "").split())
@@ -375,9 +383,7 @@ class ArchiveService:
 
     def upload(self, who: Identity, *, unit_text: str, estate: str | None, name: str, data: bytes) -> UploadJob:
         """Put one scan into the archive of a unit through the ingest (audited with the job)."""
-        unit = parse_unit_ref(unit_text)
-        if unit is None:
-            raise InvalidRequest("Name the unit as building-unit-room (e.g. 3-2-1201 or 3栋2单元1201).")
+        unit = unit_from_form(unit_text)
         self.require(who, Action.UPLOAD, unit=unit)
         job = self.uploads.start(user=who.name, unit=unit, estate=estate, name=name, data=data)
         self.audit(who, str(Action.UPLOAD), detail={"job": job.id, "unit": str(unit), "bytes": len(data)})

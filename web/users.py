@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from schemas.errors import InvalidRequest, NotFound, SignInFailed, SignInThrottled
 from schemas.models import UnitRef
 from storage.index import db_errors
-from storage.tables import utcnow
+from storage.tables import as_utc, utcnow
 from web.access import USER_ROLES, Identity, Role
 from web.tables import SessionRow, SignInFailureRow, SignInLockRow, TokenRow, UserRow
 
@@ -163,8 +163,8 @@ class Users:
         with self._read() as s:
             until = s.scalar(select(func.max(SignInLockRow.until)).where(SignInLockRow.key.in_(keys)))
             row = s.get(UserRow, name)
-        if until is not None and _aware(until) > now:
-            minutes = max(1, int((_aware(until) - now).total_seconds() // 60) + 1)
+        if until is not None and as_utc(until) > now:
+            minutes = max(1, int((as_utc(until) - now).total_seconds() // 60) + 1)
             self._refused(name, row, "throttled", address)
             raise SignInThrottled(f"too many failed sign-ins for {name} or from this address; "
                                   f"try again in {minutes} minute(s)")
@@ -246,11 +246,11 @@ class Users:
         if found is None:
             return None
         row, user = found
-        if (user.disabled or now - _aware(row.created_at) >= SESSION_MAX
-                or now - _aware(row.last_seen_at) >= SESSION_IDLE):
+        if (user.disabled or now - as_utc(row.created_at) >= SESSION_MAX
+                or now - as_utc(row.last_seen_at) >= SESSION_IDLE):
             self.end_session(session_id)
             return None
-        if now - _aware(row.last_seen_at) >= _TOUCH_EVERY:
+        if now - as_utc(row.last_seen_at) >= _TOUCH_EVERY:
             with self._write() as s, s.begin():
                 s.execute(update(SessionRow).where(SessionRow.id_hash == key).values(last_seen_at=now))
         return _identity(user, via="session")
@@ -348,10 +348,6 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _aware(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
-
-
 def _unit(row: UserRow) -> UnitRef | None:
     if row.building is None or row.unit is None or row.room is None:
         return None
@@ -364,5 +360,5 @@ def _identity(row: UserRow, *, via: str) -> Identity:
 
 def _info(row: UserRow, tokens: int) -> UserInfo:
     return UserInfo(name=row.name, role=Role(row.role), unit=_unit(row), disabled=row.disabled,
-                    created_at=_aware(row.created_at),
-                    last_sign_in_at=_aware(row.last_sign_in_at) if row.last_sign_in_at else None, tokens=tokens)
+                    created_at=as_utc(row.created_at),
+                    last_sign_in_at=as_utc(row.last_sign_in_at) if row.last_sign_in_at else None, tokens=tokens)
