@@ -17,7 +17,7 @@ from schemas.errors import SourceChanged, WrongMasterKey
 from schemas.models import Extraction, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
 from schemas.settings import Settings
 from storage.crypto import DataKey, wrap_key
-from storage.index import DocumentSummary, Index
+from storage.index import DocumentDetail, DocumentSummary, Index
 from storage.keys import MasterKey, finish_rotation, key_source
 from storage.objects import ObjectStore, load_sealed, ocr_key, original_key, store_sealed
 from storage.stores import make_object_store
@@ -211,14 +211,16 @@ class Vault:
         self.audit("view_ocr", document_id=doc_id)
         return [OcrPage.model_validate(p) for p in json.loads(raw)]
 
-    def page_texts(self, doc_id: str) -> list[tuple[int, str]]:
+    def page_texts(self, doc_id: str, detail: DocumentDetail | None = None) -> list[tuple[int, str]]:
         """The OCR text of each of the document's pages as ``(index in its file, text)``, decrypted in memory only.
 
         Checked like viewing the document (``view_document`` on its unit; a
         refusal is audited). Not audited as a view: it is for the short, masked
         excerpts a search result shows, and the search itself is audited.
+        ``detail``: the document as already read (:meth:`Index.get_documents` reads a page of hits at once).
         """
-        detail = self.index.get_document(doc_id)
+        if detail is None or detail.id != doc_id:
+            detail = self.index.get_document(doc_id)
         # A search hit's masked excerpt is part of searching: no loan of the archive is needed (rules/loans.py).
         self._require(Action.VIEW_DOCUMENT, unit=detail.unit, document_id=doc_id, loan=False)
         raw = load_sealed(self.store, detail.ocr_key, self.index.data_key(detail.dek_id))

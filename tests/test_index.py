@@ -204,6 +204,15 @@ def test_one_active_archive_per_unit(index: Index, master: MasterKey) -> None:
     assert index.get_document(a).archive_id == index.get_document(b).archive_id is not None
 
 
+def test_documents_are_read_together_as_one_by_one(index: Index, master: MasterKey) -> None:
+    run_id = index.begin_run()
+    ids = [make_doc(20 + i, owner=owner).record(index, master, run_id) for i, owner in enumerate(("王芳", "刘洋"))]
+    together = index.get_documents([*reversed(ids), "no-such-id", ids[0]])
+    assert set(together) == set(ids)  # the unknown id is left out, a repeated one read once
+    assert all(together[i] == index.get_document(i) for i in ids)
+    assert index.get_documents([]) == {}
+
+
 # --------------------------------------------------------------------------- search
 
 

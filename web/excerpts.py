@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from schemas.errors import DanganError
 from storage.excerpt import Excerpt, Term, excerpt_terms, make_excerpt
+from storage.index import DocumentDetail
 from storage.search import ArchiveGroup, DocumentHit, SearchResult, understand
 from storage.vault import Vault
 
@@ -76,8 +77,14 @@ class Excerpts:
         terms = excerpt_terms(understand(query))
         if not terms or not doc_ids:
             return {}
+        try:  # one read for the page of hits, not one per hit
+            details = vault.index.get_documents(doc_ids)
+        except DanganError as e:
+            _log.warning("no excerpts: the hits could not be read: %s", e.message)
+            return {}
         futures: dict[Future[Excerpt | None], str] = {
-            self._pool.submit(_excerpt, vault, doc_id, terms): doc_id for doc_id in dict.fromkeys(doc_ids)}
+            self._pool.submit(_excerpt, vault, doc_id, terms, details.get(doc_id)): doc_id
+            for doc_id in dict.fromkeys(doc_ids)}
         done, late = wait(futures, timeout=self._wait)
         for future in late:
             future.cancel()
@@ -97,5 +104,5 @@ class Excerpts:
         return out
 
 
-def _excerpt(vault: Vault, doc_id: str, terms: Sequence[Term]) -> Excerpt | None:
-    return make_excerpt(vault.page_texts(doc_id), terms)
+def _excerpt(vault: Vault, doc_id: str, terms: Sequence[Term], detail: DocumentDetail | None) -> Excerpt | None:
+    return make_excerpt(vault.page_texts(doc_id, detail), terms)
