@@ -34,6 +34,7 @@ def register(sub: Any) -> None:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=[str(r) for r in USER_ROLES])
     add.add_argument("--unit", help="an owner's unit, e.g. 3-2-1201 or 3栋2单元1201 (owners only)")
+    add.add_argument("--estate", help="the owner's estate (小区), when the archive holds several estates")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(handler=cmd_add, actions=_MANAGE)
 
@@ -60,6 +61,7 @@ def register(sub: Any) -> None:
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
     """Add a user."""
+    from schemas.models import estate_name
     from schemas.validators import parse_unit_ref
 
     unit = None
@@ -67,12 +69,17 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> ExitCode:
         unit = parse_unit_ref(args.unit)
         if unit is None:
             raise InvalidRequest(f"--unit {args.unit!r} is not building-unit-room, e.g. 3-2-1201")
+        if args.estate:
+            unit = unit.model_copy(update={"estate": estate_name(args.estate)})
+    elif args.estate:
+        raise InvalidRequest("--estate goes with an owner's --unit")
     password = _password(args)
     with _users(args, settings) as (users, audit):
         info = users.add(args.name, args.role, password, unit=unit)
         audit("user_add", detail={"user": info.name, "role": str(info.role),
                                   **({"unit": str(info.unit)} if info.unit else {})})
-    print(f"added {info.name} ({info.role}{f', unit {info.unit}' if info.unit else ''})")
+    place = f"{info.unit.estate} {info.unit}" if info.unit and info.unit.estate else info.unit
+    print(f"added {info.name} ({info.role}{f', unit {place}' if info.unit else ''})")
     return ExitCode.OK
 
 

@@ -118,11 +118,12 @@ from storage.tables import (
     PageRow,
     SearchDocRow,
     SearchTokenRow,
+    add_missing_columns,
     as_utc,
     utcnow,
 )
 from storage.unitpath import unit_source as fields_unit_source
-from web import tables as _web_tables  # noqa: F401 - users and sessions live in the index: create_schema makes them
+from web import tables as _web_tables
 
 _BATCH = 200
 _RECORD_ATTEMPTS = 3
@@ -323,6 +324,7 @@ class Index:
             self._upgrade_search()
             self._upgrade_archive_unit_index()
             self._upgrade_audit_columns()
+            add_missing_columns(self._write_engine, cast(Table, _web_tables.UserRow.__table__))  # an owner's estate
             with self._write() as s, s.begin():
                 if s.get(MetaRow, "schema_version") is None:
                     s.add(MetaRow(key="schema_version", value=SCHEMA_VERSION))
@@ -1156,19 +1158,8 @@ class Index:
         """Add the hash chain's columns and indexes to an audit log made before them (its rows: see unlock)."""
         engine = self._write_engine
         table = cast(Table, AuditRow.__table__)
-        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
-        missing = [c for c in table.columns if c.name not in present]
-        if not missing:
+        if not add_missing_columns(engine, table):
             return
-        for column in missing:
-            try:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
-                                         f"{column.type.compile(dialect=engine.dialect)}")
-            except sa_exc.DBAPIError:
-                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
-                    raise
-                # another process added it first
         for audit_index in table.indexes:
             try:
                 with engine.begin() as conn:
@@ -1255,7 +1246,7 @@ def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[P
     return DocumentDetail(
         id=r.id, file_id=file.id, source_name=file.source_name, sha256=file.sha256, kind=file.kind,
         size=file.size, doc_type=r.doc_type, doc_type_confidence=r.doc_type_confidence,
-        unit=unit_ref(archive.building, archive.unit, archive.room) if archive else None,
+        unit=unit_ref(archive.building, archive.unit, archive.room, archive.estate) if archive else None,
         # Before the column existed, every filed unit was read from the page.
         unit_source=(r.unit_source or "ocr") if archive else None,
         archive_id=r.archive_id, estate=archive.estate if archive else None, first_page=r.first_page, pages=r.pages,

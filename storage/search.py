@@ -33,10 +33,10 @@ import unicodedata
 from collections.abc import Set as AbstractSet
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from schemas.documents import DOC_LABELS, DOC_TYPES
-from schemas.models import UnitRef
+from schemas.models import UnitRef, estate_name
 from storage.blind import (
     ID_TAIL_LENGTHS,
     contract_token,
@@ -106,6 +106,12 @@ class QueryFilters(BaseModel):
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     status: str | None = None
+
+    @field_validator("estate")
+    @classmethod
+    def _estate_as_filed(cls, value: str | None) -> str | None:
+        """An estate as archives are filed by it (``锦绣 花园`` finds ``锦绣花园``)."""
+        return estate_name(value)
 
 
 class ParsedQuery(BaseModel):

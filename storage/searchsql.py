@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from schemas.documents import DOC_LABELS, ID_NUMBER_FIELDS, PHONE_FIELDS
 from schemas.errors import IndexUnavailable, WrongMasterKey
-from schemas.models import UnitRef
+from schemas.models import UnitRef, estate_name
 from storage.auditlog import MARKER, append_audit, chain_key
 from storage.blind import CODE_FIELDS, NAME_FIELDS, BlindIndex
 from storage.dbapi import Db, in_list
@@ -70,11 +70,12 @@ def aware(at: dt.datetime | str) -> dt.datetime:
     return as_utc(dt.datetime.fromisoformat(at) if isinstance(at, str) else at)
 
 
-def unit_ref(building: str | None, unit: str | None, room: str | None) -> UnitRef | None:
-    """The unit an archive is filed under (None when a part is unknown)."""
+def unit_ref(building: str | None, unit: str | None, room: str | None,
+             estate: str | None = None) -> UnitRef | None:
+    """The unit an archive is filed under, with its estate when known (None when a part is unknown)."""
     if building is None or unit is None or room is None:
         return None
-    return UnitRef(building=building, unit=unit, room=room)
+    return UnitRef(building=building, unit=unit, room=room, estate=estate)
 
 
 # --------------------------------------------------------------------------- search
@@ -134,7 +135,7 @@ class Searcher:
                 continue  # destroyed between the two reads
             out.append(DocumentSummary(
                 id=r.id, source_name=r.source_name, sha256=r.sha256, doc_type=r.doc_type,
-                unit=unit_ref(r.building, r.unit, r.room), first_page=r.first_page, pages=r.pages,
+                unit=unit_ref(r.building, r.unit, r.room, r.estate), first_page=r.first_page, pages=r.pages,
                 status=r.status, created_at=r.created_at, exact_match=exact, archive_id=r.archive_id,
                 estate=r.estate,
                 matched=matched_terms(parsed, stored, r.text_tokens, r.field_tokens, fields.get(doc_id, {}))))
@@ -343,6 +344,9 @@ def filter_conditions(db: Db, filters: QueryFilters, unit: UnitRef | None, param
     if unit is not None:
         params.update(u_building=unit.building, u_unit=unit.unit, u_room=unit.room)
         conds += ["archives.building = :u_building", "archives.unit = :u_unit", "archives.room = :u_room"]
+        if unit.estate:  # one unit of one estate: 3-2-1201 of another estate is another archive
+            params["u_estate"] = estate_name(unit.estate)
+            conds.append("archives.estate = :u_estate")
     if filters.date_from:
         params["date_from"] = db.timestamp(dt.datetime.combine(filters.date_from, dt.time(), tzinfo=CHINA))
         conds.append("documents.created_at >= :date_from")

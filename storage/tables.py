@@ -23,14 +23,17 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
     event,
     func,
+    inspect,
     text,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
@@ -50,6 +53,27 @@ Stamp = DateTime(timezone=True)
 def utcnow() -> dt.datetime:
     """Now, in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def add_missing_columns(engine: Engine, table: Table) -> list[str]:
+    """Add to ``table`` in the database the (nullable) columns its declaration has and the database lacks.
+
+    How an index made by an older dangan gains a newer column when opened.
+    Safe when two processes open it at once (the one that loses the race
+    finds the column there). Returns the names of the columns that were missing.
+    """
+    present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in present]
+    for column in missing:
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                                     f"{column.type.compile(dialect=engine.dialect)}")
+        except sa_exc.DBAPIError:
+            if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                raise
+            # another process added it first
+    return [c.name for c in missing]
 
 
 class Base(DeclarativeBase):

@@ -334,3 +334,44 @@ def test_the_nightly_deployment_acts_as_the_local_operator(tmp_path: Path, env: 
         assert not failed.value.retryable and "may not act as the local operator" in failed.value.message
     finally:
         os.chown(home, 0, 0)
+
+
+def test_an_owner_of_one_estate_does_not_see_the_same_unit_of_another(
+        tmp_path: Path, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two estates' 3-2-1201 are two archives: an owner added with ``--estate`` finds, opens and browses only
+    theirs; an owner recorded without an estate (a company with one estate) is bound to the unit alone."""
+    home = tmp_path / "home"
+    ensure_master_key({"DANGAN_HOME": str(home)})
+    env.setenv("DANGAN_HOME", str(home))
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    mine, theirs = (OWN_UNIT.model_copy(update={"estate": e}) for e in ("锦绣花园", "阳光花园"))
+    with closing(Vault.open(Settings(home=home))) as vault:
+        run_id = vault.begin_run()
+        own, other = (_store(vault, seed, "王伟", unit, scans, run_id) for seed, unit in ((11, mine), (12, theirs)))
+        vault.finish_run(run_id, {"stored": 2}, "completed")
+        assert vault.index.get_document(own).archive_id != vault.index.get_document(other).archive_id
+    for name, extra in (("yezhu_jx", ["--estate", "锦绣 花园"]), ("yezhu_any", [])):
+        env.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+        code = cli.main(["user", "add", name, "--role", "owner", "--unit", str(OWN_UNIT), *extra,
+                         "--password-stdin"])
+        assert code == 0, capsys.readouterr().err
+    env.setenv("DANGAN_PASSWORD", PASSWORD)
+
+    env.setenv("DANGAN_USER", "yezhu_jx")
+    capsys.readouterr()
+    assert cli.main(["search", "王伟", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert own in out and other not in out
+    assert cli.main(["show", other]) == ExitCode.ACCESS_DENIED
+    assert cli.main(["show", own]) == 0
+    capsys.readouterr()
+    from web.access import Identity, same_unit
+
+    jx = Identity(name="yezhu_jx", role=Role.OWNER, unit=mine)
+    assert same_unit(mine, mine) and not same_unit(theirs, mine) and not allowed(jx, Action.VIEW_DOCUMENT, unit=theirs)
+
+    env.setenv("DANGAN_USER", "yezhu_any")
+    assert cli.main(["search", "王伟", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert own in out and other in out  # no estate on record: the unit in any estate, as before estates

@@ -510,3 +510,8 @@ def test_the_driver_path_steps_aside_when_the_index_needs_the_full_open(tmp_path
         conn.commit()
     with pytest.raises(IntegrityError):
         open_reader(settings, lambda: master)  # an altered key record stops, as the full open does
+
+
+def test_an_estate_filter_is_compared_as_archives_are_filed() -> None:
+    assert QueryFilters(estate=" 锦绣 花园 ").estate == "锦绣花园"
+    assert QueryFilters(estate="  ").estate is None

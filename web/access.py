@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from schemas.errors import AccessDenied
-from schemas.models import UnitRef
+from schemas.models import UnitRef, estate_name
 
 
 class Role(StrEnum):
@@ -150,7 +150,7 @@ def allowed(identity: Identity, action: Action, *, unit: UnitRef | None = None) 
         return False
     if unit is None:
         return action in LISTING_ACTIONS
-    return _same_unit(unit, identity.unit)
+    return same_unit(unit, identity.unit)
 
 
 def unit_scope(identity: Identity) -> UnitRef | None:
@@ -188,8 +188,14 @@ def refusal_message(identity: Identity, action: Action, *, unit: UnitRef | None 
     return f"{identity.name} ({identity.role}) may not {_WORDS[action]}; {whom}."
 
 
-def _same_unit(a: UnitRef, b: UnitRef) -> bool:
-    return (a.building, a.unit, a.room) == (b.building, b.unit, b.room)
+def same_unit(unit: UnitRef, own: UnitRef) -> bool:
+    """``unit`` is the owner's own unit ``own``: the same building, unit and room, and estate when theirs is known.
+
+    An owner recorded without an estate (a company with one estate) matches the unit in any estate.
+    """
+    if (unit.building, unit.unit, unit.room) != (own.building, own.unit, own.room):
+        return False
+    return own.estate is None or estate_name(unit.estate) == estate_name(own.estate)
 
 
 #: What each action is, in words a refusal can use ("may not ...").

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from rules.loans import require_loan
 from schemas.documents import SENSITIVE_FIELDS
 from schemas.errors import InvalidRequest, NotFound
-from schemas.models import CONFIDENT, OcrPage, UnitRef
+from schemas.models import CONFIDENT, OcrPage, UnitRef, estate_name
 from schemas.validators import parse_unit_ref
 from storage.audit import AuditEntry, scrub_text
 from storage.corrections import Correction, Corrections
@@ -33,7 +33,7 @@ from storage.index import DocumentDetail, PageInfo
 from storage.objects import load_sealed
 from storage.search import BrowseResult, QueryFilters, SearchResult
 from storage.vault import Vault
-from web.access import Action, Identity, Role, allowed, require, unit_scope
+from web.access import Action, Identity, Role, allowed, require, same_unit, unit_scope
 from web.excerpts import Excerpts, SearchPage
 from web.labels import UNIT_SOURCE_LABELS, doc_label, field_label
 from web.render import (
@@ -222,14 +222,16 @@ class ArchiveService:
         """One level of estate → building → unit → archive (an owner sees only their own archive)."""
         scope = unit_scope(who)
         self.require(who, Action.BROWSE, unit=scope)
+        if estate:
+            estate = estate_name(estate)  # as archives are filed by it
         if scope is not None:
             building, unit = scope.building, scope.unit
+            estate = scope.estate or estate
         result = self.index.browse(estate=estate, building=building, unit=unit)
         if scope is not None:
             result = result.model_copy(update={
-                "items": (), "archives": tuple(a for a in result.archives
-                                               if (a.building, a.unit, a.room) == (scope.building, scope.unit,
-                                                                                   scope.room))})
+                "items": (), "archives": tuple(a for a in result.archives if same_unit(
+                    UnitRef(building=a.building, unit=a.unit, room=a.room, estate=a.estate), scope))})
         return result
 
     def review_queue(self, who: Identity, *, limit: int = SEARCH_LIMIT) -> SearchResult:

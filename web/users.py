@@ -100,8 +100,8 @@ class Users:
             raise InvalidRequest(f"only an owner is bound to a unit; {role} {name} sees every unit")
         row = UserRow(name=name, role=str(role), password_hash=self._hasher.hash(password),
                       building=unit.building if unit else None, unit=unit.unit if unit else None,
-                      room=unit.room if unit else None, disabled=False, created_at=self._now(),
-                      password_changed_at=self._now())
+                      room=unit.room if unit else None, estate=unit.estate if unit else None, disabled=False,
+                      created_at=self._now(), password_changed_at=self._now())
         try:
             with self._write() as s, s.begin():
                 s.add(row)
@@ -351,7 +351,7 @@ def _digest(secret: str) -> str:
 def _unit(row: UserRow) -> UnitRef | None:
     if row.building is None or row.unit is None or row.room is None:
         return None
-    return UnitRef(building=row.building, unit=row.unit, room=row.room)
+    return UnitRef(building=row.building, unit=row.unit, room=row.room, estate=row.estate)
 
 
 def _identity(row: UserRow, *, via: str) -> Identity:
