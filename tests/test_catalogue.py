@@ -346,8 +346,8 @@ def test_catalogue_of_every_archive_through_the_cli(archive: Archive) -> None:
 
 def test_one_unit_with_its_former_owners_archive(archive: Archive, as_user) -> None:
     out = archive.work / "2-1-1201.pdf"
-    code, stdout, err = as_user(Role.ARCHIVE_MANAGER, ["catalogue", "2-1-1201", "--estate", JX,
-                                                        "--include-set-aside", "-o", str(out)])
+    code, _, err = as_user(Role.ARCHIVE_MANAGER, ["catalogue", "2-1-1201", "--estate", JX,
+                                                   "--include-set-aside", "-o", str(out)])
     assert code == 0, err
     pdf = read_pdf(out)
     assert len(pdf.pages) == 2 and _big_refs(pdf) == ["2-1-1201", "2-1-1201"]
