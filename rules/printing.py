@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import subprocess
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -26,6 +25,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from ocr import coversheet_print
 from ocr.coversheet_print import FontsMissing
 from rules.workdays import COMPANY_TZ
 
@@ -45,7 +45,7 @@ _NEEDED = "档案目录第页共楼栋单元房号封存"
 @cache
 def cjk_font() -> tuple[Path, int]:
     """The Chinese TrueType font (file, face index) registered as :data:`FONT`; FontsMissing when none is installed."""
-    for path, index in [*((Path(p), i) for p, i in _PREFERRED), *((p, 0) for p in _listed_fonts())]:
+    for path, index in [*((Path(p), i) for p, i in _PREFERRED), *((p, 0) for p in coversheet_print.listed_fonts())]:
         if path.suffix.lower() not in {".ttf", ".ttc"} or not path.is_file():
             continue
         try:
@@ -57,16 +57,6 @@ def cjk_font() -> tuple[Path, int]:
             return path, index
     raise FontsMissing(f"no Chinese TrueType font is installed to print the catalogue and labels with; install the "
                        f"Debian package {FONT_PACKAGE} (bootstrap.sh does)")
-
-
-def _listed_fonts() -> list[Path]:
-    """Files of the fonts fontconfig lists for Chinese (none when fontconfig is missing)."""
-    try:
-        out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=20,
-                             check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return sorted(Path(line.split(":")[0].strip()) for line in out.splitlines() if line.strip())
 
 
 def today() -> dt.date:

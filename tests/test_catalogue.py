@@ -16,10 +16,9 @@ import datetime as dt
 import hashlib
 import os
 import re
-import secrets
 import subprocess
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from PIL import Image
 from sqlalchemy import update
 
 from flows import cli
+from ocr import coversheet_print
 from ocr.coversheet import CoverSheet, classify_sheet
 from ocr.coversheet_print import order_sheets
 from rules import printing
@@ -40,6 +40,7 @@ from schemas.settings import Settings
 from storage.tables import ArchiveRow
 from storage.vault import Vault
 from tests.e2e import ensure_master_key, run_dangan
+from tests.pgdb import fresh_database
 from web.access import PERMISSIONS, Action, Role
 from web.app import create_app
 from web.users import Users
@@ -92,7 +93,7 @@ def test_no_truetype_chinese_font_names_the_package(monkeypatch: pytest.MonkeyPa
         with pytest.raises(TTFError):
             TTFont("NotoTry", str(noto), subfontIndex=2)
     monkeypatch.setattr(printing, "_PREFERRED", ((str(noto), 2),))
-    monkeypatch.setattr(printing, "_listed_fonts", lambda: [noto, Path("/nonexistent/wqy-zenhei.ttc")])
+    monkeypatch.setattr(coversheet_print, "listed_fonts", lambda: [noto, Path("/nonexistent/wqy-zenhei.ttc")])
     printing.cjk_font.cache_clear()
     try:
         with pytest.raises(FontsMissing, match="fonts-wqy-zenhei"):
@@ -189,27 +190,6 @@ def _make_archive(root: Path, db_url: str | None) -> Archive:
     return Archive(home=home, db_url=db_url, work=work, ids=ids)
 
 
-@contextmanager
-def _pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this module's archive (tests/pgdb.py makes one per test)."""
-    import psycopg
-
-    from tests.pgdb import _admin_connect
-
-    try:
-        admin = _admin_connect()
-    except psycopg.Error as e:
-        pytest.skip(f"PostgreSQL unreachable: {type(e).__name__}")
-    name = f"dangan_test_{secrets.token_hex(6)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with _admin_connect() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def archive(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     """The archive on SQLite, and on PostgreSQL (127.0.0.1:5432); the tests only add audit events to it."""
@@ -217,7 +197,7 @@ def archive(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if request.param == "sqlite":
         yield _make_archive(root, None)
         return
-    with _pg_database() as db_url:
+    with fresh_database() as db_url:
         yield _make_archive(root, db_url)
 
 
@@ -448,6 +428,7 @@ def test_catalogue_and_labels_through_the_api(archive: Archive, api) -> None:
     path.write_bytes(answer.content)
     assert "2-1-201" in read_pdf(path).pages[0]
     assert get(Role.CLERK, "/api/archives/no-such-archive/labels.pdf").status_code == 404
+    assert get(Role.CLERK, "/api/catalogue.pdf?estate=").status_code == 404  # "": archives of no estate (none here)
 
     prints = [a for a in _audit(archive, before) if a[1].startswith("print_")]
     assert prints == [(USERS[Role.CLERK], "print_catalogue", "done"), (USERS[Role.LEADERSHIP], "print_catalogue",

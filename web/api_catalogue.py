@@ -32,8 +32,8 @@ def _pdf(request: Request, selection: Selection, kind: Kind, name: str) -> Respo
 def _selection(estate: str | None, building: str | None, unit: str | None, room: str | None, unit_ref: str | None,
                include_set_aside: bool) -> Selection:
     if unit_ref:
-        return Selection.of_unit(unit_from_form(unit_ref), estate=estate or None, include_set_aside=include_set_aside)
-    return Selection(estate=estate or None, building=building or None, unit=unit or None, room=room or None,
+        return Selection.of_unit(unit_from_form(unit_ref), estate=estate, include_set_aside=include_set_aside)
+    return Selection(estate=estate, building=building or None, unit=unit or None, room=room or None,
                      include_set_aside=include_set_aside)
 
 
@@ -42,7 +42,8 @@ def catalogue(request: Request, estate: str | None = None, building: str | None 
               room: str | None = None, unit_ref: str | None = None, include_set_aside: bool = False) -> Response:
     """The catalogue (档案目录) of the selected archives: all active ones, or an estate's, building's, unit's.
 
-    ``unit`` is the unit (单元) number as in browse; ``unit_ref`` one whole unit (``3-2-1201``).
+    ``unit`` is the unit (单元) number as in browse; ``unit_ref`` one whole unit (``3-2-1201``); an empty
+    ``estate`` selects the archives filed under no estate (browse's 未填小区).
     """
     selection = _selection(estate, building, unit, room, unit_ref, include_set_aside)
     return _pdf(request, selection, "catalogue", "档案目录.pdf")
