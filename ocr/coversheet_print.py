@@ -265,7 +265,7 @@ class _FontFile:
 @cache
 def cjk_font() -> _FontFile:
     """The Chinese font the sheets are printed with; :class:`FontsMissing` when none is installed."""
-    candidates = _listed_fonts() + [Path(d) / n for d in _FONT_DIRS for n in _FONT_FILES]
+    candidates = listed_fonts() + [Path(d) / n for d in _FONT_DIRS for n in _FONT_FILES]
     by_name: dict[str, Path] = {}
     for path in candidates:
         if path.is_file():
@@ -280,7 +280,7 @@ def cjk_font() -> _FontFile:
                        f"package {FONT_PACKAGES} (bootstrap.sh does)")
 
 
-def _listed_fonts() -> list[Path]:
+def listed_fonts() -> list[Path]:
     """Fonts covering Chinese as fontconfig lists them (none when fontconfig is missing)."""
     try:
         out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=20,

@@ -104,6 +104,10 @@ CLI_TRIES: tuple[CliTry, ...] = (
            lambda a, run: ["subject-export", str(OWN_UNIT), "-o", str(a.work / f"{run}.zip")]),
     CliTry("reconcile", (Action.RECONCILE,),
            lambda a, run: ["reconcile", "--no-objects", "--out", str(a.work / f"{run}-reports")]),
+    CliTry("catalogue", (Action.PRINT_CATALOGUE,),
+           lambda a, run: ["catalogue", "--out", str(a.work / f"{run}-catalogue.pdf")]),
+    CliTry("labels", (Action.PRINT_CATALOGUE,),
+           lambda a, run: ["labels", str(OWN_UNIT), "--out", str(a.work / f"{run}-labels.pdf")]),
     *(CliTry(f"loan {name}", actions, argv, ok, notes) for name, actions, argv, ok, notes in (
         ("request", (Action.REQUEST_LOAN,), lambda a, _: ["loan", "request", str(OWN_UNIT), "--purpose", "权限检查"],
          ExitCode.OK, ""),
@@ -180,6 +184,13 @@ LOAN_API_CALLS: tuple[ApiCall, ...] = (
             json={"reason": "不需要"}, notes="passes the check, then finds no such loan"),
     ApiCall("loan return", (Action.REQUEST_LOAN,), "POST", "/api/loans/999999/return", ok=404,
             notes="passes the check, then finds no such loan"),
+)
+
+
+#: Catalogues (档案目录) and folder labels through the API.
+CATALOGUE_API_CALLS: tuple[ApiCall, ...] = (
+    ApiCall("catalogue", (Action.PRINT_CATALOGUE,), "GET", "/api/catalogue.pdf"),
+    ApiCall("labels", (Action.PRINT_CATALOGUE,), "GET", "/api/labels.pdf"),
 )
 
 

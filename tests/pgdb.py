@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -25,9 +26,9 @@ def _admin_connect():
                            connect_timeout=3, autocommit=True)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """SQLAlchemy URL of a fresh, empty PostgreSQL database (dropped after the test)."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty PostgreSQL database, dropped on leaving (skips when unreachable)."""
     try:
         import psycopg
     except ImportError:
@@ -44,3 +45,10 @@ def pg_url() -> Iterator[str]:
     finally:
         with _admin_connect() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty PostgreSQL database (dropped after the test)."""
+    with fresh_database() as url:
+        yield url

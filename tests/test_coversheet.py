@@ -364,7 +364,7 @@ def test_unit_and_type_are_checked() -> None:
 
 
 def test_missing_fonts_fail_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(coversheet_print, "_listed_fonts", list)
+    monkeypatch.setattr(coversheet_print, "listed_fonts", list)
     monkeypatch.setattr(coversheet_print, "_FONT_DIRS", ())
     coversheet_print.cjk_font.cache_clear()
     try:

@@ -68,6 +68,7 @@ class Action(StrEnum):
     REQUEST_LOAN = "request_loan"  # ask to borrow an archive; see and return one's own loans
     DECIDE_LOAN = "decide_loan"  # approve or refuse a request; record any loan's return
     VIEW_LOANS = "view_loans"  # the whole register
+    PRINT_CATALOGUE = "print_catalogue"  # catalogues (档案目录) and folder labels as PDF (rules/catalogue.py)
 
 
 _READ = frozenset({Action.SEARCH, Action.BROWSE, Action.VIEW_DOCUMENT, Action.VIEW_PAGE_IMAGE})
@@ -84,10 +85,12 @@ _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
 #: machine account that holds the master key. Owners' requests (PIPL) are registered by the front
 #: desk too, answered (and the owner's copy exported) by leadership and archive managers, read by auditors.
 #: Staff borrow an archive (借阅) with a manager's approval; auditors read the borrowing register.
+#: Catalogues and folder labels are the archive room's working papers: printed by the staff who keep the
+#: folders (leadership, archive managers, clerks); police and courts never print, owners see their archive online.
 PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType({
-    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS,
-    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS,
-    Role.CLERK: _READ | _FILE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN},
+    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | {Action.PRINT_CATALOGUE},
+    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | {Action.PRINT_CATALOGUE},
+    Role.CLERK: _READ | _FILE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN, Action.PRINT_CATALOGUE},
     Role.AUDITOR: _READ | {Action.VIEW_AUDIT, Action.VIEW_REQUESTS, Action.VERIFY_AUDIT, Action.REQUEST_LOAN,
                            Action.VIEW_LOANS},
     Role.EXTERNAL_AUTHORITY: _READ | {Action.REQUEST_LOAN},
@@ -227,4 +230,5 @@ _WORDS: Mapping[Action, str] = MappingProxyType({
     Action.REQUEST_LOAN: "borrow archives (借阅)",
     Action.DECIDE_LOAN: "approve or refuse loans, or record the return of someone else's or a paper loan",
     Action.VIEW_LOANS: "read the whole borrowing register (their own loans are listed with --mine)",
+    Action.PRINT_CATALOGUE: "print archive catalogues (档案目录) or folder labels",
 })
