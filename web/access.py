@@ -68,6 +68,8 @@ class Action(StrEnum):
     REQUEST_LOAN = "request_loan"  # ask to borrow an archive; see and return one's own loans
     DECIDE_LOAN = "decide_loan"  # approve or refuse a request; record any loan's return
     VIEW_LOANS = "view_loans"  # the whole register
+    # Unit archives and the people they name (rules/people.py): where a person's data is, by ID number or name.
+    FIND_PERSON = "find_person"
 
 
 _READ = frozenset({Action.SEARCH, Action.BROWSE, Action.VIEW_DOCUMENT, Action.VIEW_PAGE_IMAGE})
@@ -76,6 +78,9 @@ _KEEP = frozenset({Action.REVEAL_PII, Action.DOWNLOAD_ORIGINAL, Action.EXPORT, A
                    Action.VIEW_AUDIT, Action.RECONCILE, Action.VERIFY_AUDIT, Action.ANCHOR_AUDIT})
 _REQUESTS = frozenset({Action.REGISTER_REQUEST, Action.VIEW_REQUESTS, Action.CLOSE_REQUEST, Action.SUBJECT_EXPORT})
 _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
+#: Looking a person up across archives: staff who file, find and check; not police or courts (they view one
+#: archive with approval), not owners (other archives are not theirs).
+_PEOPLE = frozenset({Action.FIND_PERSON})
 
 #: The one matrix: what each role may do. Read it as the company's access rules:
 #: need to know; full ID numbers and phones for leadership and archive managers only;
@@ -85,11 +90,11 @@ _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
 #: desk too, answered (and the owner's copy exported) by leadership and archive managers, read by auditors.
 #: Staff borrow an archive (借阅) with a manager's approval; auditors read the borrowing register.
 PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType({
-    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS,
-    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS,
-    Role.CLERK: _READ | _FILE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN},
-    Role.AUDITOR: _READ | {Action.VIEW_AUDIT, Action.VIEW_REQUESTS, Action.VERIFY_AUDIT, Action.REQUEST_LOAN,
-                           Action.VIEW_LOANS},
+    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _PEOPLE,
+    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _PEOPLE,
+    Role.CLERK: _READ | _FILE | _PEOPLE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN},
+    Role.AUDITOR: _READ | _PEOPLE | {Action.VIEW_AUDIT, Action.VIEW_REQUESTS, Action.VERIFY_AUDIT,
+                                     Action.REQUEST_LOAN, Action.VIEW_LOANS},
     Role.EXTERNAL_AUTHORITY: _READ | {Action.REQUEST_LOAN},
     Role.OWNER: _READ | {Action.DOWNLOAD_ORIGINAL},
     Role.LOCAL_OPERATOR: frozenset(Action),
@@ -221,4 +226,5 @@ _WORDS: Mapping[Action, str] = MappingProxyType({
     Action.REQUEST_LOAN: "borrow archives (借阅)",
     Action.DECIDE_LOAN: "approve or refuse loans, or record the return of someone else's or a paper loan",
     Action.VIEW_LOANS: "read the whole borrowing register (their own loans are listed with --mine)",
+    Action.FIND_PERSON: "look a person up across archives (by ID number or name)",
 })
