@@ -360,3 +360,70 @@ def test_the_api_and_the_archive_page(archive: Archive, service: tuple[TestClien
     refusals = [(e.actor, e.action) for e in _audit(archive) if (e.detail or {}).get("outcome") == "refused"]  # type: ignore[arg-type]
     assert refusals == [("yezhu", "view_document"), ("yezhu", "reveal_pii"), ("qiantai", "view_archive"),
                         ("jingcha", "find_person"), ("shenji", "reveal_pii"), ("qiantai", "view_archive")]
+
+
+# --------------------------------------------------------------------------- through the real ingest
+
+
+def _owner_card(household: object, first_seed: int) -> object:
+    """An ID card copy of the household's owner (the template sometimes copies someone else's): the first seed that does."""
+    import random
+
+    from schemas.documents import DocType
+    from tests.synth.templates import make_document
+
+    for seed in range(first_seed, first_seed + 50):
+        doc = make_document(DocType.ID_CARD, random.Random(seed), household)  # type: ignore[arg-type]
+        if doc.truth["id_number"] == household.owner.id_number:  # type: ignore[attr-defined]
+            return doc
+    raise AssertionError("no seed gave the owner's card")
+
+
+@pytest.mark.integration
+def test_an_id_card_copy_without_a_unit_joins_its_owners_archive_through_dangan_ingest(tmp_path: Path) -> None:
+    """The owner's papers in the unit's folder, then a copy of the owner's ID card (another layout) on its own."""
+    import dataclasses
+    import random
+
+    from schemas.documents import DocType
+    from tests.e2e import run_dangan
+    from tests.synth.fake import UnitRef as SynthUnit
+    from tests.synth.render import FontBook, render_document
+    from tests.synth.templates import make_document, make_household
+
+    dpi, fonts = 200, FontBook()
+    household = dataclasses.replace(make_household(random.Random(41)), unit=SynthUnit("3", "2", "1201"))
+    number = household.owner.id_number
+    env = {"DANGAN_HOME": str(tmp_path / "home"), "DANGAN_SETTLE_SECONDS": "0"}
+
+    def save(doc: object, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render_document(doc, dpi, fonts)[0].convert("RGB").save(path, resolution=dpi)  # type: ignore[arg-type]
+
+    first = tmp_path / "inbox1"
+    save(make_document(DocType.OWNER_REGISTRATION, random.Random(41), household), first / "3-2-1201" / "reg.pdf")
+    save(_owner_card(household, 100), first / "3-2-1201" / "card.pdf")
+    result = run_dangan(["ingest", str(first), "--quiet"], env)
+    assert result.code == 0, result.stdout + result.stderr
+
+    second = tmp_path / "inbox2"
+    save(_owner_card(household, 200), second / "scan_0001.pdf")  # no unit printed, none in the path
+    result = run_dangan(["ingest", str(second), "--quiet"], env)
+    assert result.code == 0, result.stdout + result.stderr
+
+    export = tmp_path / "export.jsonl"
+    assert run_dangan(["export", "--jsonl", str(export)], env).code == 0
+    lines = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    copy = next(line for line in lines if line["source_name"] == "scan_0001.pdf")
+    assert copy["doc_type"] == "id_card"
+    assert copy["unit"] == {"building": "3", "unit": "2", "room": "1201"} and copy["unit_source"] == "id_number"
+
+    shown = run_dangan(["archive", "show", "3栋2单元1201"], env)
+    assert shown.code == 0, shown.stderr
+    assert f"{copy['id']}  居民身份证复印件" in shown.stdout and "filed by ID number" in shown.stdout
+    assert number not in shown.stdout and number[:6] + "********" + number[-4:] in shown.stdout
+    found = run_dangan(["person", number, "--json"], env)
+    assert found.code == 0, found.stderr
+    places = json.loads(found.stdout)[0]["archives"]
+    assert [p["place"] for p in places] == ["3-2-1201"] and "holder" in places[0]["roles"]
+    assert copy["id"] in {d["id"] for d in places[0]["documents"]}
