@@ -366,7 +366,7 @@ def test_the_api_and_the_archive_page(archive: Archive, service: tuple[TestClien
 
 
 def _owner_card(household: object, first_seed: int) -> object:
-    """An ID card copy of the household's owner (the template sometimes copies someone else's): the first seed that does."""
+    """An ID card copy of the household's owner (the template sometimes copies another person's card)."""
     import random
 
     from schemas.documents import DocType
