@@ -150,7 +150,8 @@ def _revealing(action: Action) -> Callable[[argparse.Namespace], tuple[Action, .
 _COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flows.cli_gc", "flows.cli_cabinet",
                                      "flows.cli_watch", "flows.cli_worker", "flows.cli_runs", "flows.cli_user",
                                      "flows.cli_audit", "flows.cli_serve", "flows.cli_reconcile",
-                                     "flows.cli_requests", "flows.cli_loans", "flows.cli_catalogue")
+                                     "flows.cli_requests", "flows.cli_loans", "flows.cli_catalogue",
+                                     "flows.cli_archive")
 
 
 # --- ingest -------------------------------------------------------------------
@@ -283,7 +284,8 @@ def _cmd_show(args: argparse.Namespace, settings: Settings) -> ExitCode:
 
 #: How ``show`` says where a document's unit came from.
 _UNIT_SOURCES = {"path": " (from the folder path)", "ocr": " (read from the page)",
-                 "cover_sheet": " (from the cover sheet)"}
+                 "cover_sheet": " (from the cover sheet)",
+                 "id_number": " (filed by ID number to the archive of its owner)"}
 
 
 def _cmd_download(args: argparse.Namespace, settings: Settings) -> ExitCode:

@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex
 
+from rules import people_links
 from rules import tables as _rules_tables  # noqa: F401 - so do the registers of requests and loans
 from schemas.doctypes import spec_of
 from schemas.documents import SENSITIVE_FIELDS
@@ -397,6 +398,7 @@ class Index:
         self._blind_index = BlindIndex(keys)
         self._audit_key = chain_key(keys)
         self._upgrade_audit_chain()
+        self._upgrade_people()
 
     def unlocks(self, master: MasterKey) -> bool:
         """Tell whether ``master`` is the key this archive is locked by (nothing is written)."""
@@ -563,8 +565,16 @@ class Index:
             owner.update(dict.fromkeys(indices, doc_id))
             extraction, status = reapply_corrections(s, self._blind, source.sha256, extraction, status)
             archive = self._archive_for(s, doc_unit or extraction.unit_ref)
+            source_of_unit: str | None = doc_unit_source if doc_unit is not None else fields_unit_source(extraction)
+            if archive is None:  # no unit printed nor given: the archive of the person it names (rules/people_links)
+                filing = people_links.file_by_person(s, self._blind, extraction.doc_type,
+                                                     people_links.readings_of(extraction))
+                archive, source_of_unit = filing.archive, people_links.FILED_BY_ID
+                if filing.issue is not None:
+                    extraction, status = people_links.flag(extraction, filing), "needs_review"
+                if archive is not None:
+                    doc_unit = unit_ref(archive.building, archive.unit, archive.room)
             archive_id = archive.id if archive is not None else None
-            source_of_unit = doc_unit_source if doc_unit is not None else fields_unit_source(extraction)
             checked = self._cross_check(s, extraction, archive_id, file_id)
             if checked.fields != extraction.fields:
                 extraction, status = checked, "needs_review"
@@ -575,6 +585,8 @@ class Index:
             s.flush()
             if extraction.fields:
                 s.execute(insert(FieldRow), [self._field_row(doc_id, f) for f in extraction.fields.values()])
+            people_links.link_document(s, self._blind, doc_id, extraction.doc_type,
+                                       people_links.readings_of(extraction))
             doc_pages = [by_index[i] for i in indices if i in by_index]
             s.add(SearchDocRow(document_id=doc_id,
                                text_tokens=" ".join(sorted(self._document_tokens(source, extraction, doc_pages))),
@@ -803,7 +815,45 @@ class Index:
             row = s.get(DocumentRow, doc_id)
             if row is None:
                 raise NotFound(f"No document with id {doc_id}.")
+            self._relink_people(s, row)
             self._reindex_documents(s, [row], full=True)
+
+    @property
+    def blind(self) -> BlindIndex:
+        """The archive's keyed hashes and field encryption (loads the archive's keys on first use)."""
+        return self._blind
+
+    def _relink_people(self, s: Session, row: DocumentRow) -> None:
+        """Bring the people register in step with a document's fields; file it by person when it has no archive."""
+        people_links.relink(s, self._blind, [row], self._plain_value)
+        if row.archive_id is not None:
+            return
+        fields = list(s.scalars(select(FieldRow).where(FieldRow.document_id == row.id)))
+        readings = people_links.stored_readings(fields, lambda f: self._plain_value(row.id, f))
+        filing = people_links.file_by_person(s, self._blind, row.doc_type, readings)
+        if filing.archive is not None:
+            row.archive_id, row.unit_source = filing.archive.id, people_links.FILED_BY_ID
+            s.flush()
+
+    def _upgrade_people(self) -> None:
+        """Fill the people register of an index made before it, from the stored fields (once; no OCR).
+
+        Cheap when done (one read). The rebuild runs in one transaction holding
+        SQLite's write lock or a PostgreSQL advisory lock and looks again once
+        it holds it: two processes opening the index at once fill it once.
+        """
+        with db_errors("read the people register"), self._read() as s:
+            if s.get(MetaRow, people_links.LAYOUT_KEY) is not None:
+                return
+        with db_errors("fill the people register"), self._write() as s, s.begin():
+            if self.dialect == "postgresql":
+                s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ARCHIVE_INDEX_LOCK + 1})
+            if s.get(MetaRow, people_links.LAYOUT_KEY) is not None:
+                return
+            documents = list(s.scalars(select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id)))
+            for start in range(0, len(documents), _BATCH):
+                people_links.relink(s, self._blind, documents[start:start + _BATCH], self._plain_value)
+            s.add(MetaRow(key=people_links.LAYOUT_KEY, value=people_links.LAYOUT))
 
     def set_archive_estate(self, archive_id: str, estate: str | None) -> None:
         """File a unit archive under an estate (小区); its documents are found by the estate at once.
@@ -1089,7 +1139,7 @@ class Index:
                     c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             elif self.dialect == "postgresql":
                 with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                    c.exec_driver_sql("VACUUM data_keys, fields, search_tokens, search_docs")
+                    c.exec_driver_sql("VACUUM data_keys, fields, search_tokens, search_docs, people")
         except sa_exc.DBAPIError:
             return  # autovacuum / the next checkpoint will do it
 

@@ -122,6 +122,19 @@ CLI_TRIES: tuple[CliTry, ...] = (
     )),
 )
 
+#: A valid ID number no document names (a person lookup that finds no one still takes its action).
+SOME_ID_NUMBER = "11010519491231002X"
+#: Unit archives and the people they name (rules/people.py) on the command line.
+PEOPLE_TRIES: tuple[CliTry, ...] = (
+    CliTry("archive show", (Action.VIEW_DOCUMENT,), lambda a, _: ["archive", "show", str(OWN_UNIT)]),
+    CliTry("archive show --reveal", (Action.VIEW_DOCUMENT, Action.REVEAL_PII),
+           lambda a, _: ["archive", "show", str(OWN_UNIT), "--reveal", "--json"]),
+    CliTry("person", (Action.FIND_PERSON,), lambda a, _: ["person", SOME_ID_NUMBER]),
+    CliTry("person --reveal", (Action.FIND_PERSON, Action.REVEAL_PII),
+           lambda a, _: ["person", "--name", "王伟", "--reveal"]),
+)
+CLI_TRIES = (*CLI_TRIES, *PEOPLE_TRIES)
+
 #: Actions no command above takes, and where they are tried instead.
 WEB_ONLY: Mapping[Action, str] = {
     Action.BROWSE: "the service's pages and API",
@@ -191,6 +204,15 @@ LOAN_API_CALLS: tuple[ApiCall, ...] = (
 CATALOGUE_API_CALLS: tuple[ApiCall, ...] = (
     ApiCall("catalogue", (Action.PRINT_CATALOGUE,), "GET", "/api/catalogue.pdf"),
     ApiCall("labels", (Action.PRINT_CATALOGUE,), "GET", "/api/labels.pdf"),
+)
+
+#: Unit archives and the people they name through the API.
+PEOPLE_API_CALLS: tuple[ApiCall, ...] = (
+    ApiCall("archive", (Action.VIEW_DOCUMENT,), "GET", f"/api/archives?unit={OWN_UNIT}", OWN_UNIT),
+    ApiCall("archive revealed", (Action.VIEW_DOCUMENT, Action.REVEAL_PII), "GET",
+            f"/api/archives?unit={OWN_UNIT}&reveal=true", OWN_UNIT),
+    ApiCall("person", (Action.FIND_PERSON,), "GET", f"/api/people?id_number={SOME_ID_NUMBER}"),
+    ApiCall("person revealed", (Action.FIND_PERSON, Action.REVEAL_PII), "GET", "/api/people?name=王伟&reveal=true"),
 )
 
 

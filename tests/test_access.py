@@ -142,6 +142,9 @@ def test_the_matrix_says_what_the_company_rules_say() -> None:
     for action in (Action.MANAGE_KEYS, Action.BACKUP_RESTORE, Action.GC, Action.SERVE):
         assert who_may[action] == {Role.LOCAL_OPERATOR}
     assert who_may[Action.MANAGE_USERS] == {Role.LEADERSHIP, Role.ARCHIVE_MANAGER, Role.LOCAL_OPERATOR}
+    # A person is looked up across archives by the staff who file and check, never by owners or police and courts.
+    assert who_may[Action.FIND_PERSON] == {Role.LEADERSHIP, Role.ARCHIVE_MANAGER, Role.CLERK, Role.AUDITOR,
+                                           Role.LOCAL_OPERATOR}
     assert PERMISSIONS[Role.LOCAL_OPERATOR] == frozenset(Action)
     assert Role.LOCAL_OPERATOR not in USER_ROLES
 

@@ -69,6 +69,8 @@ class Action(StrEnum):
     DECIDE_LOAN = "decide_loan"  # approve or refuse a request; record any loan's return
     VIEW_LOANS = "view_loans"  # the whole register
     PRINT_CATALOGUE = "print_catalogue"  # catalogues (档案目录) and folder labels as PDF (rules/catalogue.py)
+    # Unit archives and the people they name (rules/people.py): where a person's data is, by ID number or name.
+    FIND_PERSON = "find_person"
 
 
 _READ = frozenset({Action.SEARCH, Action.BROWSE, Action.VIEW_DOCUMENT, Action.VIEW_PAGE_IMAGE})
@@ -77,6 +79,9 @@ _KEEP = frozenset({Action.REVEAL_PII, Action.DOWNLOAD_ORIGINAL, Action.EXPORT, A
                    Action.VIEW_AUDIT, Action.RECONCILE, Action.VERIFY_AUDIT, Action.ANCHOR_AUDIT})
 _REQUESTS = frozenset({Action.REGISTER_REQUEST, Action.VIEW_REQUESTS, Action.CLOSE_REQUEST, Action.SUBJECT_EXPORT})
 _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
+#: Looking a person up across archives: staff who file, find and check; not police or courts (they view one
+#: archive with approval), not owners (other archives are not theirs).
+_PEOPLE = frozenset({Action.FIND_PERSON})
 
 #: The one matrix: what each role may do. Read it as the company's access rules:
 #: need to know; full ID numbers and phones for leadership and archive managers only;
@@ -88,11 +93,11 @@ _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
 #: Catalogues and folder labels are the archive room's working papers: printed by the staff who keep the
 #: folders (leadership, archive managers, clerks); police and courts never print, owners see their archive online.
 PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType({
-    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | {Action.PRINT_CATALOGUE},
-    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | {Action.PRINT_CATALOGUE},
-    Role.CLERK: _READ | _FILE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN, Action.PRINT_CATALOGUE},
-    Role.AUDITOR: _READ | {Action.VIEW_AUDIT, Action.VIEW_REQUESTS, Action.VERIFY_AUDIT, Action.REQUEST_LOAN,
-                           Action.VIEW_LOANS},
+    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _PEOPLE | {Action.PRINT_CATALOGUE},
+    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _PEOPLE | {Action.PRINT_CATALOGUE},
+    Role.CLERK: _READ | _FILE | _PEOPLE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN, Action.PRINT_CATALOGUE},
+    Role.AUDITOR: _READ | _PEOPLE | {Action.VIEW_AUDIT, Action.VIEW_REQUESTS, Action.VERIFY_AUDIT,
+                                     Action.REQUEST_LOAN, Action.VIEW_LOANS},
     Role.EXTERNAL_AUTHORITY: _READ | {Action.REQUEST_LOAN},
     Role.OWNER: _READ | {Action.DOWNLOAD_ORIGINAL},
     Role.LOCAL_OPERATOR: frozenset(Action),
@@ -231,4 +236,5 @@ _WORDS: Mapping[Action, str] = MappingProxyType({
     Action.DECIDE_LOAN: "approve or refuse loans, or record the return of someone else's or a paper loan",
     Action.VIEW_LOANS: "read the whole borrowing register (their own loans are listed with --mine)",
     Action.PRINT_CATALOGUE: "print archive catalogues (档案目录) or folder labels",
+    Action.FIND_PERSON: "look a person up across archives (by ID number or name)",
 })

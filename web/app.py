@@ -76,7 +76,7 @@ def create_app(settings: Settings, *, open_service: Callable[[Settings], Any] | 
     app.middleware("http")(_gatekeeper)
     _add_error_handlers(app, settings)
 
-    from web import api, api_catalogue, api_loans, api_requests, api_rules, docs, loan_pages, views
+    from web import api, api_archives, api_catalogue, api_loans, api_requests, api_rules, docs, loan_pages, views
 
     app.include_router(views.router)
     app.include_router(api.router)
@@ -86,6 +86,8 @@ def create_app(settings: Settings, *, open_service: Callable[[Settings], Any] | 
     app.include_router(api_loans.router)
     app.include_router(loan_pages.router)
     app.include_router(api_catalogue.router)
+    app.include_router(api_archives.router)
+    app.include_router(api_archives.pages)
     return app
 
 

@@ -29,7 +29,8 @@ ROLE_LABELS = {
     "external_authority": "外部机关(公安/法院)", "owner": "业主", "local_operator": "本机管理员",
 }
 
-UNIT_SOURCE_LABELS = {"path": "来自上传/扫描文件夹", "ocr": "从页面识别", "cover_sheet": "来自封面页"}
+UNIT_SOURCE_LABELS = {"path": "来自上传/扫描文件夹", "ocr": "从页面识别", "cover_sheet": "来自封面页",
+                      "id_number": "按身份证号归入本人档案"}
 
 #: The purposes (查阅目的) a viewer picks from before a document opens; any other may be typed.
 PURPOSES = ("业务办理", "业主查询", "档案整理", "复核更正", "审计检查", "执法调查")
