@@ -1131,6 +1131,20 @@ class Index:
         self._merge_search_index()
         return siblings
 
+    def purge_shredded(self) -> None:
+        """After rows were shredded: make the database drop their old copies and merge the search index now."""
+        self._purge_old_row_versions()
+        self._merge_search_index()
+
+    def audit_in(self, s: Session, actor: str, role: str, action: str, document_id: str | None = None,
+                 detail: dict[str, Any] | None = None, *, outcome: str | None = None) -> None:
+        """Append an audit event inside the write transaction of ``s`` (it commits or rolls back with it).
+
+        Read :attr:`_chain_key` (``self.unlock()``) before opening ``s``: unlocking may write.
+        """
+        log = Db(s.connection().connection.driver_connection, self.dialect)
+        append_audit(log, self._chain_key, actor, role, action, document_id, detail, outcome=outcome)
+
     def _purge_old_row_versions(self) -> None:
         """Best effort: make the database drop old copies of shredded rows now, not some day."""
         try:

@@ -68,6 +68,13 @@ class Action(StrEnum):
     REQUEST_LOAN = "request_loan"  # ask to borrow an archive; see and return one's own loans
     DECIDE_LOAN = "decide_loan"  # approve or refuse a request; record any loan's return
     VIEW_LOANS = "view_loans"  # the whole register
+    # Owner change, retention and destruction (rules/retention.py, rules/destruction.py).
+    OWNER_CHANGE = "owner_change"  # set a unit's archive aside and open one for the new owner (业主变更)
+    VIEW_RETENTION = "view_retention"  # the set-aside archives, their retention and holds, what is due
+    LEGAL_HOLD = "legal_hold"  # place or release a legal hold (it blocks destruction)
+    REQUEST_DESTRUCTION = "request_destruction"
+    APPROVE_DESTRUCTION = "approve_destruction"  # approve (four eyes) and carry out a destruction
+    VIEW_DESTRUCTIONS = "view_destructions"  # the destruction records and requests
 
 
 _READ = frozenset({Action.SEARCH, Action.BROWSE, Action.VIEW_DOCUMENT, Action.VIEW_PAGE_IMAGE})
@@ -76,6 +83,8 @@ _KEEP = frozenset({Action.REVEAL_PII, Action.DOWNLOAD_ORIGINAL, Action.EXPORT, A
                    Action.VIEW_AUDIT, Action.RECONCILE, Action.VERIFY_AUDIT, Action.ANCHOR_AUDIT})
 _REQUESTS = frozenset({Action.REGISTER_REQUEST, Action.VIEW_REQUESTS, Action.CLOSE_REQUEST, Action.SUBJECT_EXPORT})
 _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
+_RETAIN = frozenset({Action.OWNER_CHANGE, Action.VIEW_RETENTION, Action.LEGAL_HOLD, Action.REQUEST_DESTRUCTION,
+                     Action.VIEW_DESTRUCTIONS})
 
 #: The one matrix: what each role may do. Read it as the company's access rules:
 #: need to know; full ID numbers and phones for leadership and archive managers only;
@@ -84,12 +93,15 @@ _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
 #: machine account that holds the master key. Owners' requests (PIPL) are registered by the front
 #: desk too, answered (and the owner's copy exported) by leadership and archive managers, read by auditors.
 #: Staff borrow an archive (借阅) with a manager's approval; auditors read the borrowing register.
+#: An owner change, legal holds and destruction requests are for leadership and archive managers; a
+#: destruction is approved (and carried out) by an archive manager other than the one who asked; auditors read
+#: the retention list and the destruction records.
 PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType({
-    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS,
-    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS,
+    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _RETAIN,
+    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _RETAIN | {Action.APPROVE_DESTRUCTION},
     Role.CLERK: _READ | _FILE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN},
     Role.AUDITOR: _READ | {Action.VIEW_AUDIT, Action.VIEW_REQUESTS, Action.VERIFY_AUDIT, Action.REQUEST_LOAN,
-                           Action.VIEW_LOANS},
+                           Action.VIEW_LOANS, Action.VIEW_RETENTION, Action.VIEW_DESTRUCTIONS},
     Role.EXTERNAL_AUTHORITY: _READ | {Action.REQUEST_LOAN},
     Role.OWNER: _READ | {Action.DOWNLOAD_ORIGINAL},
     Role.LOCAL_OPERATOR: frozenset(Action),
@@ -221,4 +233,10 @@ _WORDS: Mapping[Action, str] = MappingProxyType({
     Action.REQUEST_LOAN: "borrow archives (借阅)",
     Action.DECIDE_LOAN: "approve or refuse loans, or record the return of someone else's or a paper loan",
     Action.VIEW_LOANS: "read the whole borrowing register (their own loans are listed with --mine)",
+    Action.OWNER_CHANGE: "record an owner change (业主变更)",
+    Action.VIEW_RETENTION: "read the retention list of set-aside archives",
+    Action.LEGAL_HOLD: "place or release legal holds",
+    Action.REQUEST_DESTRUCTION: "request the destruction of an archive",
+    Action.APPROVE_DESTRUCTION: "approve and carry out the destruction of an archive",
+    Action.VIEW_DESTRUCTIONS: "read the destruction records",
 })
