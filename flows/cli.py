@@ -150,7 +150,7 @@ def _revealing(action: Action) -> Callable[[argparse.Namespace], tuple[Action, .
 _COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flows.cli_gc", "flows.cli_cabinet",
                                      "flows.cli_watch", "flows.cli_worker", "flows.cli_runs", "flows.cli_user",
                                      "flows.cli_audit", "flows.cli_serve", "flows.cli_reconcile",
-                                     "flows.cli_requests", "flows.cli_loans")
+                                     "flows.cli_requests", "flows.cli_loans", "flows.cli_retention")
 
 
 # --- ingest -------------------------------------------------------------------
