@@ -27,6 +27,7 @@ from tests.access_matrix import (
     CLI_TRIES,
     LOAN_API_CALLS,
     REQUEST_API_CALLS,
+    RETENTION_API_CALLS,
     USERS,
     lend_to_borrowers,
 )
@@ -96,7 +97,7 @@ API_TRIES: tuple[ApiTry, ...] = (
            notes="passes the check, then is refused as not a scan (no ingest runs)"),
     ApiTry("audit log", (Action.VIEW_AUDIT,), "GET", lambda d: "/api/audit?limit=3"),
     *(ApiTry(c.name, c.actions, c.method, lambda d, path=c.path: path, c.unit, c.ok, c.json, notes=c.notes)
-      for c in (*REQUEST_API_CALLS, *AUDIT_API_CALLS, *LOAN_API_CALLS)),
+      for c in (*REQUEST_API_CALLS, *AUDIT_API_CALLS, *LOAN_API_CALLS, *RETENTION_API_CALLS)),
     ApiTry("reconcile", (Action.RECONCILE,), "POST", lambda d: "/api/reconcile"),
 )
 
