@@ -198,3 +198,38 @@ def test_a_destroyed_archive_cannot_be_decrypted_from_copies_taken_before(stack:
                     if (e.detail or {}).get("outcome") == "refused"]
         assert (MANAGER.name, "own_request") in refusals and (SECOND.name, "not_due") in refusals
         assert vault.index.verify_audit().intact
+
+
+def test_a_destruction_cut_short_is_unreadable_at_once_and_finished_by_running_it_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from schemas.errors import StorageError
+
+    stack = _make(tmp_path, Settings(home=tmp_path / "home"), None)
+    with closing(Vault.open(stack.settings)) as vault:
+        change = Retention.open(vault.index, MANAGER).owner_change(OWN)
+        request = Destruction.open(vault.index, vault.store, MANAGER).request(change.set_aside_archive, reason="期满")
+        second = Destruction(vault.index, vault.store, SECOND)
+
+        def store_down(key: str) -> None:
+            raise StorageError("the object store is down")
+
+        with monkeypatch.context() as m:  # the crash: after the keys were shredded, before objects and rows went
+            m.setattr(vault.store, "delete", store_down)
+            with pytest.raises(StorageError):
+                second.approve(request.id, now=LATER)
+        for doc in stack.own_docs:  # nothing half-done stays readable
+            detail = vault.index.get_document(doc)
+            with pytest.raises(KeyDestroyed):
+                vault.index.data_key(detail.dek_id)
+            with pytest.raises(KeyDestroyed):
+                vault.index.reveal_fields(doc)
+        assert [r.status for r in second.records()] == ["in_progress"]
+
+        record = second.run(request.id, now=LATER)  # run again: it completes
+        assert record.status == "done" and record.documents == 2
+        assert second.run(request.id, now=LATER).id == record.id  # and stays done
+        assert [r.id for r in second.records()] == [record.id]  # exactly one record
+        live = {k for k in stack.copy_bucket if vault.store.exists(k)}
+        assert live == vault.index.object_keys() and len(live) == 2  # only the other unit's objects remain
+        assert sum(e.action == "destroy_archive" for e in vault.index.audit_entries(limit=500)) == 1
+        assert vault.index.verify_audit().intact
