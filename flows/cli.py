@@ -151,7 +151,7 @@ _COMMAND_MODULES: tuple[str, ...] = ("flows.cli_keys", "flows.cli_backup", "flow
                                      "flows.cli_watch", "flows.cli_worker", "flows.cli_runs", "flows.cli_user",
                                      "flows.cli_audit", "flows.cli_serve", "flows.cli_reconcile",
                                      "flows.cli_requests", "flows.cli_loans", "flows.cli_catalogue",
-                                     "flows.cli_archive")
+                                     "flows.cli_archive", "flows.cli_retention")
 
 
 # --- ingest -------------------------------------------------------------------

@@ -105,3 +105,7 @@ def ensure_tables(engine: Engine) -> None:
             if not inspect(engine).has_table(table.name):
                 raise
             # another process created it first
+
+
+# Owner change, retention, legal holds and destruction: their tables live beside the rules that use them.
+from rules.retention_tables import RETENTION_TABLES as RETENTION_TABLES  # noqa: E402

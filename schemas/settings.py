@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str | None = None
     master_key_file: Path | None = None
+    #: The keyring of shredding keys (storage/keyring.py): a SQLAlchemy URL (``DANGAN_KEYRING_URL``); unset: the
+    #: SQLite file ``DANGAN_HOME/keyring.sqlite3``. Every host storing documents of the archive must reach it.
+    keyring_url: str | None = None
     #: Command whose standard output is the master key (a KMS or vault client); see README "Keys".
     master_key_command: str | None = None
     #: systemd's credentials folder (CREDENTIALS_DIRECTORY, set for LoadCredential=); the key is
@@ -164,6 +167,11 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """SQLAlchemy URL of the index (SQLite file under home by default)."""
         return self.db_url or f"sqlite:///{self.home / 'index.sqlite3'}"
+
+    @property
+    def keyring_database_url(self) -> str:
+        """SQLAlchemy URL of the keyring (a SQLite file beside the master key by default)."""
+        return self.keyring_url or f"sqlite:///{self.home / 'keyring.sqlite3'}"
 
     @property
     def uses_s3(self) -> bool:

@@ -19,12 +19,17 @@ size and data key the previous manifest recorded is not copied again. The
 index file and the manifest are replaced on every run, the manifest last and
 atomically, so an interrupted run leaves the previous backup intact.
 
-The master key is NOT in the backup; keep it apart (see README, Keys).
-Documents destroyed before a backup stay undecryptable in it: their data key
-is shredded in the index, so their objects (copied like any other) cannot be
-opened. A backup taken BEFORE a destruction still holds that document's data
-key, wrapped by the master key; rotating the master key afterwards and
-discarding the old key closes that door too.
+The master key is NOT in the backup; keep it apart (see README, Keys). The
+keyring entries of the live files ARE (storage/keyring.py), inside the index
+file under the backup key: a restore needs them. Documents destroyed before a
+backup stay undecryptable in it: their keyring entry is gone and their data
+key shredded. A backup taken BEFORE a destruction still holds the entry, so
+it can bring the document back: that is the one window left, and it closes
+when those backups are deleted (keep backups for a fixed period; the
+destruction record says since when its documents are gone from new backups).
+Files stored before the keyring depend on the master key alone: rotating it
+after a destruction and discarding the old key with its old backups closes
+that door too.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ MANIFEST = "manifest.json"
 OBJECTS = "objects"
 FORMAT = "dangan-backup"
 VERSION = 1
+#: Name of the index file's lines that carry a keyring entry (not a table).
+KEYRING_LINE = "@keyring"
 #: Left in DANGAN_HOME while a restore runs; a restore of the same backup may then resume.
 RESTORE_MARKER = ".restore-in-progress"
 
@@ -140,7 +147,7 @@ def backup(index: Index, store: ObjectStore, master: MasterKey, dest: Path) -> B
     try:
         with tmp.open("wb") as f:
             os.fchmod(f.fileno(), 0o600)
-            snapshot = _dump_index(index, f, backup_key, backup_id)
+            snapshot = _dump_index(index, f, backup_key, backup_id, master)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(dest / index_name)
@@ -168,7 +175,9 @@ def backup(index: Index, store: ObjectStore, master: MasterKey, dest: Path) -> B
         "wrapped_key": base64.b64encode(wrap_secret(backup_key, master, label=_key_label(backup_id,
                                                                                          master.key_id))).decode(),
         "index": {"file": index_name, "sha256": snapshot.sha256, "size": snapshot.size, "rows": snapshot.rows,
-                  "schema_version": snapshot.schema_version, "dialect": index.dialect},
+                  "schema_version": snapshot.schema_version, "dialect": index.dialect,
+                  "keyring_id": index.keyring.keyring_id if index.keyring is not None else None,
+                  "keyring_entries": snapshot.keyring_entries},
         "objects": objects,
     }
     manifest["mac"] = _mac(backup_key, manifest)
@@ -231,17 +240,25 @@ class _Snapshot:
     #: Object key -> id of the data key the index says seals it.
     referenced: dict[str, str]
     unknown_tables: list[str]
+    #: Keyring entries of the files the snapshot holds (their secrets are in the index file).
+    keyring_entries: int = 0
 
 
 def _tables() -> list[Table]:
     return list(Base.metadata.sorted_tables)
 
 
-def _dump_index(index: Index, out: IO[bytes], key: bytes, backup_id: str) -> _Snapshot:
-    """Write every table, read in ONE transaction (a consistent snapshot), as an encrypted stream."""
+def _dump_index(index: Index, out: IO[bytes], key: bytes, backup_id: str, master: MasterKey) -> _Snapshot:
+    """Write every table, read in ONE transaction (a consistent snapshot), as an encrypted stream.
+
+    Then the keyring entries of the snapshot's live data keys (:data:`KEYRING_LINE` lines): a restore needs
+    them, and the backup key protects them like the rest of the file. An entry erased since the snapshot
+    (a destruction meanwhile) is left out: that file stays shredded in this backup too.
+    """
     writer = _SealedWriter(out, key, backup_id)
     rows: dict[str, int] = {}
     referenced: dict[str, str] = {}
+    entries: set[str] = set()
     schema_version = SCHEMA_VERSION
     with index.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -265,9 +282,18 @@ def _dump_index(index: Index, out: IO[bytes], key: bytes, backup_id: str) -> _Sn
                         referenced[mapping["ocr_key"]] = mapping["dek_id"]
                     elif table.name == MetaRow.__tablename__ and mapping["key"] == "schema_version":
                         schema_version = mapping["value"]
+                    elif table.name == "data_keys" and mapping.get("keyring_id") and mapping["wrapped"]:
+                        entries.add(mapping["keyring_id"])
                 rows[table.name] = count
+    if entries and index.keyring is None:
+        raise ConfigError("The archive's keyring must be open to back it up.")
+    kept = 0
+    if index.keyring is not None:
+        for entry_id, secret in index.keyring.export(entries, master):
+            writer.write_line([KEYRING_LINE, [entry_id, base64.b64encode(secret).decode()]])
+            kept += 1
     writer.close()
-    return _Snapshot(writer.sha256.hexdigest(), writer.size, rows, schema_version, referenced, unknown)
+    return _Snapshot(writer.sha256.hexdigest(), writer.size, rows, schema_version, referenced, unknown, kept)
 
 
 def _encode(value: Any) -> Any:
@@ -455,7 +481,7 @@ def verify(src: Path, master: MasterKey) -> VerifyReport:
     else:
         counts: dict[str, int] = {}
         for line in _read_index(index_path, key, manifest["backup_id"]):
-            if isinstance(line, list):
+            if isinstance(line, list) and line[0] != KEYRING_LINE:
                 counts[line[0]] = counts.get(line[0], 0) + 1
         if {k: v for k, v in counts.items() if v} != {k: v for k, v in info["rows"].items() if v}:
             problems.append(f"{index_path.name} holds other rows than the manifest lists")
@@ -504,7 +530,12 @@ def restore(src: Path, settings: Settings, master: MasterKey) -> RestoreReport:
     marker = settings.home / RESTORE_MARKER
     resuming = marker.is_file() and marker.read_text("utf-8").strip() == checked.backup_id
     store = make_object_store(settings)
-    index = Index(settings.database_url, master)
+    keyring = None
+    if manifest["index"].get("keyring_id"):
+        from storage.keyring import Keyring
+
+        keyring = Keyring.open(settings.keyring_database_url, create=True, keyring_id=manifest["index"]["keyring_id"])
+    index = Index(settings.database_url, master, keyring)
     try:
         index.create_schema()
         filled = _filled_tables(index)
@@ -530,10 +561,12 @@ def restore(src: Path, settings: Settings, master: MasterKey) -> RestoreReport:
             if hashlib.sha256(blob).hexdigest() != entry["sha256"]:
                 raise BackupDamaged(f"{OBJECTS}/{name} changed while the backup was being restored.")
             store.put(name, blob, metadata={str(k): str(v) for k, v in (entry.get("metadata") or {}).items()})
-        rows = _load_index(index, src / Path(manifest["index"]["file"]).name, key, checked.backup_id)
+        rows = _load_index(index, src / Path(manifest["index"]["file"]).name, key, checked.backup_id, master)
         index.unlock()  # the restored key records open with this master key
     finally:
         index.close()
+        if keyring is not None:
+            keyring.close()
     marker.unlink(missing_ok=True)
     return RestoreReport(checked.backup_id, checked.objects, rows, resumed=resuming)
 
@@ -551,8 +584,11 @@ def _row_counts(index: Index) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
 
 
-def _load_index(index: Index, path: Path, key: bytes, backup_id: str) -> dict[str, int]:
-    """Insert every row of the index file in ONE transaction (tables in foreign-key order)."""
+def _load_index(index: Index, path: Path, key: bytes, backup_id: str, master: MasterKey) -> dict[str, int]:
+    """Insert every row of the index file in ONE transaction (tables in foreign-key order).
+
+    Its keyring entries go into the archive's keyring before the transaction commits.
+    """
     known = {t.name: t for t in _tables()}
     rows: dict[str, int] = {}
     with index.write_engine.connect() as conn, conn.begin():
@@ -570,6 +606,11 @@ def _load_index(index: Index, path: Path, key: bytes, backup_id: str) -> dict[st
         batch: list[dict[str, Any]] = []
         current: str | None = None
         for name, values in lines:
+            if name == KEYRING_LINE:
+                if index.keyring is None:
+                    raise ConfigError("The backup holds keyring entries but the backup names no keyring.")
+                index.keyring.put(values[0], base64.b64decode(values[1]), master)
+                continue
             if name != current:
                 _flush(conn, known, current, batch)
                 current = name

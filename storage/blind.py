@@ -31,6 +31,7 @@ import hmac
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Literal
 
 from cryptography.exceptions import InvalidTag
@@ -41,6 +42,7 @@ from schemas.documents import ADDRESS_FIELDS, ID_NUMBER_FIELDS, PHONE_FIELDS
 from schemas.errors import IntegrityError
 from schemas.validators import mask_address, mask_id_number, mask_phone
 from storage.keys import ArchiveKeys
+from storage.shred import entry_field_key, is_entry_id
 
 #: Bytes of HMAC kept per search token (hex-encoded: 32 characters).
 TOKEN_HMAC_BYTES = 16
@@ -232,9 +234,11 @@ def mask_value(name: str, value: str) -> str:
 class BlindIndex:
     """Keyed hashes and field encryption under the archive's keys."""
 
-    def __init__(self, keys: ArchiveKeys) -> None:
+    def __init__(self, keys: ArchiveKeys, entry_secret: Callable[[str], bytes] | None = None) -> None:
         self._keys = keys
         self._token_cache: dict[str, str] = {}
+        #: The secret of a keyring entry (``storage.keyring``), for values encrypted under a file's entry.
+        self._entry_secret = entry_secret
 
     def __repr__(self) -> str:
         return f"BlindIndex(hmac_key_id={self._keys.hmac_key_id!r}, field_key_id={self._keys.field_key_id!r})"
@@ -274,19 +278,34 @@ class BlindIndex:
         """Return the full HMAC-SHA256 of a canonical sensitive value (64 hex digits)."""
         return hmac.new(self._keys.hmac_key, b"value|" + canonical.encode(), hashlib.sha256).hexdigest()
 
-    def encrypt_value(self, value: str, *, context: str) -> tuple[bytes, str]:
-        """AES-256-GCM ciphertext (nonce first) of ``value`` bound to ``context``; and the key id."""
+    def encrypt_value(self, value: str, *, context: str, entry: str | None = None) -> tuple[bytes, str]:
+        """AES-256-GCM ciphertext (nonce first) of ``value`` bound to ``context``; and the key id.
+
+        With ``entry`` (the keyring entry of the value's file) the key is derived
+        from the archive's field key and that entry, and its id is the entry's:
+        erasing the entry shreds the value in every copy of the index.
+        """
         nonce = os.urandom(12)
-        ct = AESGCM(self._keys.field_key).encrypt(nonce, value.encode(), context.encode())
-        return nonce + ct, self._keys.field_key_id
+        ct = AESGCM(self._field_key(entry or self._keys.field_key_id)).encrypt(nonce, value.encode(),
+                                                                               context.encode())
+        return nonce + ct, entry or self._keys.field_key_id
+
+    def _field_key(self, key_id: str) -> bytes:
+        if key_id == self._keys.field_key_id:
+            return self._keys.field_key
+        if is_entry_id(key_id) and self._entry_secret is not None:
+            return entry_field_key(self._keys.field_key, key_id, self._entry_secret(key_id))
+        raise IntegrityError(f"An encrypted field value names field key {key_id}, which this archive does not "
+                             "hold (or whose keyring is not open).")
 
     def decrypt_value(self, blob: bytes, *, key_id: str, context: str) -> str:
-        """Decrypt a value made by :meth:`encrypt_value`; IntegrityError if altered, moved or of another key."""
-        if key_id != self._keys.field_key_id:
-            raise IntegrityError(f"An encrypted field value ({context}) names field key {key_id}, which this "
-                                 "archive does not hold.")
+        """Decrypt a value made by :meth:`encrypt_value`; IntegrityError if altered, moved or of another key.
+
+        KeyDestroyed when the value's keyring entry was erased (its file destroyed).
+        """
+        key = self._field_key(key_id)
         try:
-            plain = AESGCM(self._keys.field_key).decrypt(blob[:12], blob[12:], context.encode())
+            plain = AESGCM(key).decrypt(blob[:12], blob[12:], context.encode())
         except (InvalidTag, ValueError) as e:
             raise IntegrityError(f"An encrypted field value failed authentication ({context}).") from e
         return plain.decode()

@@ -41,6 +41,7 @@ from storage.tables import (
     MAX_VALUE_CHARS,
     Base,
     BigId,
+    DataKeyRow,
     DocumentRow,
     FieldRow,
     FileRow,
@@ -64,6 +65,10 @@ class Index(Protocol):
 
     def refresh_search(self, doc_id: str) -> None:
         """Recompute the search tokens of one document."""
+        ...
+
+    def entry_secret(self, entry_id: str) -> bytes:
+        """The secret of a keyring entry (values of files stored since the keyring are encrypted under it)."""
         ...
 
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
@@ -125,12 +130,15 @@ def _field_context(doc_id: str, name: str) -> str:
     return f"field|{doc_id}|{name}"
 
 
-def seal_field(blind: BlindIndex, doc_id: str, name: str, value: str) -> dict[str, Any]:
-    """Column values of a field row holding ``value``: plain, or HMAC + mask + ciphertext when sensitive."""
+def seal_field(blind: BlindIndex, doc_id: str, name: str, value: str, *, entry: str | None = None) -> dict[str, Any]:
+    """Column values of a field row holding ``value``: plain, or HMAC + mask + ciphertext when sensitive.
+
+    ``entry``: the keyring entry of the document's file (its values are encrypted under it).
+    """
     if name not in SENSITIVE_FIELDS:
         return {"value": value[:MAX_VALUE_CHARS], "value_masked": None, "value_hmac": None, "value_enc": None,
                 "value_key_id": None}
-    enc, key_id = blind.encrypt_value(value, context=_field_context(doc_id, name))
+    enc, key_id = blind.encrypt_value(value, context=_field_context(doc_id, name), entry=entry)
     return {"value": None, "value_masked": mask_value(name, value)[:MAX_VALUE_CHARS], "value_enc": enc,
             "value_key_id": key_id, "value_hmac": blind.value_hmac(canonical_value(name, value))}
 
@@ -180,7 +188,7 @@ class Corrections:
             keys = read_archive_keys(s, master)
         if keys is None:
             raise NotFound("The archive has no keys yet: nothing was ever stored in it.")
-        return cls(index, BlindIndex(keys))
+        return cls(index, BlindIndex(keys, index.entry_secret))
 
     def apply(self, doc_id: str, name: str, value: str | None, *, actor: str, role: str) -> Correction:
         """Correct (``value``) or accept (None) field ``name`` of a document; returns the record.
@@ -205,14 +213,16 @@ class Corrections:
             # Accepting is saying the value read is right: it must be a possible value too.
             new = clean_value(name, value if value is not None else old or "")
             kind = "accepted" if value is None or new == old else "corrected"
-            sealed = seal_field(self._blind, doc_id, name, new)
+            entry = s.scalar(select(DataKeyRow.keyring_id).where(DataKeyRow.dek_id == file.dek_id))
+            sealed = seal_field(self._blind, doc_id, name, new, entry=entry)
             if row is None:
                 s.execute(insert(FieldRow).values(document_id=doc_id, name=name, confidence=PERSON_CONFIDENCE,
                                                   valid=True, issue=None, page=None, box=None, **sealed))
             else:
                 s.execute(update(FieldRow).where(FieldRow.id == row.id).values(
                     confidence=PERSON_CONFIDENCE, valid=True, issue=None, **sealed))
-            record = self._record(s, file.sha256, doc, name, kind, old, new, row, actor=actor, role=role)
+            record = self._record(s, file.sha256, doc, name, kind, old, new, row, actor=actor, role=role,
+                                  entry=entry)
             self._settle_status(s, doc)
         self._index.refresh_search(doc_id)
         return record
@@ -241,7 +251,7 @@ class Corrections:
                                          context=_field_context(doc_id, row.name))
 
     def _record(self, s: Session, sha256: str, doc: DocumentRow, name: str, kind: str, old: str | None,
-                new: str, row: FieldRow | None, *, actor: str, role: str) -> Correction:
+                new: str, row: FieldRow | None, *, actor: str, role: str, entry: str | None = None) -> Correction:
         sensitive = name in SENSITIVE_FIELDS
         shown_old = (mask_value(name, old) if sensitive else old) if old is not None else None
         shown_new = mask_value(name, new) if sensitive else new
@@ -249,9 +259,9 @@ class Corrections:
         if sensitive:
             if old is not None:
                 columns["old_enc"], _ = self._blind.encrypt_value(
-                    old, context=_context(sha256, doc.first_page, name, "old"))
+                    old, context=_context(sha256, doc.first_page, name, "old"), entry=entry)
             columns["new_enc"], columns["value_key_id"] = self._blind.encrypt_value(
-                new, context=_context(sha256, doc.first_page, name, "new"))
+                new, context=_context(sha256, doc.first_page, name, "new"), entry=entry)
         at = utcnow()
         record = CorrectionRow(
             sha256=sha256, first_page=doc.first_page, field=name, document_id=doc.id, kind=kind,

@@ -1,9 +1,11 @@
 """Envelope encryption (信封加密) of stored objects.
 
 Every document gets its own data key (DEK). Objects are sealed with the DEK
-(AES-256-GCM); the DEK is wrapped by the master key-encryption key and kept
-in the SQL index, never beside the object. Destroying the wrapped DEK
-(crypto-shredding) makes every copy of the document's objects undecryptable.
+(AES-256-GCM); the DEK is wrapped by a key-encryption key and kept in the SQL
+index, never beside the object. Since the keyring exists that key is derived
+from the master key AND the file's keyring entry (``storage.keyring``), so
+erasing the entry (crypto-shredding) makes every copy of the document's
+objects undecryptable, even with a copy of the index taken before.
 
 Rotating the master key re-wraps the DEKs (:func:`rewrap_key`) and leaves the
 objects alone: the master key id in a blob's header (and in the object's
@@ -27,7 +29,7 @@ from __future__ import annotations
 import os
 import struct
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -83,6 +85,8 @@ class WrappedKey:
     master_key_id: str
     algorithm: str
     wrapped: bytes = field(repr=False)
+    #: The keyring entry the wrapping key is derived from too (``storage.keyring``); None: the master key alone.
+    keyring_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,8 @@ def unwrap_key(wrapped: WrappedKey, master: MasterKey) -> DataKey:
 def rewrap_key(wrapped: WrappedKey, old: MasterKey, new: MasterKey) -> WrappedKey:
     """The same data key wrapped by ``new`` instead of ``old`` (the objects it seals stay as they are)."""
     dek = unwrap_key(wrapped, old)
-    return wrap_key(DataKey(dek_id=dek.dek_id, master_key_id=new.key_id, key=dek.key), new)
+    fresh = wrap_key(DataKey(dek_id=dek.dek_id, master_key_id=new.key_id, key=dek.key), new)
+    return replace(fresh, keyring_id=wrapped.keyring_id)
 
 
 def wrap_secret(secret: bytes, master: MasterKey, *, label: str) -> bytes:

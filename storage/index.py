@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
@@ -98,6 +98,7 @@ from storage.search import (
     understand,
 )
 from storage.searchsql import Searcher, unit_ref
+from storage.shred import ShreddingKek
 from storage.tables import (
     ARCHIVE_ACTIVE_UNIT_INDEX,
     ARCHIVE_PLACE_INDEX,
@@ -125,6 +126,9 @@ from storage.tables import (
 )
 from storage.unitpath import unit_source as fields_unit_source
 from web import tables as _web_tables
+
+if TYPE_CHECKING:
+    from storage.keyring import Keyring
 
 _BATCH = 200
 _RECORD_ATTEMPTS = 3
@@ -278,8 +282,10 @@ def db_errors(action: str) -> Iterator[None]:
 class Index:
     """The SQL index of the archive."""
 
-    def __init__(self, url: str, keys: MasterKey) -> None:
+    def __init__(self, url: str, keys: MasterKey, keyring: Keyring | None = None) -> None:
         self._keys = keys
+        #: The shredding keys of files (storage/keyring.py); None: files are wrapped by the master key alone.
+        self.keyring = keyring
         self._blind_index: BlindIndex | None = None
         #: The search's queries (storage/searchsql.py), with the PostgreSQL token statistics they keep.
         self._search: Searcher | None = None
@@ -332,15 +338,16 @@ class Index:
 
     def _add_missing_columns(self) -> None:
         """Add the nullable columns that came after layout version 2 to an index made before them."""
-        if "unit_source" in {c["name"] for c in inspect(self._write_engine).get_columns("documents")}:
-            return
-        try:
-            with self._write_engine.begin() as conn:
-                conn.execute(text("ALTER TABLE documents ADD COLUMN unit_source VARCHAR(16)"))
-        except sa_exc.DBAPIError:
-            if "unit_source" not in {c["name"] for c in inspect(self._write_engine).get_columns("documents")}:
-                raise
-            # another process added it first
+        for table, column in (("documents", "unit_source"), ("data_keys", "keyring_id")):
+            if column in {c["name"] for c in inspect(self._write_engine).get_columns(table)}:
+                continue
+            try:
+                with self._write_engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR(16)"))
+            except sa_exc.DBAPIError:
+                if column not in {c["name"] for c in inspect(self._write_engine).get_columns(table)}:
+                    raise
+                # another process added it first
 
     def _upgrade_archive_unit_index(self) -> None:
         """Make ``uq_archives_active_unit`` of an index made before it covered the estate cover it.
@@ -395,10 +402,58 @@ class Index:
                     if keys is None:
                         raise IndexUnavailable("The index's key records could not be written or read; "
                                                "run the command again.") from None
-        self._blind_index = BlindIndex(keys)
+        self._blind_index = BlindIndex(keys, self._entry_secret)
         self._audit_key = chain_key(keys)
         self._upgrade_audit_chain()
         self._upgrade_people()
+
+    def entry_secret(self, entry_id: str) -> bytes:
+        """The secret of a keyring entry (KeyDestroyed once erased; ConfigError without a keyring)."""
+        return self._entry_secret(entry_id)
+
+    def _entry_secret(self, entry_id: str) -> bytes:
+        """The secret of a keyring entry (KeyDestroyed once erased; ConfigError without a keyring)."""
+        if self.keyring is None:
+            raise ConfigError("A document of this archive is protected by the keyring, which was not opened: "
+                              "open the archive through dangan (DANGAN_KEYRING_URL).")
+        return self.keyring.secret(entry_id, self._keys)
+
+    def wrapping_key(self, wrapped: WrappedKey) -> MasterKey | ShreddingKek:
+        """The key that unwraps ``wrapped``: the master key, or the master key with the file's keyring entry."""
+        if wrapped.keyring_id is None:
+            return self._keys
+        return ShreddingKek(self._keys, wrapped.keyring_id, self._entry_secret(wrapped.keyring_id))
+
+    def bind_keyring(self, keyring: Keyring) -> None:
+        """Record which keyring this index belongs to (once), or check ``keyring`` is the one recorded.
+
+        KeyringMissing when the index names another keyring.
+        """
+        from storage.keyring import KeyringMissing
+
+        with db_errors("bind the keyring"):
+            with self._read() as s:
+                meta = s.get(MetaRow, "keyring_id")
+                recorded = meta.value if meta is not None else None
+            if recorded is None:
+                try:
+                    with self._write() as s, s.begin():
+                        s.add(MetaRow(key="keyring_id", value=keyring.keyring_id))
+                    recorded = keyring.keyring_id
+                except sa_exc.IntegrityError:
+                    with self._read() as s:
+                        meta = s.get(MetaRow, "keyring_id")
+                        recorded = meta.value if meta is not None else None
+        if recorded != keyring.keyring_id:
+            raise KeyringMissing(f"The keyring {keyring.where} (keyring {keyring.keyring_id}) is not this archive's: "
+                                 f"the index belongs to keyring {recorded}. Put the archive's keyring back.")
+        self.keyring = keyring
+
+    def keyring_id(self) -> str | None:
+        """Id of the keyring the index was bound to (None: not yet)."""
+        with db_errors("read the index"), self._read() as s:
+            meta = s.get(MetaRow, "keyring_id")
+            return meta.value if meta is not None else None
 
     def unlocks(self, master: MasterKey) -> bool:
         """Tell whether ``master`` is the key this archive is locked by (nothing is written)."""
@@ -415,7 +470,7 @@ class Index:
         key) refuses to write; open a new one with ``new``.
         """
         with db_errors("re-wrap the archive's keys"), self._write() as s, s.begin():
-            return rewrap_archive(s, self._keys, new)
+            return rewrap_archive(s, self._keys, new, self.keyring)
 
     def holds_data(self) -> bool:
         """True when the index holds any document, data key, archive key or audit entry (an archive exists)."""
@@ -549,7 +604,7 @@ class Index:
         check_master_is_current(s, self._keys)
         file_id = str(uuid.uuid4())
         s.add(DataKeyRow(dek_id=data_key.dek_id, master_key_id=data_key.master_key_id,
-                         algorithm=data_key.algorithm, wrapped=data_key.wrapped))
+                         algorithm=data_key.algorithm, wrapped=data_key.wrapped, keyring_id=data_key.keyring_id))
         s.add(FileRow(id=file_id, sha256=source.sha256, source_name=source.name, kind=str(source.kind),
                       size=source.size, page_count=len(pages), original_key=original.key, ocr_key=ocr.key,
                       dek_id=data_key.dek_id, run_id=run_id))
@@ -584,7 +639,8 @@ class Index:
                 archive_id=archive_id, status=status, unit_source=source_of_unit if archive_id else None))
             s.flush()
             if extraction.fields:
-                s.execute(insert(FieldRow), [self._field_row(doc_id, f) for f in extraction.fields.values()])
+                s.execute(insert(FieldRow), [self._field_row(doc_id, f, entry=data_key.keyring_id)
+                                             for f in extraction.fields.values()])
             people_links.link_document(s, self._blind, doc_id, extraction.doc_type,
                                        people_links.readings_of(extraction))
             doc_pages = [by_index[i] for i in indices if i in by_index]
@@ -674,7 +730,7 @@ class Index:
         s.flush()
         return archive
 
-    def _field_row(self, doc_id: str, f: FieldValue) -> dict[str, Any]:
+    def _field_row(self, doc_id: str, f: FieldValue, *, entry: str | None = None) -> dict[str, Any]:
         row: dict[str, Any] = {"document_id": doc_id, "name": f.name, "confidence": f.confidence,
                                "valid": f.valid, "value": None, "value_masked": None, "value_hmac": None,
                                "value_enc": None, "value_key_id": None, "page": f.page,
@@ -682,7 +738,7 @@ class Index:
         issue = f.issue
         if f.name in SENSITIVE_FIELDS:
             masked = mask_value(f.name, f.value)
-            enc, key_id = self._blind.encrypt_value(f.value, context=_field_context(doc_id, f.name))
+            enc, key_id = self._blind.encrypt_value(f.value, context=_field_context(doc_id, f.name), entry=entry)
             row.update(value_masked=masked[:MAX_VALUE_CHARS], value_enc=enc, value_key_id=key_id,
                        value_hmac=self._blind.value_hmac(canonical_value(f.name, f.value)))
             if issue and f.value:
@@ -1081,11 +1137,12 @@ class Index:
             raise KeyDestroyed(f"Data key {dek_id} was destroyed; the document's objects cannot be "
                                "decrypted any more.")
         return WrappedKey(dek_id=row.dek_id, master_key_id=row.master_key_id, algorithm=row.algorithm,
-                          wrapped=row.wrapped)
+                          wrapped=row.wrapped, keyring_id=row.keyring_id)
 
     def data_key(self, dek_id: str) -> DataKey:
-        """Return the unwrapped data key (KeyDestroyed once shredded)."""
-        return unwrap_key(self.wrapped_key(dek_id), self._keys)
+        """Return the unwrapped data key (KeyDestroyed once shredded, in the index or in the keyring)."""
+        wrapped = self.wrapped_key(dek_id)
+        return unwrap_key(wrapped, self.wrapping_key(wrapped))
 
     def destroy_data_key(self, dek_id: str) -> None:
         """Crypto-shred: erase the wrapped key bytes and mark the key destroyed (irreversible)."""
@@ -1113,7 +1170,11 @@ class Index:
             assert file is not None  # a foreign key
             siblings = list(s.scalars(select(DocumentRow.id).where(DocumentRow.file_id == file.id)
                                       .order_by(DocumentRow.first_page)))
+            entry = s.scalar(select(DataKeyRow.keyring_id).where(DataKeyRow.dek_id == file.dek_id))
+            if entry is not None and self.keyring is not None:
+                self.keyring.destroy([entry])  # first: from now on no copy of the index opens the file
             detail = {"method": "crypto-shred", "dek_id": file.dek_id, "sha256": file.sha256,
+                      "keyring": entry is not None,
                       "approved_by": approved_by, "reason": reason, "documents_of_file": len(siblings)}
             for table in (SearchDocRow, SearchTokenRow, FieldRow):
                 s.execute(delete(table).where(table.document_id.in_(siblings)))
@@ -1130,6 +1191,20 @@ class Index:
         self._purge_old_row_versions()
         self._merge_search_index()
         return siblings
+
+    def purge_shredded(self) -> None:
+        """After rows were shredded: make the database drop their old copies and merge the search index now."""
+        self._purge_old_row_versions()
+        self._merge_search_index()
+
+    def audit_in(self, s: Session, actor: str, role: str, action: str, document_id: str | None = None,
+                 detail: dict[str, Any] | None = None, *, outcome: str | None = None) -> None:
+        """Append an audit event inside the write transaction of ``s`` (it commits or rolls back with it).
+
+        Read :attr:`_chain_key` (``self.unlock()``) before opening ``s``: unlocking may write.
+        """
+        log = Db(s.connection().connection.driver_connection, self.dialect)
+        append_audit(log, self._chain_key, actor, role, action, document_id, detail, outcome=outcome)
 
     def _purge_old_row_versions(self) -> None:
         """Best effort: make the database drop old copies of shredded rows now, not some day."""

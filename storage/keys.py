@@ -7,7 +7,21 @@ Key hierarchy::
            ├─ wraps every per-file data key            (index table ``data_keys``)
            ├─ wraps the field-encryption key           (index table ``archive_keys``)
            ├─ wraps the blind-index HMAC key           (index table ``archive_keys``)
-           └─ wraps each backup's own key              (the backup's manifest)
+           ├─ wraps each backup's own key              (the backup's manifest)
+           ├─ wraps each keyring entry                 (the keyring, storage/keyring.py: NOT in the index)
+           └─ + a file's keyring entry (HKDF of both) wraps that file's data key (``data_keys.keyring_id``)
+    archive field key + a file's keyring entry (HKDF) encrypts that file's sensitive field values
+
+A file stored since the keyring exists depends on its keyring entry, which is
+neither in the index nor in the bucket: erasing the entry (destruction,
+:mod:`rules.destruction`) leaves every earlier copy of the index, the bucket
+and their backups unable to open the file's objects or its field values, even
+with the master key. What such a copy still holds of a destroyed document:
+the masked values (``110101********7578``), the keyed hashes of its ID numbers
+and phones and its search tokens (only testable against a guessed value with
+the archive's HMAC key), its doc type, page count and unit. Files stored
+before the keyring (``keyring_id`` NULL) keep the master-key-only wrapping; the
+destruction record says how many such files an earlier copy still opens.
 
 The field-encryption key and the blind-index HMAC key are random keys of the
 archive, kept in the index wrapped by the master key. Their wrapped copies
@@ -49,14 +63,23 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from schemas.errors import ConfigError, IntegrityError, MasterKeyExposed, MasterKeyMissing, WrongMasterKey
+from schemas.errors import (
+    ConfigError,
+    IntegrityError,
+    KeyDestroyed,
+    MasterKeyExposed,
+    MasterKeyMissing,
+    WrongMasterKey,
+)
 from storage.crypto import ALGORITHM, KEY_BYTES, WrappedKey, rewrap_key, unwrap_key, unwrap_secret, wrap_secret
 from storage.files import atomic_write, fsync_path
+from storage.shred import ShreddingKek, is_entry_id
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from schemas.settings import Settings
+    from storage.keyring import Keyring
 
 # The functions taking a Session import SQLAlchemy and the tables when called: a cold
 # ``dangan search`` reads its key records through the driver (storage/searchsql.py) and
@@ -447,11 +470,12 @@ def _check_legacy_data(s: Session, master: MasterKey) -> bool:
 
     dek_masters = set(s.scalars(select(DataKeyRow.master_key_id).where(DataKeyRow.wrapped.is_not(None)).distinct()))
     field_keys = {k for k in s.scalars(select(FieldRow.value_key_id).where(FieldRow.value_key_id.is_not(None))
-                                      .distinct()) if k}
+                                      .distinct()) if k and not is_entry_id(k)}
     others = (dek_masters | field_keys) - {master.key_id}
     if others:
         raise _wrong_key(master, ",".join(sorted(others)))
-    row = s.scalars(select(DataKeyRow).where(DataKeyRow.wrapped.is_not(None)).limit(1)).first()
+    row = s.scalars(select(DataKeyRow).where(DataKeyRow.wrapped.is_not(None), DataKeyRow.keyring_id.is_(None))
+                    .limit(1)).first()
     if row is not None:
         unwrap_key(WrappedKey(dek_id=row.dek_id, master_key_id=row.master_key_id, algorithm=row.algorithm,
                               wrapped=row.wrapped or b""), master)
@@ -476,11 +500,16 @@ def check_master_is_current(s: Session, master: MasterKey) -> None:
                              "(nothing was written).")
 
 
-def rewrap_archive(s: Session, old: MasterKey, new: MasterKey) -> tuple[int, int]:
+def rewrap_archive(s: Session, old: MasterKey, new: MasterKey, keyring: Keyring | None = None) -> tuple[int, int]:
     """Re-wrap every archive key and data key from ``old`` to ``new`` (call in ONE write transaction).
 
     Returns (data keys, archive keys) re-wrapped. Any key that ``old`` does
-    not unwrap aborts the whole transaction: the archive stays as it was.
+    not unwrap aborts the whole transaction: the archive stays as it was. A
+    data key that depends on a keyring entry too is re-wrapped under ``new``
+    and the same entry, whose copy under ``new`` is written to the keyring
+    first (the copies under ``old`` are erased once the new key replaced it:
+    :func:`retire_old_entries`). A data key whose entry was erased (a
+    destruction under way) is left: it opens nothing any more.
     """
     from sqlalchemy import select, update
 
@@ -501,18 +530,32 @@ def rewrap_archive(s: Session, old: MasterKey, new: MasterKey) -> tuple[int, int
     count, after = 0, ""
     while True:
         batch = s.execute(select(DataKeyRow.dek_id, DataKeyRow.master_key_id, DataKeyRow.algorithm,
-                                 DataKeyRow.wrapped)
+                                 DataKeyRow.wrapped, DataKeyRow.keyring_id)
                           .where(DataKeyRow.wrapped.is_not(None), DataKeyRow.dek_id > after)
                           .order_by(DataKeyRow.dek_id).limit(_REWRAP_BATCH)).all()
         if not batch:
             break
+        entries = {entry for *_, entry in batch if entry}
+        if entries:
+            if keyring is None:
+                raise ConfigError("The archive's keyring must be open to rotate its master key.")
+            keyring.rewrap(entries, old, new)
         changes = []
-        for dek_id, master_key_id, algorithm, wrapped in batch:
-            fresh = rewrap_key(WrappedKey(dek_id=dek_id, master_key_id=master_key_id, algorithm=algorithm,
-                                          wrapped=wrapped or b""), old, new)
+        for dek_id, master_key_id, algorithm, wrapped, entry in batch:
+            was = WrappedKey(dek_id=dek_id, master_key_id=master_key_id, algorithm=algorithm,
+                             wrapped=wrapped or b"", keyring_id=entry)
+            if entry:
+                try:
+                    secret = keyring.secret(entry, new) if keyring is not None else b""
+                except KeyDestroyed:
+                    continue
+                fresh = rewrap_key(was, ShreddingKek(old, entry, secret), ShreddingKek(new, entry, secret))
+            else:
+                fresh = rewrap_key(was, old, new)
             changes.append({"dek_id": dek_id, "master_key_id": fresh.master_key_id, "wrapped": fresh.wrapped})
-        s.execute(update(DataKeyRow), changes)
-        count += len(batch)
+        if changes:
+            s.execute(update(DataKeyRow), changes)
+        count += len(changes)
         after = batch[-1][0]
     return count, len(rows)
 
@@ -522,6 +565,8 @@ def rewrap_archive(s: Session, old: MasterKey, new: MasterKey) -> tuple[int, int
 
 class Rewrappable(Protocol):
     """What rotation needs from the index (``storage.index.Index``)."""
+
+    keyring: Keyring | None
 
     def unlocks(self, master: MasterKey) -> bool:
         """Tell whether ``master`` unlocks the archive."""
@@ -560,6 +605,7 @@ def rotate(source: KeySource, index: Rewrappable, current: MasterKey, *,
                               "`dangan keys rotate --new-key-out FILE`, then put FILE's key where the key comes "
                               "from (see README, Keys).")
         new, data_keys, archive_keys = _rotate_to(new_key_out, index)
+        retire_old_entries(index.keyring, current)
         return Rotation(current.key_id, new.key_id, data_keys, archive_keys, new_key_out, source)
     assert source.path is not None
     if new_key_out is not None:
@@ -572,6 +618,7 @@ def rotate(source: KeySource, index: Rewrappable, current: MasterKey, *,
             pending.unlink()  # left by a rotation that crashed before its commit (else opening would have used it)
         new, data_keys, archive_keys = _rotate_to(pending, index)
         finish_rotation(path, new)
+        retire_old_entries(index.keyring, current)
     return Rotation(current.key_id, new.key_id, data_keys, archive_keys, path, source)
 
 
@@ -588,6 +635,12 @@ def _rotate_to(target: Path, index: Rewrappable) -> tuple[MasterKey, int, int]:
                 target.unlink(missing_ok=True)
         raise
     return new, data_keys, archive_keys
+
+
+def retire_old_entries(keyring: Keyring | None, old: MasterKey) -> None:
+    """Erase the keyring's copies under the master key rotated away from (the index no longer uses it)."""
+    if keyring is not None:
+        keyring.retire(old.key_id)
 
 
 def finish_rotation(path: Path, new: MasterKey) -> None:

@@ -125,6 +125,9 @@ class DataKeyRow(Base):
     wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     destroyed_at: Mapped[dt.datetime | None]
+    #: The keyring entry the wrapping key is derived from too (``storage.keyring``); NULL: wrapped by the
+    #: master key alone (stored before the keyring). Added later: an older index gets the column on open.
+    keyring_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ArchiveKeyRow(Base):

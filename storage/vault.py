@@ -11,15 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TextIO
 
 from schemas.errors import SourceChanged, WrongMasterKey
 from schemas.models import Extraction, OcrPage, SourceFile, StoredObject, UnitRef, ValueSource
 from schemas.settings import Settings
-from storage.crypto import DataKey, wrap_key
+from storage.crypto import DataKey, WrappedKey, wrap_key
 from storage.index import DocumentDetail, DocumentSummary, Index
+from storage.keyring import Keyring
 from storage.keys import MasterKey, finish_rotation, key_source
 from storage.objects import ObjectStore, load_sealed, ocr_key, original_key, store_sealed
+from storage.shred import ShreddingKek
 from storage.stores import make_object_store
 from web.access import Action, Identity, local_operator, require, unit_scope
 
@@ -52,6 +55,7 @@ class Vault:
         """
         source = key_source(settings)
         keys = source.load()
+        retired: MasterKey | None = None
         index = Index(settings.database_url, keys)
         try:
             index.create_schema()
@@ -64,9 +68,16 @@ class Vault:
             index.close()
             assert source.path is not None
             finish_rotation(source.path, newer)
-            keys = newer
+            retired, keys = keys, newer
             index = Index(settings.database_url, keys)
             index.unlock()
+        except BaseException:
+            index.close()
+            raise
+        try:
+            keyring = open_keyring(settings, index)
+            if retired is not None:
+                keyring.retire(retired.key_id)  # the copies under the key the interrupted rotation replaced
         except BaseException:
             index.close()
             raise
@@ -85,6 +96,8 @@ class Vault:
         """Release database connections (of a vault from :meth:`open`; one from :meth:`acting_as` shares them)."""
         if self._owns_index:
             self.index.close()
+            if self.index.keyring is not None:
+                self.index.keyring.close()
 
     # --- ingest -------------------------------------------------------------
 
@@ -121,16 +134,27 @@ class Vault:
                                 "it stays in the drop folder for the next run.")
         ocr_json = _ocr_json(pages)
         dek = DataKey.generate(self.keys)
+        wrapped = self._wrap(dek)  # its keyring entry is stored (durably) before anything is sealed with it
         original, ocr = self._put(source.sha256, data, ocr_json, dek, source)
         by_index = {p.index: p for p in pages}
         statuses = [document_status(d, [by_index[i] for i in d.page_indices if i in by_index]) for d in documents]
         doc_ids = self.index.record_file(source=source, documents=documents, pages=pages, original=original,
-                                         ocr=ocr, data_key=wrap_key(dek, self.keys), run_id=run_id,
+                                         ocr=ocr, data_key=wrapped, run_id=run_id,
                                          statuses=statuses, unit=unit, unit_source=unit_source, filed=filed)
         stored_dek = self.index.file_data_key_id(source.sha256)
         if stored_dek is not None and stored_dek != dek.dek_id:  # another process archived it first: use its key
             self._put(source.sha256, data, ocr_json, self.index.data_key(stored_dek), source)
+            if wrapped.keyring_id is not None and self.index.keyring is not None:
+                self.index.keyring.destroy([wrapped.keyring_id])  # ours protects nothing
         return doc_ids
+
+    def _wrap(self, dek: DataKey) -> WrappedKey:
+        """``dek`` wrapped by the master key and a new keyring entry (the master key alone without a keyring)."""
+        keyring = self.index.keyring
+        if keyring is None:
+            return wrap_key(dek, self.keys)
+        entry_id, secret = keyring.new_entry(self.keys)
+        return replace(wrap_key(dek, ShreddingKek(self.keys, entry_id, secret)), keyring_id=entry_id)
 
     def store_document(self, *, source: SourceFile, pages: Sequence[OcrPage], extraction: Extraction,
                        run_id: str) -> str:
@@ -243,6 +267,23 @@ class Vault:
         self.index.audit(self.identity.name, str(self.identity.role), action, document_id=document_id,
                          detail=detail)
 
+
+
+def open_keyring(settings: Settings, index: Index) -> Keyring:
+    """Open the archive's keyring and bind ``index`` to it.
+
+    Made only for an index not yet bound to a keyring (a new archive, or one
+    from before the keyring); once bound, a missing keyring stops here
+    (KeyringMissing, exit 6), like a missing master key.
+    """
+    bound = index.keyring_id()
+    keyring = Keyring.open(settings.keyring_database_url, create=bound is None, keyring_id=bound)
+    try:
+        index.bind_keyring(keyring)
+    except BaseException:
+        keyring.close()
+        raise
+    return keyring
 
 
 def document_status(extraction: Extraction, pages: Sequence[OcrPage]) -> str:

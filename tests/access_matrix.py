@@ -120,6 +120,24 @@ CLI_TRIES: tuple[CliTry, ...] = (
         ("return", (Action.REQUEST_LOAN,), lambda a, _: ["loan", "return", "999999"], ExitCode.NOT_FOUND,
          "passes the check, then finds no such loan"),
     )),
+    # Owner change, retention, legal holds and destruction: a unit with no archive and numbers no record has, so
+    # that the try only proves the check was passed and changes nothing.
+    CliTry("owner-change", (Action.OWNER_CHANGE,), lambda a, _: ["owner-change", "9-9-909"], ok=ExitCode.NOT_FOUND,
+           notes="passes the check, then finds no archive of the unit"),
+    CliTry("retention list", (Action.VIEW_RETENTION,), lambda a, _: ["retention", "list", "--due"]),
+    CliTry("hold list", (Action.VIEW_RETENTION,), lambda a, _: ["hold", "list"]),
+    CliTry("hold place", (Action.LEGAL_HOLD,), lambda a, _: ["hold", "place", "9-9-909", "--reason", "权限检查"],
+           ok=ExitCode.NOT_FOUND, notes="passes the check, then finds no archive of the unit"),
+    CliTry("hold release", (Action.LEGAL_HOLD,), lambda a, _: ["hold", "release", "999999"], ok=ExitCode.NOT_FOUND,
+           notes="passes the check, then finds no such hold"),
+    CliTry("destroy request", (Action.REQUEST_DESTRUCTION,),
+           lambda a, _: ["destroy", "request", "9-9-909", "--reason", "权限检查"], ok=ExitCode.NOT_FOUND,
+           notes="passes the check, then finds no archive of the unit"),
+    CliTry("destroy approve", (Action.APPROVE_DESTRUCTION,), lambda a, _: ["destroy", "approve", "999999"],
+           ok=ExitCode.NOT_FOUND, notes="passes the check, then finds no such request"),
+    CliTry("destroy run", (Action.APPROVE_DESTRUCTION,), lambda a, _: ["destroy", "run", "999999"],
+           ok=ExitCode.NOT_FOUND, notes="passes the check, then finds no such request"),
+    CliTry("destroy list", (Action.VIEW_DESTRUCTIONS,), lambda a, _: ["destroy", "list"]),
 )
 
 #: A valid ID number no document names (a person lookup that finds no one still takes its action).
@@ -213,6 +231,22 @@ PEOPLE_API_CALLS: tuple[ApiCall, ...] = (
             f"/api/archives?unit={OWN_UNIT}&reveal=true", OWN_UNIT),
     ApiCall("person", (Action.FIND_PERSON,), "GET", f"/api/people?id_number={SOME_ID_NUMBER}"),
     ApiCall("person revealed", (Action.FIND_PERSON, Action.REVEAL_PII), "GET", "/api/people?name=王伟&reveal=true"),
+)
+
+#: Owner change, retention, legal holds and destruction through the API (nothing is changed: no such unit or number).
+RETENTION_API_CALLS: tuple[ApiCall, ...] = (
+    ApiCall("owner change", (Action.OWNER_CHANGE,), "POST", "/api/owner-change", ok=404, json={"unit": "9-9-909"},
+            notes="passes the check, then finds no archive of the unit"),
+    ApiCall("retention list", (Action.VIEW_RETENTION,), "GET", "/api/retention?due=true"),
+    ApiCall("hold place", (Action.LEGAL_HOLD,), "POST", "/api/holds", ok=404,
+            json={"archive": "9-9-909", "reason": "权限检查"}, notes="passes the check, then finds no archive"),
+    ApiCall("hold release", (Action.LEGAL_HOLD,), "POST", "/api/holds/999999/release", ok=404,
+            notes="passes the check, then finds no such hold"),
+    ApiCall("destruction request", (Action.REQUEST_DESTRUCTION,), "POST", "/api/destructions", ok=404,
+            json={"archive": "9-9-909", "reason": "权限检查"}, notes="passes the check, then finds no archive"),
+    ApiCall("destruction approve", (Action.APPROVE_DESTRUCTION,), "POST", "/api/destructions/999999/approve",
+            ok=404, notes="passes the check, then finds no such request"),
+    ApiCall("destruction records", (Action.VIEW_DESTRUCTIONS,), "GET", "/api/destructions"),
 )
 
 

@@ -29,6 +29,7 @@ from tests.access_matrix import (
     LOAN_API_CALLS,
     PEOPLE_API_CALLS,
     REQUEST_API_CALLS,
+    RETENTION_API_CALLS,
     USERS,
     lend_to_borrowers,
 )
@@ -99,7 +100,7 @@ API_TRIES: tuple[ApiTry, ...] = (
     ApiTry("audit log", (Action.VIEW_AUDIT,), "GET", lambda d: "/api/audit?limit=3"),
     *(ApiTry(c.name, c.actions, c.method, lambda d, path=c.path: path, c.unit, c.ok, c.json, notes=c.notes)
       for c in (*REQUEST_API_CALLS, *AUDIT_API_CALLS, *LOAN_API_CALLS, *CATALOGUE_API_CALLS,
-                *PEOPLE_API_CALLS)),
+                *PEOPLE_API_CALLS, *RETENTION_API_CALLS)),
     ApiTry("reconcile", (Action.RECONCILE,), "POST", lambda d: "/api/reconcile"),
 )
 

@@ -298,10 +298,12 @@ def test_no_sensitive_value_or_ocr_line_in_any_table(index: Index, corpus: dict[
             rows = c.execute(select(table)).all()
             # search_tokens: layout-1 search rows, only in indexes made before search layout 2
             # users, sessions and sign-ins: the service's, empty in an archive that only ingested;
-            # the registers of owners' requests and loans (tests/test_requests.py, tests/test_loans.py)
+            # the registers of owners' requests and loans (tests/test_requests.py, tests/test_loans.py);
+            # retention, holds and destruction (tests/test_destruction.py, tests/test_retention.py)
             assert rows or table.name in {"ingest_runs", "audit_log", "search_tokens", "users", "user_sessions",
                                           "user_tokens", "sign_in_failures", "sign_in_locks", "subject_requests",
-                                          "loans"}, table.name
+                                          "loans", "archive_retention", "legal_holds", "destruction_requests",
+                                          "destruction_records"}, table.name
             dump.extend(f"{table.name}: {row!r}" for row in rows)
     engine.dispose()
     everything = "\n".join(dump)

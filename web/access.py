@@ -71,6 +71,13 @@ class Action(StrEnum):
     PRINT_CATALOGUE = "print_catalogue"  # catalogues (档案目录) and folder labels as PDF (rules/catalogue.py)
     # Unit archives and the people they name (rules/people.py): where a person's data is, by ID number or name.
     FIND_PERSON = "find_person"
+    # Owner change, retention and destruction (rules/retention.py, rules/destruction.py).
+    OWNER_CHANGE = "owner_change"  # set a unit's archive aside and open one for the new owner (业主变更)
+    VIEW_RETENTION = "view_retention"  # the set-aside archives, their retention and holds, what is due
+    LEGAL_HOLD = "legal_hold"  # place or release a legal hold (it blocks destruction)
+    REQUEST_DESTRUCTION = "request_destruction"
+    APPROVE_DESTRUCTION = "approve_destruction"  # approve (four eyes) and carry out a destruction
+    VIEW_DESTRUCTIONS = "view_destructions"  # the destruction records and requests
 
 
 _READ = frozenset({Action.SEARCH, Action.BROWSE, Action.VIEW_DOCUMENT, Action.VIEW_PAGE_IMAGE})
@@ -82,6 +89,8 @@ _LOANS = frozenset({Action.REQUEST_LOAN, Action.DECIDE_LOAN, Action.VIEW_LOANS})
 #: Looking a person up across archives: staff who file, find and check; not police or courts (they view one
 #: archive with approval), not owners (other archives are not theirs).
 _PEOPLE = frozenset({Action.FIND_PERSON})
+_RETAIN = frozenset({Action.OWNER_CHANGE, Action.VIEW_RETENTION, Action.LEGAL_HOLD, Action.REQUEST_DESTRUCTION,
+                     Action.VIEW_DESTRUCTIONS})
 
 #: The one matrix: what each role may do. Read it as the company's access rules:
 #: need to know; full ID numbers and phones for leadership and archive managers only;
@@ -92,12 +101,17 @@ _PEOPLE = frozenset({Action.FIND_PERSON})
 #: Staff borrow an archive (借阅) with a manager's approval; auditors read the borrowing register.
 #: Catalogues and folder labels are the archive room's working papers: printed by the staff who keep the
 #: folders (leadership, archive managers, clerks); police and courts never print, owners see their archive online.
+#: An owner change, legal holds and destruction requests are for leadership and archive managers; a
+#: destruction is approved (and carried out) by an archive manager other than the one who asked; auditors read
+#: the retention list and the destruction records.
 PERMISSIONS: Mapping[Role, frozenset[Action]] = MappingProxyType({
-    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _PEOPLE | {Action.PRINT_CATALOGUE},
-    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _PEOPLE | {Action.PRINT_CATALOGUE},
+    Role.LEADERSHIP: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _PEOPLE | _RETAIN | {Action.PRINT_CATALOGUE},
+    Role.ARCHIVE_MANAGER: _READ | _FILE | _KEEP | _REQUESTS | _LOANS | _PEOPLE | _RETAIN
+                          | {Action.PRINT_CATALOGUE, Action.APPROVE_DESTRUCTION},
     Role.CLERK: _READ | _FILE | _PEOPLE | {Action.REGISTER_REQUEST, Action.REQUEST_LOAN, Action.PRINT_CATALOGUE},
     Role.AUDITOR: _READ | _PEOPLE | {Action.VIEW_AUDIT, Action.VIEW_REQUESTS, Action.VERIFY_AUDIT,
-                                     Action.REQUEST_LOAN, Action.VIEW_LOANS},
+                                     Action.REQUEST_LOAN, Action.VIEW_LOANS, Action.VIEW_RETENTION,
+                                     Action.VIEW_DESTRUCTIONS},
     Role.EXTERNAL_AUTHORITY: _READ | {Action.REQUEST_LOAN},
     Role.OWNER: _READ | {Action.DOWNLOAD_ORIGINAL},
     Role.LOCAL_OPERATOR: frozenset(Action),
@@ -237,4 +251,10 @@ _WORDS: Mapping[Action, str] = MappingProxyType({
     Action.VIEW_LOANS: "read the whole borrowing register (their own loans are listed with --mine)",
     Action.PRINT_CATALOGUE: "print archive catalogues (档案目录) or folder labels",
     Action.FIND_PERSON: "look a person up across archives (by ID number or name)",
+    Action.OWNER_CHANGE: "record an owner change (业主变更)",
+    Action.VIEW_RETENTION: "read the retention list of set-aside archives",
+    Action.LEGAL_HOLD: "place or release legal holds",
+    Action.REQUEST_DESTRUCTION: "request the destruction of an archive",
+    Action.APPROVE_DESTRUCTION: "approve and carry out the destruction of an archive",
+    Action.VIEW_DESTRUCTIONS: "read the destruction records",
 })

@@ -76,7 +76,18 @@ def create_app(settings: Settings, *, open_service: Callable[[Settings], Any] | 
     app.middleware("http")(_gatekeeper)
     _add_error_handlers(app, settings)
 
-    from web import api, api_archives, api_catalogue, api_loans, api_requests, api_rules, docs, loan_pages, views
+    from web import (
+        api,
+        api_archives,
+        api_catalogue,
+        api_loans,
+        api_requests,
+        api_retention,
+        api_rules,
+        docs,
+        loan_pages,
+        views,
+    )
 
     app.include_router(views.router)
     app.include_router(api.router)
@@ -84,6 +95,7 @@ def create_app(settings: Settings, *, open_service: Callable[[Settings], Any] | 
     app.include_router(api_rules.router)
     app.include_router(api_requests.router)
     app.include_router(api_loans.router)
+    app.include_router(api_retention.router)
     app.include_router(loan_pages.router)
     app.include_router(api_catalogue.router)
     app.include_router(api_archives.router)
