@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     error class carries (``schemas.errors.ExitCode``); a bug's traceback goes to
     the error log under an id the line names.
     """
-    args = _parser().parse_args(argv)
+    args = _parser(_command_named(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     settings: Settings | None = None
     try:
         settings = load_settings()
@@ -86,7 +86,18 @@ def _say(message: str) -> None:
         pass
 
 
-def _parser() -> argparse.ArgumentParser:
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The command a command line names first (None: an option comes first)."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; for ``command`` defined here, without the other modules' commands.
+
+    Building every command's parser costs a cold ``dangan search`` more than its query; a command
+    line naming a command defined here needs no other (any other line gets them all, for its help
+    and its errors).
+    """
     parser = argparse.ArgumentParser(prog="dangan", description="Owner archive (业主档案) digitiser and search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -132,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--reveal", action="store_true", help="include full ID numbers and phones (audited)")
     export.set_defaults(handler=_cmd_export, actions=_revealing(Action.EXPORT))
 
+    if command in sub.choices:
+        return parser
     import importlib
 
     for name in _COMMAND_MODULES:

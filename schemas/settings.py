@@ -1,8 +1,13 @@
-"""Settings: one pydantic-settings model, loaded once at the entry point.
+"""Settings: one pydantic model, loaded once at the entry point.
 
 Every value can be set through a ``DANGAN_*`` environment variable
 (``DANGAN_DB_URL``, ``DANGAN_S3_ENDPOINT`` ...). Code below the entry point
 receives a ``Settings`` object and never reads the environment itself.
+
+The environment is read the way pydantic-settings reads it (names in any case,
+values as text, values given to ``Settings(...)`` winning), by a few lines of
+our own: importing pydantic-settings costs a cold ``dangan search`` more than
+its whole query (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -10,20 +15,26 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from schemas.errors import ConfigError
 
 OcrEngineName = Literal["rapidocr", "tesseract"]
 
 
-class Settings(BaseSettings):
-    """Runtime settings of dangan."""
+#: Prefix of the environment variables naming settings.
+ENV_PREFIX = "DANGAN_"
 
-    model_config = SettingsConfigDict(env_prefix="DANGAN_", extra="ignore", frozen=True)
+
+class Settings(BaseModel):
+    """Runtime settings of dangan: ``Settings(**values)`` takes the values not given from the environment."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**environment_values(type(self)), **values})
 
     home: Path = Field(default_factory=lambda: default_home())
     db_url: str | None = None
@@ -77,7 +88,7 @@ class Settings(BaseSettings):
 
     #: Drop folders the nightly deployment ingests (``DANGAN_DROP_FOLDERS``: absolute paths separated by
     #: ``:``, or a JSON list).
-    drop_folders: Annotated[tuple[Path, ...], NoDecode] = ()
+    drop_folders: tuple[Path, ...] = ()
 
     #: ``dangan watch``: seconds between scans of the watched folders (with file events too: events can be lost).
     watch_interval: float = Field(default=10.0, gt=0)
@@ -187,6 +198,23 @@ class Settings(BaseSettings):
     def objects_dir(self) -> Path:
         """Root of the embedded encrypted object store."""
         return self.home / "objects"
+
+
+def environment_values(model: type[BaseModel]) -> dict[str, str]:
+    """The settings the environment names, as text: ``DANGAN_<FIELD>`` in any case, or a field's own alias names.
+
+    Values stay text; a field holding several values parses its text itself (``drop_folders``).
+    """
+    environ = {name.lower(): value for name, value in os.environ.items()}
+    values: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        names = ([str(a).lower() for a in alias.choices] if isinstance(alias, AliasChoices)
+                 else [(ENV_PREFIX + name).lower()])
+        found = next((environ[n] for n in names if n in environ), None)
+        if found is not None:
+            values[names[0] if isinstance(alias, AliasChoices) else name] = found
+    return values
 
 
 def default_home() -> Path:

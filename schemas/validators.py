@@ -13,6 +13,7 @@ import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 
+from schemas.lazyre import LazyPattern
 from schemas.models import UnitRef
 
 # --- shared text helpers -------------------------------------------------------
@@ -27,7 +28,7 @@ DIGIT_CONFUSIONS: dict[str, str] = {
     "G": "6", "b": "6",
 }
 _CONFUSABLE = "".join(re.escape(c) for c in DIGIT_CONFUSIONS)
-_DIGITISH_RUN = re.compile(rf"[0-9{_CONFUSABLE}]+")
+_DIGITISH_RUN = LazyPattern(rf"[0-9{_CONFUSABLE}]+")
 #: Dash-like characters (OCR reads "-" as 一 or a long dash), escaped for use in a [class].
 _DASHES = r"\-－—–一―‐‑─"
 
@@ -65,7 +66,7 @@ _PROVINCES = frozenset({
     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
     "65", "71", "81", "82", "83", "91",
 })
-_ID_SHAPE = re.compile(r"\d{17}[\dX]")
+_ID_SHAPE = LazyPattern(r"\d{17}[\dX]")
 _X_LIKE = {"x": "X", "X": "X", "×": "X", "乂": "X", "✕": "X", "Ⅹ": "X"}
 
 
@@ -136,15 +137,15 @@ def check_id_number(value: str, *, birth_date: str | None = None, sex: str | Non
 _MIN_YEAR, _MAX_YEAR = 1900, 2100
 _DATE_SEP = rf"[年./{_DASHES}\\]"
 _DATE_PATTERNS = (
-    re.compile(rf"(?<!\d)(\d{{4}})\s*{_DATE_SEP}\s*(\d{{1,2}})\s*(?:月|{_DATE_SEP})\s*(\d{{1,2}})(?!\d)"),
-    re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)"),
+    LazyPattern(rf"(?<!\d)(\d{{4}})\s*{_DATE_SEP}\s*(\d{{1,2}})\s*(?:月|{_DATE_SEP})\s*(\d{{1,2}})(?!\d)"),
+    LazyPattern(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)"),
 )
 _CN_DIGITS = {
     "零": 0, "〇": 0, "○": 0, "O": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
     "六": 6, "七": 7, "八": 8, "九": 9,
     "壹": 1, "贰": 2, "叁": 3, "肆": 4, "伍": 5, "陆": 6, "柒": 7, "捌": 8, "玖": 9,
 }
-_CN_DATE = re.compile(
+_CN_DATE = LazyPattern(
     r"([零〇○O一二三四五六七八九]{4})年([一二三四五六七八九十]{1,3})月([一二三四五六七八九十]{1,3})日"
 )
 
@@ -198,7 +199,7 @@ def normalize_date(raw: str | None) -> str | None:
 
 
 #: A ticked box before one of the options: "☑男 □女", "√女".
-_TICKED_SEX = re.compile(r"[☑✓✔√■☒●▣]\s*([男女])")
+_TICKED_SEX = LazyPattern(r"[☑✓✔√■☒●▣]\s*([男女])")
 
 
 def normalize_sex(raw: str | None) -> str | None:
@@ -222,8 +223,8 @@ def normalize_sex(raw: str | None) -> str | None:
 
 # --- phone numbers ---------------------------------------------------------------
 
-_MOBILE = re.compile(r"(?<!\d)(?:86)?(1[3-9]\d{9})(?!\d)")
-_LANDLINE = re.compile(rf"(?<!\d)[(（]?(0\d{{2,3}})\s*(?:[)）]|[{_DASHES}])\s*(\d{{7,8}})(?!\d)")
+_MOBILE = LazyPattern(r"(?<!\d)(?:86)?(1[3-9]\d{9})(?!\d)")
+_LANDLINE = LazyPattern(rf"(?<!\d)[(（]?(0\d{{2,3}})\s*(?:[)）]|[{_DASHES}])\s*(\d{{7,8}})(?!\d)")
 
 
 def normalize_phone(raw: str | None) -> str | None:
@@ -257,14 +258,14 @@ def _split_landline(compact: str) -> str | None:
 _CN_NUM = "零〇一二三四五六七八九十百两"
 _BUILDING_WORDS = r"(?:号楼|号幢|号栋|栋楼|楼栋|栋|幢|楝|座|号|#)"
 _NUM = rf"(?:\d+|[{_CN_NUM}]+)"
-_BUILDING = re.compile(
+_BUILDING = LazyPattern(
     rf"(?:第\s*)?({_NUM}|[A-Za-z](?=\s*座)|[A-Za-z]\d*(?=\s*(?:栋|幢|号楼)))\s*{_BUILDING_WORDS}"
 )
-_UNIT = re.compile(rf"(?:第\s*)?({_NUM}|[A-Za-z])\s*(?:单元|單元|単元|单无)")
-_ROOM = re.compile(r"(?<![0-9A-Za-z])([A-Za-z]?\d{1,5}[A-Za-z]?)(?![0-9A-Za-z]|\s*(?:层|楼|F\b))")
+_UNIT = LazyPattern(rf"(?:第\s*)?({_NUM}|[A-Za-z])\s*(?:单元|單元|単元|单无)")
+_ROOM = LazyPattern(r"(?<![0-9A-Za-z])([A-Za-z]?\d{1,5}[A-Za-z]?)(?![0-9A-Za-z]|\s*(?:层|楼|F\b))")
 # "3-2-1201"; OCR also reads the dashes as dots ("7.3-503").
 _UNIT_SEP = rf"[{_DASHES}.·]"
-_DASHED = re.compile(
+_DASHED = LazyPattern(
     rf"(?<![0-9A-Za-z.])([0-9]+|[A-Za-z])\s*{_UNIT_SEP}\s*(\d{{1,2}})\s*{_UNIT_SEP}\s*(\d{{3,5}})(?![\d.])"
 )
 
@@ -337,7 +338,7 @@ def parse_unit_parts(raw: str | None, *, dashed: bool = True) -> dict[str, str]:
     return parts
 
 
-def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+def _last_match(pattern: LazyPattern, text: str) -> re.Match[str] | None:
     """Return the last non-overlapping match of ``pattern`` in ``text``."""
     last = None
     for m in pattern.finditer(text):
@@ -368,9 +369,9 @@ def parse_unit_ref(raw: str | None) -> UnitRef | None:
 
 # --- money and areas ------------------------------------------------------------------
 
-_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
+_NUMBER = LazyPattern(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
 _CN_AMOUNT_CHARS = "零〇壹贰叁肆伍陆柒捌玖一二三四五六七八九两拾十佰百仟千万亿元圆角分整正"
-_CN_AMOUNT = re.compile(rf"[{_CN_AMOUNT_CHARS}]{{2,}}")
+_CN_AMOUNT = LazyPattern(rf"[{_CN_AMOUNT_CHARS}]{{2,}}")
 _CN_SMALL_UNITS = {"拾": 10, "十": 10, "佰": 100, "百": 100, "仟": 1000, "千": 1000}
 _CN_BIG_UNITS = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
 
@@ -407,7 +408,7 @@ def normalize_decimal(raw: str | None) -> str | None:
     return _cn_amount(text)
 
 
-_UPPER_AMOUNT = re.compile(r"[零壹贰贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正]{3,}")
+_UPPER_AMOUNT = LazyPattern(r"[零壹贰贰叁肆伍陆柒捌玖拾佰仟万亿元圆角分整正]{3,}")
 
 
 def amount_in_words(raw: str | None) -> str | None:

@@ -8,16 +8,16 @@ into the log. How the log is chained and verified: :mod:`storage.auditlog`.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.lazyre import LazyPattern
 from schemas.validators import mask_id_number, mask_phone
 
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])|(?<!\d)\d{15}(?!\d)")
-_PHONE_LIKE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)"
-                         r"|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)")
+_ID_LIKE = LazyPattern(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])|(?<!\d)\d{15}(?!\d)")
+_PHONE_LIKE = LazyPattern(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?!\d)"
+                           r"|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)")
 
 
 class AuditEntry(BaseModel):

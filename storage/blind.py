@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from schemas.doctypes import fields_of_kind
 from schemas.documents import ADDRESS_FIELDS, ID_NUMBER_FIELDS, PHONE_FIELDS
 from schemas.errors import IntegrityError
+from schemas.lazyre import LazyPattern
 from schemas.validators import mask_address, mask_id_number, mask_phone
 from storage.keys import ArchiveKeys
 from storage.shred import entry_field_key, is_entry_id
@@ -47,10 +48,10 @@ from storage.shred import entry_field_key, is_entry_id
 #: Bytes of HMAC kept per search token (hex-encoded: 32 characters).
 TOKEN_HMAC_BYTES = 16
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN_RE = re.compile(rf"[{_CJK}]+|[0-9a-z]+")
-_QUERY_JUNK = re.compile(r"[\s\-()（）+]")
-_ID_QUERY = re.compile(r"\d{17}[\dX]|\d{15}")
-_PHONE_QUERY = re.compile(r"(?:86)?1[3-9]\d{9}|0\d{9,11}")
+_TOKEN_RE = LazyPattern(rf"[{_CJK}]+|[0-9a-z]+")
+_QUERY_JUNK = LazyPattern(r"[\s\-()（）+]")
+_ID_QUERY = LazyPattern(r"\d{17}[\dX]|\d{15}")
+_PHONE_QUERY = LazyPattern(r"(?:86)?1[3-9]\d{9}|0\d{9,11}")
 
 QueryKind = Literal["id_number", "phone"]
 
@@ -62,12 +63,12 @@ NAME_FIELDS = fields_of_kind("name", "party")
 CODE_FIELDS = fields_of_kind("code")
 #: How many trailing characters of an ID number get a tail token.
 ID_TAIL_LENGTHS = (4, 5, 6)
-_ID_WORD = re.compile(r"\d{17}[\dx]|\d{15}")
-_MOBILE_WORD = re.compile(r"1[3-9]\d{9}")
-_SPACES = re.compile(r"\s+")
-_HAS_DIGIT = re.compile(r"\d")
+_ID_WORD = LazyPattern(r"\d{17}[\dx]|\d{15}")
+_MOBILE_WORD = LazyPattern(r"1[3-9]\d{9}")
+_SPACES = LazyPattern(r"\s+")
+_HAS_DIGIT = LazyPattern(r"\d")
 _TOKEN_CACHE_SIZE = 200_000
-_NOT_CODE = re.compile(r"[^0-9A-Z]")
+_NOT_CODE = LazyPattern(r"[^0-9A-Z]")
 
 
 def _fold(text: str) -> str:

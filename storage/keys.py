@@ -51,9 +51,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import shlex
 import stat
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,6 +322,9 @@ def key_source(settings: Settings) -> KeySource:
 
 
 def _run_key_command(command: str) -> bytes:
+    import shlex
+    import subprocess  # here: a key read from a file (a cold search) needs neither
+
     try:
         argv = shlex.split(command)
     except ValueError as e:

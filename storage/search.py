@@ -36,6 +36,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from schemas.documents import DOC_LABELS, DOC_TYPES
+from schemas.lazyre import LazyPattern
 from schemas.models import UnitRef, estate_name
 from storage.blind import (
     ID_TAIL_LENGTHS,
@@ -161,18 +162,18 @@ _ESTATE_ENDINGS = ("花园", "小区", "家园", "苑", "府", "城", "公寓", 
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CN_NUM = "一二三四五六七八九十两"
-_SEPARATORS = re.compile(r"[\s,，;；、/|]+")
-_KEY_VALUE = re.compile(r"^([A-Za-z\u4e00-\u9fff]{1,6})[:：=](.+)$")
-_ID_FULL = re.compile(r"\d{17}[\dX]|\d{15}")
-_ID_TAIL = re.compile(r"\d{3,5}[\dX]")
-_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})")
-_LANDLINE = re.compile(r"(0\d{2,3})-?(\d{7,8})")
-_CONTRACT = re.compile(r"(?=[A-Z0-9\-_/]*\d{2})(?=[A-Z0-9\-_/]*[A-Z])[A-Z][A-Z0-9]*(?:[\-_/][A-Z0-9]+)*|"
-                       r"\d{2,}(?:[\-_/][A-Z0-9]+)*[\-_/]?[A-Z]{1,6}(?:[\-_/]?[A-Z0-9]+)*")
-_DATE = re.compile(r"(\d{4})(?:[-./年](\d{1,2})(?:[-./月](\d{1,2})日?)?月?)?")
-_DATE_RANGE = re.compile(r"(.+?)(?:~|～|至|到|--)(.+)")
-_RUNS = re.compile(rf"[{_CJK}]+|[^{_CJK}]+")
-_UNIT_START = re.compile(rf"(?:第)?(?:\d|[A-Za-z](?:\d|座|栋|幢|#)|[{_CN_NUM}]{{1,3}}(?:号楼|号栋|栋|幢|座|单元))")
+_SEPARATORS = LazyPattern(r"[\s,，;；、/|]+")
+_KEY_VALUE = LazyPattern(r"^([A-Za-z\u4e00-\u9fff]{1,6})[:：=](.+)$")
+_ID_FULL = LazyPattern(r"\d{17}[\dX]|\d{15}")
+_ID_TAIL = LazyPattern(r"\d{3,5}[\dX]")
+_MOBILE = LazyPattern(r"(?:\+?86)?(1[3-9]\d{9})")
+_LANDLINE = LazyPattern(r"(0\d{2,3})-?(\d{7,8})")
+_CONTRACT = LazyPattern(r"(?=[A-Z0-9\-_/]*\d{2})(?=[A-Z0-9\-_/]*[A-Z])[A-Z][A-Z0-9]*(?:[\-_/][A-Z0-9]+)*|"
+                        r"\d{2,}(?:[\-_/][A-Z0-9]+)*[\-_/]?[A-Z]{1,6}(?:[\-_/]?[A-Z0-9]+)*")
+_DATE = LazyPattern(r"(\d{4})(?:[-./年](\d{1,2})(?:[-./月](\d{1,2})日?)?月?)?")
+_DATE_RANGE = LazyPattern(r"(.+?)(?:~|～|至|到|--)(.+)")
+_RUNS = LazyPattern(rf"[{_CJK}]+|[^{_CJK}]+")
+_UNIT_START = LazyPattern(rf"(?:第)?(?:\d|[A-Za-z](?:\d|座|栋|幢|#)|[{_CN_NUM}]{{1,3}}(?:号楼|号栋|栋|幢|座|单元))")
 
 
 def fold(text: str) -> str:

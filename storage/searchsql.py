@@ -1,4 +1,4 @@
-"""The search's queries, written once in the database driver's own SQL (sqlite3, psycopg).
+"""The search's queries, written once in the database driver's own SQL (sqlite3, psycopg or psycopg2).
 
 :class:`storage.index.Index` runs them on a raw connection of its engine, and a
 cold ``dangan search`` process runs them on a connection it opens itself
@@ -429,19 +429,19 @@ class SearchReader:
         """Driver failures as IndexUnavailable (no URL, no values), as :func:`storage.index.db_errors` says them."""
         try:
             yield
-        except _driver_errors(self.db.dialect) as e:
+        except _driver_errors(self.db) as e:
             raise IndexUnavailable(f"The index could not {action} ({type(e).__name__}): check that the "
                                    "database is running and DANGAN_DB_URL is right.") from e
 
 
-def _driver_errors(dialect: str) -> tuple[type[Exception], ...]:
-    if dialect == "sqlite":
+def _driver_errors(db: Db) -> tuple[type[Exception], ...]:
+    if db.dialect == "sqlite":
         import sqlite3
 
         return (sqlite3.Error,)
-    import psycopg
+    import psycopg2
 
-    return (psycopg.Error,)
+    return (psycopg2.Error,)
 
 
 def open_reader(settings: Settings, keys_loader: Callable[[], MasterKey]) -> SearchReader | None:
@@ -467,7 +467,7 @@ def open_reader(settings: Settings, keys_loader: Callable[[], MasterKey]) -> Sea
         rows = db.rows("SELECT purpose, key_id, master_key_id, wrapped FROM archive_keys")
         if db.dialect == "postgresql":
             db.commit()
-    except _driver_errors(db.dialect):
+    except _driver_errors(db):
         with suppress(Exception):
             db.connection.close()
         return None  # no such table yet, a database that is down ...: the full way says what is wrong
@@ -502,11 +502,15 @@ def _connect(url: str) -> Db | None:
         return Db(conn, "sqlite")
     for prefix in ("postgresql+psycopg://", "postgresql://"):
         if url.startswith(prefix):
-            import psycopg
+            # psycopg2, not psycopg: importing psycopg (asyncio, its adapters, an exception class per
+            # SQLSTATE) costs a cold search more than everything else it does; psycopg2's C module, little.
+            # Both take the same parameters and give the same values for these queries
+            # (tests/test_search.py compares the answers with the index's, which reads through psycopg).
+            import psycopg2
 
             try:
-                pg = psycopg.connect("postgresql://" + url[len(prefix):], connect_timeout=5)
-            except psycopg.Error:
+                pg = psycopg2.connect("postgresql://" + url[len(prefix):], connect_timeout=5)
+            except psycopg2.Error:
                 return None
             return Db(pg, "postgresql")
     return None

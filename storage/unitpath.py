@@ -69,6 +69,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal
 
 from schemas.doctypes import spec_of
+from schemas.lazyre import LazyPattern
 from schemas.models import Extraction, FieldValue, UnitRef, ValueSource, estate_name
 from schemas.validators import cn_numeral_to_int, find_dates, parse_unit_parts, to_halfwidth
 
@@ -86,12 +87,12 @@ _BUILDING = rf"(?:第)?(?P<b>{_BUILDING_VALUE})(?:号楼|号栋|号幢|栋楼|�
 _UNIT = rf"(?:第)?(?P<u>[1-9]\d?|[A-Za-z]|[{_CN}]{{1,3}})单元"
 _ROOM_VALUE = r"[A-Za-z]?[1-9]\d{2,4}[A-Za-z]?"
 _SEP = r"[-_]?"
-_EXPLICIT = re.compile(
+_EXPLICIT = LazyPattern(
     rf"(?:{_BUILDING}{_SEP})?(?:{_UNIT}{_SEP})?(?:(?P<r>{_ROOM_VALUE})(?P<rs>号房|室|房|号)?)?")
-_DASHED = re.compile(rf"(?P<b>[1-9]\d{{0,2}}|[A-Za-z][1-9]\d?|[A-Za-z])[-_](?P<u>[1-9]\d?)[-_]"
-                     rf"(?P<r>{_ROOM_VALUE})(?:室|房|号)?")
-_BARE_ROOM = re.compile(r"[1-9]\d{2,3}")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+_DASHED = LazyPattern(rf"(?P<b>[1-9]\d{{0,2}}|[A-Za-z][1-9]\d?|[A-Za-z])[-_](?P<u>[1-9]\d?)[-_]"
+                        rf"(?P<r>{_ROOM_VALUE})(?:室|房|号)?")
+_BARE_ROOM = LazyPattern(r"[1-9]\d{2,3}")
+_CJK = LazyPattern(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)

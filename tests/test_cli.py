@@ -12,12 +12,14 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from pydantic import create_model
 
 from flows import cli
 from schemas.errors import ExitCode
-from schemas.settings import Settings
+from schemas.settings import Settings, environment_values
 from storage.vault import Vault
 from tests.e2e import DANGAN, run_dangan
 from tests.test_index import make_doc
@@ -134,3 +136,43 @@ def test_every_error_class_has_a_documented_exit_code() -> None:
 
     for cls in subclasses(errors.DanganError):
         assert isinstance(cls.exit_code, ExitCode), cls
+
+
+# --------------------------------------------------------------------------- settings from the environment
+
+#: Environments the settings must read as pydantic-settings reads them (names in any case, aliases, empty values).
+_ENVIRONMENTS: list[dict[str, str]] = [
+    {},
+    {"DANGAN_HOME": "/srv/archive", "DANGAN_DB_URL": "postgresql://db/dangan", "DANGAN_WORKERS": "3",
+     "DANGAN_S3_SECRET_KEY": "s3cret", "DANGAN_S3_SECURE": "true", "DANGAN_OCR_ENGINE": "tesseract"},
+    {"dangan_home": "/lower/case", "Dangan_Settle_Seconds": "2.5", "DANGAN_DROP_FOLDERS": "/in/a:/in/b",
+     "CREDENTIALS_DIRECTORY": "/run/credentials/dangan.service", "DANGAN_NOT_A_SETTING": "x"},
+    {"DANGAN_DB_URL": "", "DANGAN_USER": "  ", "DANGAN_AUDIT_ANCHOR": "", "DANGAN_DROP_FOLDERS": '["/in/json"]',
+     "credentials_directory": "/lower/credentials", "DANGAN_CREDENTIALS_DIRECTORY": "/not/this/one"},
+]
+
+
+@pytest.mark.parametrize("environment", _ENVIRONMENTS)
+def test_settings_read_the_environment_as_pydantic_settings_does(environment: dict[str, str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import Field
+    from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+    class Reference(BaseSettings):
+        """The same fields, read by pydantic-settings: every value as the text the environment gives."""
+
+        model_config = SettingsConfigDict(env_prefix="DANGAN_", extra="ignore")
+
+    fields = {name: (Annotated[str | None, NoDecode],
+                     Field(default=None, validation_alias=info.validation_alias))
+              for name, info in Settings.model_fields.items()}
+    reference = create_model("ReferenceSettings", __base__=Reference, **fields)  # type: ignore[call-overload]
+    for name in [n for n in os.environ if n.upper().startswith("DANGAN_") or n.upper() == "CREDENTIALS_DIRECTORY"]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    expected = {k: v for k, v in reference().model_dump().items() if v is not None}
+    assert environment_values(Settings) == expected
+    assert Settings(home=Path("/given")).home == Path("/given")  # values given win over the environment
+    if "home" in expected:
+        assert Settings().home == Path(expected["home"])

@@ -465,11 +465,22 @@ def test_cold_search_loads_no_orm_and_is_audited(db_url: str, tmp_path: Path) ->
     with closing(Vault.open(settings)) as vault:
         ids = _record(vault.index, vault.keys)
     probe = ("import sys; from flows.cli import main; rc = main(sys.argv[1:]); "
-             "print('ORM LOADED' if 'sqlalchemy' in sys.modules else 'NO ORM', file=sys.stderr); sys.exit(rc)")
+             "print('MODULES', *sorted(sys.modules), file=sys.stderr); "
+             "from schemas.lazyre import LazyPattern; "
+             "print('COMPILED', *(n for n, o in vars(sys.modules['schemas.validators']).items() "
+             "if isinstance(o, LazyPattern) and o._compiled is not None), file=sys.stderr); "
+             "sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", probe, "search", WANG_ID[-4:], "--json"],
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "NO ORM" in proc.stderr
+    loaded = set(next(line for line in proc.stderr.splitlines() if line.startswith("MODULES ")).split()[1:])
+    # What a cold search leaves alone: the ORM, pydantic-settings, the other commands' modules and parsers.
+    assert not {m for m in loaded if m.split(".")[0] in {"sqlalchemy", "pydantic_settings", "dotenv", "prefect"}}
+    assert not {m for m in loaded if m.startswith("flows.cli_")}
+    assert "asyncio" not in loaded and "psycopg" not in loaded  # PostgreSQL: read through psycopg2
+    # Patterns are compiled when first used: none of those only reading pages need (dates, amounts, ticks).
+    compiled = set(next(line for line in proc.stderr.splitlines() if line.startswith("COMPILED")).split()[1:])
+    assert not compiled & {"_CN_DATE", "_TICKED_SEX", "_NUMBER", "_CN_AMOUNT", "_UPPER_AMOUNT", "_DIGITISH_RUN"}
     assert {h["id"] for h in json.loads(proc.stdout)} == {ids["wang_reg"], ids["wang_id"], ids["wang_contract"]}
     assert WANG_ID not in proc.stdout
     with closing(Vault.open(settings)) as vault:
