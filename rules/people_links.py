@@ -64,7 +64,7 @@ from schemas.models import CONFIDENT, Extraction, FieldValue
 from schemas.validators import check_id_number, mask_phone
 from storage.audit import scrub_text
 from storage.blind import BlindIndex, canonical_value, mask_value
-from storage.tables import MAX_VALUE_CHARS, ArchiveRow, Base, BigId, DocumentRow, FieldRow
+from storage.tables import MAX_VALUE_CHARS, ArchiveRow, Base, BigId, DataKeyRow, DocumentRow, FieldRow, FileRow
 
 #: Roles of the people who make up a unit's household: an ID number linked in one of them makes the archive theirs.
 HOUSEHOLD_ROLES = frozenset({"owner", "co_owner", "buyer", "tenant", "holder"})
@@ -189,8 +189,13 @@ def person_context(doc_id: str, role: str, slot: int, what: str) -> str:
     return f"person|{doc_id}|{role}|{slot}|{what}"
 
 
-def link_rows(blind: BlindIndex, doc_id: str, doc_type: str, readings: Mapping[str, Reading]) -> list[dict[str, Any]]:
-    """The register's rows for one document (pure apart from encryption)."""
+def link_rows(blind: BlindIndex, doc_id: str, doc_type: str, readings: Mapping[str, Reading], *,
+              entry: str | None = None) -> list[dict[str, Any]]:
+    """The register's rows for one document (pure apart from encryption).
+
+    ``entry``: the keyring entry of the document's file (:mod:`storage.keyring`). Its values are sealed
+    under it as its fields are, so destroying the file shreds them in every copy of the index too.
+    """
     rows: list[dict[str, Any]] = []
     for named in PEOPLE_OF_TYPE.get(doc_type, ()):
         name = readings.get(named.name_field)
@@ -204,16 +209,16 @@ def link_rows(blind: BlindIndex, doc_id: str, doc_type: str, readings: Mapping[s
             # An ID number or phone printed beside several names is no one's in particular.
             own_number = number if len(names) == 1 else None
             own_phone = phone if len(names) == 1 else None
-            rows.append(_row(blind, doc_id, role, slot, one, name.sure, own_number, own_phone))
+            rows.append(_row(blind, doc_id, role, slot, one, name.sure, own_number, own_phone, entry))
     return rows
 
 
 def _row(blind: BlindIndex, doc_id: str, role: str, slot: int, name: str, name_sure: bool,
-         number: Reading | None, phone: Reading | None) -> dict[str, Any]:
+         number: Reading | None, phone: Reading | None, entry: str | None) -> dict[str, Any]:
     def seal(what: str, value: str) -> bytes:
-        return blind.encrypt_value(value, context=person_context(doc_id, role, slot, what))[0]
+        return blind.encrypt_value(value, context=person_context(doc_id, role, slot, what), entry=entry)[0]
 
-    name_enc, key_id = blind.encrypt_value(name, context=person_context(doc_id, role, slot, "name"))
+    name_enc, key_id = blind.encrypt_value(name, context=person_context(doc_id, role, slot, "name"), entry=entry)
     row: dict[str, Any] = {
         "document_id": doc_id, "role": role, "slot": slot, "name_hmac": name_hmac(blind, name),
         "name_masked": mask_name(name)[:MAX_VALUE_CHARS], "name_enc": name_enc, "name_unsure": not name_sure,
@@ -232,10 +237,13 @@ def _row(blind: BlindIndex, doc_id: str, role: str, slot: int, name: str, name_s
 
 
 def link_document(s: Session, blind: BlindIndex, doc_id: str, doc_type: str,
-                  readings: Mapping[str, Reading]) -> int:
-    """(Re)write the register's rows of one document (inside the caller's transaction); how many people."""
+                  readings: Mapping[str, Reading], *, entry: str | None = None) -> int:
+    """(Re)write the register's rows of one document (inside the caller's transaction); how many people.
+
+    ``entry``: the keyring entry of the document's file (see :func:`link_rows`).
+    """
     s.execute(delete(PersonLinkRow).where(PersonLinkRow.document_id == doc_id))
-    rows = link_rows(blind, doc_id, doc_type, readings)
+    rows = link_rows(blind, doc_id, doc_type, readings, entry=entry)
     if rows:
         s.execute(insert(PersonLinkRow), rows)
     return len(rows)
@@ -248,9 +256,12 @@ def relink(s: Session, blind: BlindIndex, documents: Sequence[DocumentRow],
     fields: dict[str, list[FieldRow]] = {i: [] for i in ids}
     for f in s.scalars(select(FieldRow).where(FieldRow.document_id.in_(ids)).order_by(FieldRow.id)):
         fields[f.document_id].append(f)
+    entries = dict(s.execute(select(FileRow.id, DataKeyRow.keyring_id)
+                             .join(DataKeyRow, DataKeyRow.dek_id == FileRow.dek_id)
+                             .where(FileRow.id.in_({d.file_id for d in documents}))).tuples())
     for doc in documents:
         readings = stored_readings(fields[doc.id], lambda r, d=doc.id: plain(d, r))  # type: ignore[misc]
-        link_document(s, blind, doc.id, doc.doc_type, readings)
+        link_document(s, blind, doc.id, doc.doc_type, readings, entry=entries.get(doc.file_id))
 
 
 # --- filing a document without a unit by the person it names ---------------------------------------------

@@ -642,7 +642,7 @@ class Index:
                 s.execute(insert(FieldRow), [self._field_row(doc_id, f, entry=data_key.keyring_id)
                                              for f in extraction.fields.values()])
             people_links.link_document(s, self._blind, doc_id, extraction.doc_type,
-                                       people_links.readings_of(extraction))
+                                       people_links.readings_of(extraction), entry=data_key.keyring_id)
             doc_pages = [by_index[i] for i in indices if i in by_index]
             s.add(SearchDocRow(document_id=doc_id,
                                text_tokens=" ".join(sorted(self._document_tokens(source, extraction, doc_pages))),

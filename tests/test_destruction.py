@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from rules.destruction import Destruction, DestructionRefused
+from rules.people_links import PersonLinkRow, person_context
 from rules.retention import Retention
 from schemas.errors import IntegrityError, KeyDestroyed
 from schemas.settings import Settings
@@ -43,6 +44,9 @@ from tests.e2e import ensure_master_key
 from tests.test_loans import _store
 from tests.test_requests import OTHER, OWN
 from web.access import Identity, Role
+
+#: An encrypted value as the index holds it: ciphertext, the id of its key, the context it is bound to.
+Sealed = tuple[bytes, str, str]
 
 MANAGER = Identity("guanliyuan", Role.ARCHIVE_MANAGER)
 SECOND = Identity("guanliyuan2", Role.ARCHIVE_MANAGER)
@@ -108,16 +112,23 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
             admin.execute(f'DROP DATABASE IF EXISTS "{copy_name}" WITH (FORCE)')
 
 
-def _copied(stack: Stack) -> tuple[dict[str, tuple[FileRow, DataKeyRow]], dict[str, list[FieldRow]]]:
-    """The copy's files with their data keys (by document), and its encrypted field rows (by document)."""
+def _copied(stack: Stack) -> tuple[dict[str, tuple[FileRow, DataKeyRow]], dict[str, list[Sealed]]]:
+    """The copy's files with their data keys (by document), and its encrypted values (by document): those of
+    the fields and of the people register, as ``(ciphertext, key id, context)``."""
     engine = create_engine(stack.copy_db.replace("postgresql+psycopg", "postgresql+psycopg"))
     try:
         with Session(engine) as s:
             files = {d.id: (s.get(FileRow, d.file_id), s.get(DataKeyRow, s.get(FileRow, d.file_id).dek_id))
                      for d in s.scalars(select(DocumentRow))}
-            fields: dict[str, list[FieldRow]] = {}
+            fields: dict[str, list[Sealed]] = {}
             for f in s.scalars(select(FieldRow).where(FieldRow.value_enc.is_not(None))):
-                fields.setdefault(f.document_id, []).append(f)
+                fields.setdefault(f.document_id, []).append(
+                    (f.value_enc, f.value_key_id, f"field|{f.document_id}|{f.name}"))
+            for p in s.scalars(select(PersonLinkRow)):
+                for what, blob in (("name", p.name_enc), ("id_number", p.id_enc), ("phone", p.phone_enc)):
+                    if blob is not None:
+                        fields.setdefault(p.document_id, []).append(
+                            (blob, p.value_key_id, person_context(p.document_id, p.role, p.slot, what)))
             s.expunge_all()
     finally:
         engine.dispose()
@@ -138,8 +149,8 @@ def _open_from_copy(stack: Stack, vault: Vault, doc_id: str, files: dict, fields
             archive_keys = read_archive_keys(s, vault.keys)
         assert archive_keys is not None
         blind = BlindIndex(archive_keys, copy_index.entry_secret)
-        for f in fields[doc_id]:
-            blind.decrypt_value(f.value_enc, key_id=f.value_key_id, context=f"field|{doc_id}|{f.name}")
+        for blob, key_id, context in fields[doc_id]:
+            blind.decrypt_value(blob, key_id=key_id, context=context)
     finally:
         copy_index.close()
 
@@ -150,6 +161,7 @@ def test_a_destroyed_archive_cannot_be_decrypted_from_copies_taken_before(stack:
         for doc in [*stack.own_docs, stack.other_doc]:  # before: the copies open with the live keyring
             _open_from_copy(stack, vault, doc, files, fields)
         assert all(fields[d] for d in stack.own_docs)  # ID numbers and phones are there to try
+        assert all(any(c.startswith("person|") for _, _, c in fields[d]) for d in stack.own_docs)  # and people
 
         change = Retention.open(vault.index, MANAGER).owner_change(OWN, note="过户给新业主")
         rules = Destruction.open(vault.index, vault.store, MANAGER)
@@ -177,13 +189,12 @@ def test_a_destroyed_archive_cannot_be_decrypted_from_copies_taken_before(stack:
                 with Session(copy_index.engine) as s:
                     keys = read_archive_keys(s, vault.keys)
                 assert keys is not None
-                for f in fields[doc]:
+                for blob, key_id, context in fields[doc]:
                     with pytest.raises(KeyDestroyed):
-                        BlindIndex(keys, copy_index.entry_secret).decrypt_value(
-                            f.value_enc, key_id=f.value_key_id, context=f"field|{doc}|{f.name}")
+                        BlindIndex(keys, copy_index.entry_secret).decrypt_value(blob, key_id=key_id,
+                                                                                context=context)
                     with pytest.raises(IntegrityError):  # nor with the archive's field key alone
-                        BlindIndex(keys).decrypt_value(f.value_enc, key_id=keys.field_key_id,
-                                                       context=f"field|{doc}|{f.name}")
+                        BlindIndex(keys).decrypt_value(blob, key_id=keys.field_key_id, context=context)
             finally:
                 copy_index.close()
             assert not vault.store.exists(file.original_key) and not vault.store.exists(file.ocr_key)
