@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from schemas.errors import ExitCode, InvalidRequest
@@ -38,6 +39,8 @@ def register(sub: Any) -> None:
     listing.add_argument("--due", action="store_true", help="only those due for destruction (retention passed, "
                                                             "no legal hold)")
     listing.add_argument("--json", action="store_true")
+    listing.add_argument("--report", type=Path, metavar="FOLDER",
+                         help="also write the list as HTML and CSV (保管期限到期清单) into FOLDER")
     listing.set_defaults(handler=cmd_retention_list, actions=(Action.VIEW_RETENTION,))
 
     hold = sub.add_parser("hold", help="legal holds (诉讼保全): they block destruction")
@@ -87,9 +90,16 @@ def cmd_owner_change(args: argparse.Namespace, settings: Settings) -> ExitCode:
 def cmd_retention_list(args: argparse.Namespace, settings: Settings) -> ExitCode:
     """Print the set-aside archives."""
     from rules.retention import Retention
+    from storage.tables import utcnow
 
+    now = utcnow()
     with _vault(args, settings) as vault:
-        found = Retention.open(vault.index, args.identity).set_aside(due_only=args.due)
+        found = Retention.open(vault.index, args.identity).set_aside(due_only=args.due, now=now)
+    if args.report is not None:
+        from rules.retention_report import summary_line, write_reports
+
+        html_path, csv_path = write_reports(found, args.report, now)
+        print(f"{summary_line(found, now)}; report: {html_path} and {csv_path}", file=sys.stderr)
     if args.json:
         _json([a.model_dump(mode="json") for a in found])
         return ExitCode.OK

@@ -242,7 +242,8 @@ def link_document(s: Session, blind: BlindIndex, doc_id: str, doc_type: str,
 
     ``entry``: the keyring entry of the document's file (see :func:`link_rows`).
     """
-    s.execute(delete(PersonLinkRow).where(PersonLinkRow.document_id == doc_id))
+    s.execute(delete(PersonLinkRow).where(PersonLinkRow.document_id == doc_id),
+              execution_options={"synchronize_session": False})  # the session holds no register rows
     rows = link_rows(blind, doc_id, doc_type, readings, entry=entry)
     if rows:
         s.execute(insert(PersonLinkRow), rows)
@@ -258,10 +259,15 @@ def relink(s: Session, blind: BlindIndex, documents: Sequence[DocumentRow],
         fields[f.document_id].append(f)
     entries = dict(s.execute(select(FileRow.id, DataKeyRow.keyring_id)
                              .join(DataKeyRow, DataKeyRow.dek_id == FileRow.dek_id)
-                             .where(FileRow.id.in_({d.file_id for d in documents}))).tuples())
+                             .where(FileRow.id.in_({d.file_id for d in documents}))).tuples().all())
+    s.execute(delete(PersonLinkRow).where(PersonLinkRow.document_id.in_(ids)),
+              execution_options={"synchronize_session": False})
+    rows = []
     for doc in documents:
         readings = stored_readings(fields[doc.id], lambda r, d=doc.id: plain(d, r))  # type: ignore[misc]
-        link_document(s, blind, doc.id, doc.doc_type, readings, entry=entries.get(doc.file_id))
+        rows += link_rows(blind, doc.id, doc.doc_type, readings, entry=entries.get(doc.file_id))
+    if rows:
+        s.execute(insert(PersonLinkRow), rows)
 
 
 # --- filing a document without a unit by the person it names ---------------------------------------------

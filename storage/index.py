@@ -131,6 +131,8 @@ if TYPE_CHECKING:
     from storage.keyring import Keyring
 
 _BATCH = 200
+#: Documents read at a time when an older index is upgraded.
+_UPGRADE_BATCH = 2000
 _RECORD_ATTEMPTS = 3
 #: PostgreSQL advisory lock held while ``uq_archives_active_unit`` is replaced (any constant of dangan's own).
 _ARCHIVE_INDEX_LOCK = 0x64616E67616E0001
@@ -405,7 +407,8 @@ class Index:
         self._blind_index = BlindIndex(keys, self._entry_secret)
         self._audit_key = chain_key(keys)
         self._upgrade_audit_chain()
-        self._upgrade_people()
+        if self.keyring is not None or self.keyring_id() is None:  # else: once the keyring is bound (bind_keyring)
+            self._upgrade_people()
 
     def entry_secret(self, entry_id: str) -> bytes:
         """The secret of a keyring entry (KeyDestroyed once erased; ConfigError without a keyring)."""
@@ -448,6 +451,8 @@ class Index:
             raise KeyringMissing(f"The keyring {keyring.where} (keyring {keyring.keyring_id}) is not this archive's: "
                                  f"the index belongs to keyring {recorded}. Put the archive's keyring back.")
         self.keyring = keyring
+        if self._blind_index is not None:
+            self._upgrade_people()  # reads values its entries seal (one read when done)
 
     def keyring_id(self) -> str | None:
         """Id of the keyring the index was bound to (None: not yet)."""
@@ -906,9 +911,15 @@ class Index:
                 s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ARCHIVE_INDEX_LOCK + 1})
             if s.get(MetaRow, people_links.LAYOUT_KEY) is not None:
                 return
-            documents = list(s.scalars(select(DocumentRow).order_by(DocumentRow.created_at, DocumentRow.id)))
-            for start in range(0, len(documents), _BATCH):
-                people_links.relink(s, self._blind, documents[start:start + _BATCH], self._plain_value)
+            after = ""
+            while True:  # a batch at a time, none kept: an index of a million documents is filled in bounded memory
+                documents = list(s.scalars(select(DocumentRow).where(DocumentRow.id > after)
+                                           .order_by(DocumentRow.id).limit(_UPGRADE_BATCH)))
+                if not documents:
+                    break
+                people_links.relink(s, self._blind, documents, self._plain_value)
+                after = documents[-1].id
+                s.expunge_all()
             s.add(MetaRow(key=people_links.LAYOUT_KEY, value=people_links.LAYOUT))
 
     def set_archive_estate(self, archive_id: str, estate: str | None) -> None:

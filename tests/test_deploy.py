@@ -60,6 +60,18 @@ def test_prefect_yaml_declares_the_monthly_reconciliation() -> None:
     assert monthly["work_pool"]["name"] == POOL
 
 
+def test_prefect_yaml_declares_the_retention_list() -> None:
+    from flows.retention import retention_due
+
+    spec = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
+    (due,) = [d for d in spec["deployments"] if d["name"] == "retention-due"]
+    path, _, name = due["entrypoint"].partition(":")
+    assert (REPO / path).is_file() and name == retention_due.fn.__name__
+    assert due["schedules"] == [{"cron": "0 4 1 * *", "timezone": "Asia/Shanghai", "active": True}]
+    assert set(due["parameters"]) == set(inspect.signature(retention_due.fn).parameters)
+    assert due["work_pool"]["name"] == POOL
+
+
 @pytest.mark.parametrize(("raised", "retryable"), [
     (IngestBusy("another ingest is running"), True),
     (StorageError("the object store is down"), True),
@@ -182,6 +194,15 @@ def test_nightly_deployment_runs_on_a_process_worker(tmp_path: Path, stack: Pref
     assert logged(stack, reconciled["id"], "stored objects: 4 of 2 file(s) checked, 0 problem(s)"), \
         stack.run_logs(reconciled["id"])
     assert len(list((home / "reports").glob("reconcile-*.html"))) == 1
+
+    # The retention list (保管期限到期清单): nothing set aside yet, the empty list written all the same.
+    started = stack.cli("deployment", "run", "retention-due/retention-due")
+    assert started.returncode == 0, started.stdout + started.stderr
+    listed = stack.wait_for_run(run_id_from(started.stdout), 240)
+    assert listed["state"]["type"] == "COMPLETED", (listed["state"], (tmp_path / "worker.log").read_text()[-3000:])
+    assert logged(stack, listed["id"], "retention: 0 set-aside archive(s), 0 due for destruction"), \
+        stack.run_logs(listed["id"])
+    assert len(list((home / "reports").glob("retention-*.csv"))) == 1
 
     # A failure no retry mends (a relative folder) fails at once, without retries.
     started = stack.cli("deployment", "run", DEPLOYMENT, "--param", 'folders=["scans/inbox"]')

@@ -9,7 +9,9 @@ the audit log.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -70,10 +72,21 @@ def test_owner_change_hold_and_destruction_through_the_command_line(archive: Arc
     archive_id = old.group(1)
     listed = json.loads(run(Role.AUDITOR, "retention", "list", "--due", "--json")[1])
     assert [a["archive_id"] for a in listed] == [archive_id] and listed[0]["documents"] == 2
+    reports = archive.settings.home / "retention-reports"
+    code, _, err = run(Role.AUDITOR, "retention", "list", "--report", str(reports))
+    assert code == 0 and "1 due for destruction, 0 under legal hold" in err, err
+    (page,), (sheet,) = reports.glob("retention-*.html"), reports.glob("retention-*.csv")
+    due_part = page.read_text(encoding="utf-8").split("<h2>法律保全中")[0]
+    assert "保管期满待销毁 1 份" in due_part and archive_id in due_part and "3-2-1201" in due_part
+    rows = list(csv.reader(io.StringIO(sheet.read_text(encoding="utf-8-sig"))))
+    assert rows[1][:3] == ["到期待销毁", "", "3-2-1201"] and rows[1][-1] == archive_id and len(rows) == 2
 
     code, out, _ = run(Role.ARCHIVE_MANAGER, "hold", "place", archive_id, "--reason", "法院调查")
     hold_id = re.search(r"legal hold (\d+)", out).group(1)  # type: ignore[union-attr]
     assert run(Role.AUDITOR, "retention", "list", "--due", "--json")[1].strip() == "[]"
+    assert run(Role.AUDITOR, "retention", "list", "--report", str(reports))[0] == 0
+    rows = list(csv.reader(io.StringIO(sheet.read_text(encoding="utf-8-sig"))))
+    assert [r[0] for r in rows[1:]] == ["法律保全中"]  # held: listed, not due
     code, out, err = run(Role.LEADERSHIP, "destroy", "request", "3-2-1201", "--reason", "保管期满")
     assert code == 4 and "legal hold" in err  # a held archive is not even put up for destruction
     assert run(Role.ARCHIVE_MANAGER, "hold", "release", hold_id)[0] == 0
