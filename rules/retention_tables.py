@@ -12,10 +12,9 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, Engine, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.tables import Base, BigId, utcnow
+from storage.tables import Base, BigId, create_missing_tables, utcnow
 
 
 class ArchiveRetentionRow(Base):
@@ -115,12 +114,4 @@ RETENTION_TABLES = (ArchiveRetentionRow, LegalHoldRow, DestructionRequestRow, De
 
 def ensure_retention_tables(engine: Engine) -> None:
     """Create these tables in an index that lacks them (idempotent; another process may race us)."""
-    for row in RETENTION_TABLES:
-        table: Any = row.__table__
-        try:
-            table.create(engine, checkfirst=True)
-        except sa_exc.DBAPIError:
-            from sqlalchemy import inspect
-
-            if not inspect(engine).has_table(table.name):
-                raise
+    create_missing_tables(engine, RETENTION_TABLES)

@@ -9,13 +9,11 @@ notes and refusal reasons are stored with them masked.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import JSON, Boolean, Engine, Index, String, Text
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.tables import Base, BigId, utcnow
+from storage.tables import Base, BigId, create_missing_tables, utcnow
 
 
 class SubjectRequestRow(Base):
@@ -95,16 +93,7 @@ class LoanRow(Base):
 
 def ensure_tables(engine: Engine) -> None:
     """Create the rules' tables in an index that lacks them (idempotent; another process may race us)."""
-    for row in (SubjectRequestRow, LoanRow):
-        table: Any = row.__table__
-        try:
-            table.create(engine, checkfirst=True)
-        except sa_exc.DBAPIError:
-            from sqlalchemy import inspect
-
-            if not inspect(engine).has_table(table.name):
-                raise
-            # another process created it first
+    create_missing_tables(engine, (SubjectRequestRow, LoanRow))
 
 
 # Owner change, retention, legal holds and destruction: their tables live beside the rules that use them.

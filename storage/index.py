@@ -333,23 +333,17 @@ class Index:
             self._upgrade_search()
             self._upgrade_archive_unit_index()
             self._upgrade_audit_columns()
-            add_missing_columns(self._write_engine, cast(Table, _web_tables.UserRow.__table__))  # an owner's estate
             with self._write() as s, s.begin():
                 if s.get(MetaRow, "schema_version") is None:
                     s.add(MetaRow(key="schema_version", value=SCHEMA_VERSION))
 
     def _add_missing_columns(self) -> None:
-        """Add the nullable columns that came after layout version 2 to an index made before them."""
-        for table, column in (("documents", "unit_source"), ("data_keys", "keyring_id")):
-            if column in {c["name"] for c in inspect(self._write_engine).get_columns(table)}:
-                continue
-            try:
-                with self._write_engine.begin() as conn:
-                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR(16)"))
-            except sa_exc.DBAPIError:
-                if column not in {c["name"] for c in inspect(self._write_engine).get_columns(table)}:
-                    raise
-                # another process added it first
+        """Add the nullable columns that came after layout version 2 to an index made before them.
+
+        (The archives' estate: :meth:`_upgrade_archive_unit_index`, with the index it changes.)
+        """
+        for row in (DocumentRow, DataKeyRow, _web_tables.UserRow):
+            add_missing_columns(self._write_engine, cast(Table, row.__table__))
 
     def _upgrade_archive_unit_index(self) -> None:
         """Make ``uq_archives_active_unit`` of an index made before it covered the estate cover it.

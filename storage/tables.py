@@ -8,6 +8,7 @@ search tokens only as truncated HMACs.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -74,6 +75,22 @@ def add_missing_columns(engine: Engine, table: Table) -> list[str]:
                 raise
             # another process added it first
     return [c.name for c in missing]
+
+
+def create_missing_tables(engine: Engine, rows: Sequence[type[Any]]) -> None:
+    """Create the tables of the declarations ``rows`` that the database lacks (idempotent).
+
+    How an index made before a register existed gains it. Safe when two
+    processes open it at once (the one that loses the race finds the table there).
+    """
+    for row in rows:
+        table: Table = row.__table__
+        try:
+            table.create(engine, checkfirst=True)
+        except sa_exc.DBAPIError:
+            if not inspect(engine).has_table(table.name):
+                raise
+            # another process created it first
 
 
 class Base(DeclarativeBase):
