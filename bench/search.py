@@ -128,7 +128,11 @@ def cold_cli(url: str, key: Path, queries: Sequence[str], runs: int, dangan: Pat
     ``dangan`` is the command to time (another checkout's, for a baseline); the import trace is of
     the Python beside it.
     """
-    python = dangan.parent / "python"
+    return cold_clis(url, key, queries, runs, [dangan])[0]
+
+
+def cold_clis(url: str, key: Path, queries: Sequence[str], runs: int, commands: Sequence[Path]) -> list[dict[str, Any]]:
+    """:func:`cold_cli` of several commands, their runs taken in turn (so that each sees the same load)."""
     home = Path(tempfile.mkdtemp(prefix="dangan-bench-"))
     try:
         os.chmod(home, 0o700)
@@ -136,26 +140,46 @@ def cold_cli(url: str, key: Path, queries: Sequence[str], runs: int, dangan: Pat
         os.chmod(home / "master.key", 0o600)
         env = {**os.environ, "DANGAN_HOME": str(home), "DANGAN_DB_URL": url}
         env.pop("DANGAN_USER", None)
-        subprocess.run([str(dangan), "search", queries[0]], env=env, capture_output=True, check=True)
-        walls = []
+        for dangan in commands:
+            subprocess.run([str(dangan), "search", queries[0]], env=env, capture_output=True, check=True)
+        walls: list[list[float]] = [[] for _ in commands]
         for i in range(runs):
-            started = time.perf_counter()
-            proc = subprocess.run([str(dangan), "search", queries[i % len(queries)]], env=env, capture_output=True,
-                                  text=True)
-            walls.append(time.perf_counter() - started)
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr)
-        trace = subprocess.run([str(python), "-X", "importtime", "-m", "flows.cli", "search", queries[0]],
-                               env=env, capture_output=True, text=True, cwd=dangan.parent.parent.parent)
-        modules = {line.split("|")[-1].strip().split(".")[0] for line in trace.stderr.splitlines() if "|" in line}
-        heavy = sorted(m for m in modules if m in {"prefect", "cv2", "onnxruntime", "numpy", "rapidocr", "PIL",
-                                                    "fastapi", "starlette", "uvicorn", "jinja2", "dask", "pytesseract",
-                                                    "sqlalchemy"})
-        walls.sort()
-        return {"runs": runs, "median": statistics.median(walls), "p95": walls[int(0.95 * (len(walls) - 1))],
-                "heavy_imports": heavy}
+            for dangan, times in zip(commands, walls, strict=True):
+                started = time.perf_counter()
+                proc = subprocess.run([str(dangan), "search", queries[i % len(queries)]], env=env,
+                                      capture_output=True, text=True)
+                times.append(time.perf_counter() - started)
+                if proc.returncode != 0:
+                    raise RuntimeError(proc.stderr)
+        out = []
+        for dangan, times in zip(commands, walls, strict=True):
+            python = dangan.parent / "python"
+            trace = subprocess.run([str(python), "-X", "importtime", "-m", "flows.cli", "search", queries[0]],
+                                   env=env, capture_output=True, text=True, cwd=dangan.parent.parent.parent)
+            modules = {line.split("|")[-1].strip().split(".")[0] for line in trace.stderr.splitlines() if "|" in line}
+            heavy = sorted(m for m in modules if m in {
+                "prefect", "cv2", "onnxruntime", "numpy", "rapidocr", "PIL", "fastapi", "starlette", "uvicorn",
+                "jinja2", "dask", "pytesseract", "sqlalchemy", "pydantic_settings", "psycopg"})
+            times.sort()
+            out.append({"runs": runs, "median": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))],
+                        "heavy_imports": heavy})
+        return out
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def cli_only(args: argparse.Namespace, urls: Sequence[tuple[str, str]], queries: dict[str, list[str]]) -> int:
+    """``--cli-only``: the cold command of this checkout and the baseline's, in turn, on the index as built."""
+    commands = [DANGAN, *([args.baseline_dangan] if args.baseline_dangan else [])]
+    results: dict[str, Any] = {}
+    for name, url in urls:
+        timed = cold_clis(url, args.key, queries["name"], args.cli_runs, commands)
+        results[name] = {"cli_seconds": timed[0], "baseline_cli_seconds": timed[1] if len(timed) > 1 else None}
+        for label, r in (("this checkout", timed[0]), *((("baseline", timed[1]),) if len(timed) > 1 else ())):
+            print(f"- {name}: {label}: cold `dangan search` {r['median']:.2f} s median, {r['p95']:.2f} s p95 over "
+                  f"{r['runs']} runs; heavy imports: {', '.join(r['heavy_imports']) or 'none'}", flush=True)
+    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -171,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-dangan", type=Path,
                         help="another checkout's .venv/bin/dangan: its cold search is timed in the same run")
     parser.add_argument("--out", type=Path, default=OUT / "search-results.json")
+    parser.add_argument("--cli-only", action="store_true",
+                        help="time only the cold command (and the baseline's, in turn), on the index as built")
     args = parser.parse_args(argv)
     build = json.loads((args.queries or queries_path(args.sqlite, args.pg)).read_text(encoding="utf-8"))
     documents = int(build["count"])
@@ -179,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {"documents": documents, "count": args.count}
     urls = [("sqlite", f"sqlite:///{args.sqlite.resolve()}")] if args.sqlite else []
     urls += [("postgresql", args.pg)] if args.pg else []
+    if args.cli_only:
+        return cli_only(args, urls, queries)
     for name, url in urls:
         # The baseline first: the index as the build left it (a newer dangan may upgrade it when it opens it).
         baseline = (cold_cli(url, args.key, queries["name"], args.cli_runs, args.baseline_dangan)
