@@ -259,7 +259,7 @@ def relink(s: Session, blind: BlindIndex, documents: Sequence[DocumentRow],
         fields[f.document_id].append(f)
     entries = dict(s.execute(select(FileRow.id, DataKeyRow.keyring_id)
                              .join(DataKeyRow, DataKeyRow.dek_id == FileRow.dek_id)
-                             .where(FileRow.id.in_({d.file_id for d in documents}))).tuples().all())
+                             .where(FileRow.id.in_({d.file_id for d in documents}))).all())
     s.execute(delete(PersonLinkRow).where(PersonLinkRow.document_id.in_(ids)),
               execution_options={"synchronize_session": False})
     rows = []

@@ -35,7 +35,7 @@ from storage.keys import (
     rotate,
 )
 from storage.tables import ArchiveKeyRow, DataKeyRow, FieldRow, SearchDocRow
-from storage.vault import Vault
+from storage.vault import Vault, open_keyring
 
 # --------------------------------------------------------------------------- a small archive, no OCR
 
@@ -338,8 +338,10 @@ def test_crash_after_the_index_was_rewrapped_is_finished_by_the_next_command(
     old = MasterKey.load(key)
     new = create_key_file(pending_path(key))
     index = Index(settings.database_url, old)
+    keyring = open_keyring(settings, index)  # the files' keyring entries get copies under the new key
     index.rotate_master_key(new)  # committed; the process died before the file swap
     index.close()
+    keyring.close()
     assert key.read_bytes() == old.secret_bytes()
     code, out, err = dangan(["search", archive[0].id_number, "--json"], capsys)
     assert code == 0 and archive[0].doc_id in out, err
