@@ -227,6 +227,23 @@ def test_find_view_correct_and_refusals_in_a_browser(served: tuple[str, WebArchi
     assert manager.locator(f"a.doc-link[href='/documents/{doc_id}']").count() == 1
     manager.screenshot(path=str(tmp_path / "8-found-by-correction.png"), full_page=True)
 
+    # The unit archive as a record: its current owner and the people its documents name, masked until
+    # the manager asks for the full values (audited), with the catalogue and labels of the unit to print.
+    archive_id = manager.evaluate("""async (number) => (await (await fetch(
+        '/api/search?q=' + encodeURIComponent(number))).json()).groups[0].archive_id""", archive.owner_id)
+    assert archive_id, "the document is filed in no archive"
+    manager.goto(f"{base}/archives/{archive_id}")
+    manager.wait_for_selector("section.archive-record table.people")
+    assert manager.locator("ul.owners li.owner").count() >= 1
+    assert manager.locator("table.people tr.person").count() >= 1
+    assert archive.owner_id not in manager.content()
+    manager.screenshot(path=str(tmp_path / "8b-archive.png"), full_page=True)
+    manager.click("a:has-text('显示完整信息')")
+    manager.wait_for_selector("section.archive-record table.people")
+    assert archive.owner_id in manager.inner_text("section.archive-record")
+    catalogue = manager.request.get(f"{base}/api/archives/{archive_id}/catalogue.pdf")
+    assert catalogue.status == 200 and catalogue.body().startswith(b"%PDF")
+
     # An owner sees their own unit and may not open another owner's archive.
     owner = _page(browser, base, "yezhu")
     owner.fill("input[name=q]", archive.other_owner)
