@@ -130,16 +130,21 @@ def test_dangan_ingest_on_a_local_cluster_of_two_workers(tmp_path: Path, pages: 
 
 @pytest.fixture
 def worker_machine(tmp_path: Path, pg_url: str, s3_server) -> Iterator[tuple[dict[str, str], Path]]:
-    """The environment of a worker 'machine': its own home and a copy of the archive's key file."""
+    """The environment of a worker 'machine': its own home, a copy of the archive's key file, and the
+    archive's keyring in a PostgreSQL database every host reaches (as several hosts must share it)."""
+    from tests.pgdb import fresh_database
+
     home = tmp_path / "coordinator-home"
-    env = {"DANGAN_HOME": str(home), **_stack_env(pg_url, s3_server, "dangan-scaleout-address")}
-    ensure_master_key(env)
-    worker_key = tmp_path / "worker-key" / "master.key"
-    worker_key.parent.mkdir(mode=0o700)
-    shutil.copy2(home / "master.key", worker_key)
-    worker_key.chmod(0o600)
-    worker_env = {**env, "DANGAN_HOME": str(tmp_path / "worker-home"), "DANGAN_MASTER_KEY_FILE": str(worker_key)}
-    yield env, worker_env
+    with fresh_database() as keyring_url:
+        env = {"DANGAN_HOME": str(home), "DANGAN_KEYRING_URL": keyring_url,
+               **_stack_env(pg_url, s3_server, "dangan-scaleout-address")}
+        ensure_master_key(env)
+        worker_key = tmp_path / "worker-key" / "master.key"
+        worker_key.parent.mkdir(mode=0o700)
+        shutil.copy2(home / "master.key", worker_key)
+        worker_key.chmod(0o600)
+        worker_env = {**env, "DANGAN_HOME": str(tmp_path / "worker-home"), "DANGAN_MASTER_KEY_FILE": str(worker_key)}
+        yield env, worker_env
 
 
 def test_batch_handed_to_a_running_scheduler(tmp_path: Path, pages: list[Path], worker_machine,
