@@ -29,8 +29,8 @@ from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, select, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rules.retention import clean_text, find_archive
@@ -42,18 +42,13 @@ from rules.retention_tables import (
     ensure_retention_tables,
 )
 from schemas.errors import AccessDenied, InvalidRequest, NotFound
-from storage.corrections import forget as forget_corrections
-from storage.index import Index, db_errors
+from storage.index import Index, db_errors, delete_file_rows
 from storage.objects import ObjectStore
 from storage.tables import (
     ArchiveRow,
     DataKeyRow,
     DocumentRow,
-    FieldRow,
     FileRow,
-    PageRow,
-    SearchDocRow,
-    SearchTokenRow,
     as_utc,
     utcnow,
 )
@@ -253,15 +248,7 @@ class Destruction:
             assert record is not None
             if record.status == "done":
                 return
-            file_ids = plan["file_ids"]
-            docs = list(s.scalars(select(DocumentRow.id).where(DocumentRow.file_id.in_(file_ids))))
-            for table in (SearchDocRow, SearchTokenRow, FieldRow):
-                s.execute(delete(table).where(table.document_id.in_(docs)))
-            for sha in record.sha256s:
-                forget_corrections(s, sha)
-            s.execute(delete(PageRow).where(PageRow.file_id.in_(file_ids)))
-            s.execute(delete(DocumentRow).where(DocumentRow.file_id.in_(file_ids)))
-            s.execute(delete(FileRow).where(FileRow.id.in_(file_ids)))
+            delete_file_rows(s, plan["file_ids"])
             s.execute(update(ArchiveRow).where(ArchiveRow.id == row.archive_id).values(status="destroyed"))
             now = utcnow()
             record.status, record.executed_at = "done", now
@@ -288,7 +275,7 @@ class Destruction:
         self._index.audit(self.identity.name, str(self.identity.role), str(action),
                           detail={"outcome": "refused", "via": self.identity.via, "reason": reason, **detail})
         raise DestructionRefused(_REFUSALS[reason].format(who=f"{self.identity.name} ({self.identity.role})",
-                                                          **{k: v for k, v in detail.items()}))
+                                                          **detail))
 
     def _read_request(self, request_id: int) -> DestructionRequestRow:
         with db_errors("read a destruction request"), Session(self._index.engine, expire_on_commit=False) as s:

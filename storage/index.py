@@ -1181,20 +1181,14 @@ class Index:
             detail = {"method": "crypto-shred", "dek_id": file.dek_id, "sha256": file.sha256,
                       "keyring": entry is not None,
                       "approved_by": approved_by, "reason": reason, "documents_of_file": len(siblings)}
-            for table in (SearchDocRow, SearchTokenRow, FieldRow):
-                s.execute(delete(table).where(table.document_id.in_(siblings)))
-            forget_corrections(s, file.sha256)
-            s.execute(delete(PageRow).where(PageRow.file_id == file.id))
-            s.execute(delete(DocumentRow).where(DocumentRow.file_id == file.id))
-            s.delete(file)
-            s.flush()
-            s.execute(update(DataKeyRow).where(DataKeyRow.dek_id == file.dek_id)
+            dek_id = file.dek_id
+            delete_file_rows(s, [file.id])
+            s.execute(update(DataKeyRow).where(DataKeyRow.dek_id == dek_id)
                       .values(wrapped=None, destroyed_at=utcnow()))
             log = Db(s.connection().connection.driver_connection, self.dialect)  # this transaction's
             for sibling in siblings:
                 append_audit(log, audit_key, actor, role, "destroy", sibling, detail, outcome="destroyed")
-        self._purge_old_row_versions()
-        self._merge_search_index()
+        self.purge_shredded()
         return siblings
 
     def purge_shredded(self) -> None:
@@ -1369,6 +1363,26 @@ def _needs_estate(conn: Connection, name: str) -> bool:
     definition = conn.scalar(text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"),
                              {"name": name})
     return definition is not None and "estate" not in str(definition).lower()
+
+
+def delete_file_rows(s: Session, file_ids: Sequence[str]) -> list[str]:
+    """Delete the rows of the files ``file_ids`` and of their documents (inside the caller's transaction).
+
+    Their search rows, fields, corrections, pages, documents and the files themselves go (the people
+    register with its documents, by cascade); their data keys stay, for the caller to shred. Returns the
+    documents' ids.
+    """
+    files = list(s.execute(select(FileRow.id, FileRow.sha256).where(FileRow.id.in_(file_ids))))
+    ids = [f.id for f in files]
+    docs = list(s.scalars(select(DocumentRow.id).where(DocumentRow.file_id.in_(ids))))
+    for table in (SearchDocRow, SearchTokenRow, FieldRow):
+        s.execute(delete(table).where(table.document_id.in_(docs)))
+    for f in files:
+        forget_corrections(s, f.sha256)
+    s.execute(delete(PageRow).where(PageRow.file_id.in_(ids)))
+    s.execute(delete(DocumentRow).where(DocumentRow.file_id.in_(ids)))
+    s.execute(delete(FileRow).where(FileRow.id.in_(ids)))
+    return docs
 
 
 def _detail(r: DocumentRow, file: FileRow, fields: list[FieldRow], pages: list[PageRow],
