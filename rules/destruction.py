@@ -33,7 +33,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from rules.retention import clean_text, find_archive
+from rules.retention import clean_text, find_archive, kept_until
 from rules.retention_tables import (
     ArchiveRetentionRow,
     DestructionRecordRow,
@@ -315,12 +315,7 @@ def _refusal(s: Session, archive: ArchiveRow, now: dt.datetime, *, due_needed: b
     if archive.status != "set_aside":
         return "not_set_aside"
     if due_needed:
-        retention = s.get(ArchiveRetentionRow, archive.id)
-        until = as_utc(retention.retention_until) if retention is not None else None
-        if until is None and archive.closed_at is not None:
-            from rules.retention import retention_end
-
-            until = retention_end(as_utc(archive.closed_at))
+        until = kept_until(s.get(ArchiveRetentionRow, archive.id), archive)
         if until is None or until > now:
             return "not_due"
     held = s.scalar(select(LegalHoldRow.id).where(LegalHoldRow.archive_id == archive.id,

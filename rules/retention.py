@@ -94,6 +94,17 @@ def retention_end(set_aside_at: dt.datetime) -> dt.datetime:
         return set_aside_at.replace(year=set_aside_at.year + RETENTION_YEARS, day=28)
 
 
+def kept_until(retention: ArchiveRetentionRow | None, archive: ArchiveRow) -> dt.datetime | None:
+    """When a set-aside archive's retention ends (None: it was never closed).
+
+    As recorded at its owner change, else 3 years after it was closed (an archive set aside before
+    retention was recorded).
+    """
+    if retention is not None:
+        return as_utc(retention.retention_until)
+    return retention_end(as_utc(archive.closed_at)) if archive.closed_at else None
+
+
 def day_start(day: dt.date) -> dt.datetime:
     """The first moment of ``day`` in China time, in UTC."""
     return dt.datetime.combine(day, dt.time(0, 0), COMPANY_TZ).astimezone(dt.UTC)
@@ -191,7 +202,7 @@ class Retention:
         for a in archives:
             r = retention.get(a.id)
             set_at = as_utc(r.set_aside_at) if r else (as_utc(a.closed_at) if a.closed_at else None)
-            until = as_utc(r.retention_until) if r else (retention_end(set_at) if set_at else None)
+            until = kept_until(r, a)
             due = a.status == "set_aside" and until is not None and until <= now and a.id not in held
             rows.append(SetAside(archive_id=a.id, unit=f"{a.building}-{a.unit}-{a.room}", estate=a.estate,
                                  status=a.status, set_aside_at=set_at, retention_until=until,
