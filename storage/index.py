@@ -122,6 +122,7 @@ from storage.tables import (
     SearchTokenRow,
     add_missing_columns,
     as_utc,
+    purge_old_row_versions,
     utcnow,
 )
 from storage.unitpath import unit_source as fields_unit_source
@@ -1207,15 +1208,7 @@ class Index:
 
     def _purge_old_row_versions(self) -> None:
         """Best effort: make the database drop old copies of shredded rows now, not some day."""
-        try:
-            if self.dialect == "sqlite":
-                with self._engine.connect() as c:
-                    c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            elif self.dialect == "postgresql":
-                with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                    c.exec_driver_sql("VACUUM data_keys, fields, search_tokens, search_docs, people")
-        except sa_exc.DBAPIError:
-            return  # autovacuum / the next checkpoint will do it
+        purge_old_row_versions(self._engine, ("data_keys", "fields", "search_tokens", "search_docs", "people"))
 
     # ----------------------------------------------------------------- audit
 

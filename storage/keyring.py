@@ -46,6 +46,7 @@ from sqlalchemy.engine import make_url
 from schemas.errors import ConfigError, IntegrityError, KeyDestroyed, MasterKeyExposed
 from storage.crypto import KEY_BYTES, MasterKey, unwrap_secret, wrap_secret
 from storage.shred import ENTRY_PREFIX, ShreddingKek, entry_field_key, is_entry_id
+from storage.tables import purge_old_row_versions
 
 __all__ = ["ENTRY_PREFIX", "KEYRING_FILE", "Keyring", "KeyringMissing", "ShreddingKek", "entry_field_key",
            "is_entry_id", "keyring_path"]
@@ -233,13 +234,7 @@ class Keyring:
 
     def _purge(self) -> None:
         """Make the database drop old copies of erased rows now (a checkpoint that truncates the WAL; a VACUUM)."""
-        with contextlib.suppress(sa_exc.DBAPIError):
-            if self._engine.dialect.name == "sqlite":
-                with self._engine.connect() as c:
-                    c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            elif self._engine.dialect.name == "postgresql":
-                with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                    c.exec_driver_sql("VACUUM keyring_entries")
+        purge_old_row_versions(self._engine, ("keyring_entries",))
 
 
 def _prepare_file(path: Path, *, create: bool) -> None:

@@ -7,6 +7,7 @@ search tokens only as truncated HMACs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -91,6 +92,21 @@ def create_missing_tables(engine: Engine, rows: Sequence[type[Any]]) -> None:
             if not inspect(engine).has_table(table.name):
                 raise
             # another process created it first
+
+
+def purge_old_row_versions(engine: Engine, tables: Sequence[str]) -> None:
+    """Best effort: make the database drop the old copies of shredded rows now, not some day.
+
+    SQLite: a checkpoint that truncates the write-ahead log (``secure_delete`` has zeroed the pages);
+    PostgreSQL: a VACUUM of ``tables``. A failure leaves it to autovacuum or the next checkpoint.
+    """
+    with contextlib.suppress(sa_exc.DBAPIError):
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as c:
+                c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        elif engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql(f"VACUUM {', '.join(tables)}")
 
 
 class Base(DeclarativeBase):
