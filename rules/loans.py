@@ -52,7 +52,7 @@ from rules.requests import unit_archive
 from rules.tables import LoanRow, ensure_tables
 from rules.workdays import COMPANY_TZ
 from schemas.errors import AccessDenied, InvalidRequest, NotFound
-from schemas.models import UnitRef, estate_name
+from schemas.models import UnitRef, estate_name, place_text
 from storage.audit import scrub_text
 from storage.index import Index, db_errors
 from storage.tables import ArchiveRow, DocumentRow, as_utc, utcnow
@@ -118,7 +118,7 @@ class Loan(BaseModel):
     @property
     def place(self) -> str:
         """``锦绣花园 3-2-1201`` (the unit alone when the estate is not known)."""
-        return _place(self.estate, self.unit)
+        return place_text(self.estate, self.unit)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -161,7 +161,7 @@ class LoanRegister:
                 LoanRow.archive_id == archive.id, LoanRow.borrower == self.identity.name,
                 LoanRow.status == "requested").limit(1))
             if waiting is not None:
-                raise InvalidRequest(f"Loan {waiting} of archive {_archive_place(archive)} waits for a decision "
+                raise InvalidRequest(f"Loan {waiting} of archive {archive.place} waits for a decision "
                                      "already.")
             row = LoanRow(archive_id=archive.id, estate=archive.estate, building=archive.building, unit=archive.unit,
                           room=archive.room, borrower=self.identity.name, borrower_role=str(self.identity.role),
@@ -370,7 +370,7 @@ def loan_refusal(index: Index, identity: Identity, action: Action, document_id: 
         return None
     where = "-".join(unit)
     return LoanRequired(_no_loan_message(identity, where, estate, loans[0] if loans else None),
-                        archive_id=archive_id, place=_place(estate, where))
+                        archive_id=archive_id, place=place_text(estate, where))
 
 
 def _loans_of(s: Session, index: Index, archive_id: str, borrower: str) -> list[LoanRow]:
@@ -387,7 +387,7 @@ def _loans_of(s: Session, index: Index, archive_id: str, borrower: str) -> list[
 
 
 def _no_loan_message(identity: Identity, unit: str, estate: str | None, latest: Loan | None) -> str:
-    place = _place(estate, unit)
+    place = place_text(estate, unit)
     named = f" --estate {estate}" if estate else ""
     how = (f"request one with `dangan loan request {unit}{named} --purpose TEXT` or on the document's page "
            "(借阅申请), and an archive manager approves it")
@@ -454,15 +454,6 @@ def _loan(row: LoanRow, now: dt.datetime) -> Loan:
                 status=row.status, state=_state(row, now), requested_at=as_utc(row.requested_at),  # type: ignore[arg-type]
                 due_at=aware(row.due_at), decided_by=row.decided_by, decided_at=aware(row.decided_at),
                 refusal_reason=row.refusal_reason, returned_by=row.returned_by, returned_at=aware(row.returned_at))
-
-
-def _place(estate: str | None, unit: str) -> str:
-    """``锦绣花园 3-2-1201`` (the unit alone when the estate is not known)."""
-    return f"{estate} {unit}" if estate else unit
-
-
-def _archive_place(archive: ArchiveRow) -> str:
-    return _place(archive.estate, f"{archive.building}-{archive.unit}-{archive.room}")
 
 
 def _who(identity: Identity) -> str:

@@ -41,12 +41,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.loans import LOAN_ROLES, LoanRequired
-from rules.people_links import OWNER_ROLES, ROLE_LABELS, PersonLinkRow, name_hmac, person_context, place_of
+from rules.people_links import OWNER_ROLES, ROLE_LABELS, PersonLinkRow, name_hmac, person_context
 from rules.requests import unit_archive
 from rules.tables import LoanRow
 from schemas.documents import DOC_LABELS
 from schemas.errors import InvalidRequest, NotFound
-from schemas.models import UnitRef, estate_name
+from schemas.models import UnitRef, estate_name, place_text
 from schemas.validators import check_id_number
 from storage.blind import canonical_value
 from storage.index import Index, db_errors
@@ -115,8 +115,7 @@ class ArchiveRecord(BaseModel):
     @property
     def place(self) -> str:
         """``锦绣花园 3-2-1201``."""
-        unit = f"{self.building}-{self.unit}-{self.room}"
-        return f"{self.estate} {unit}" if self.estate else unit
+        return place_text(self.estate, f"{self.building}-{self.unit}-{self.room}")
 
 
 class PersonArchive(BaseModel):
@@ -299,7 +298,7 @@ class PeopleRegister:
         for archive_id, rows in by_archive.items():
             archive = archives.get(archive_id or "")
             doc_rows = [docs[i] for i in dict.fromkeys(ln.document_id for ln in rows)]
-            places.append(PersonArchive(archive_id=archive_id, place=place_of(archive) if archive else None,
+            places.append(PersonArchive(archive_id=archive_id, place=archive.place if archive else None,
                                         status=archive.status if archive else None,
                                         roles=list(dict.fromkeys(ln.role for ln in rows)),
                                         documents=[_document(d) for d in doc_rows]))
@@ -325,7 +324,7 @@ class PeopleRegister:
                 LoanRow.status == "approved")))
         if any(due is None or as_utc(due) >= now for due in dues):
             return
-        place = place_of(archive)
+        place = archive.place
         self._index.audit(self.identity.name, str(self.identity.role), "view_archive",
                           detail={"outcome": "refused", "via": self.identity.via, "reason": "no_loan",
                                   "archive": archive.id})

@@ -326,13 +326,7 @@ def _archives_naming(s: Session, id_hmac: str, roles: frozenset[str]) -> set[str
 
 def _places(s: Session, archive_ids: Sequence[str]) -> list[str]:
     rows = s.scalars(select(ArchiveRow).where(ArchiveRow.id.in_(archive_ids)))
-    return sorted(place_of(a) for a in rows)
-
-
-def place_of(archive: ArchiveRow) -> str:
-    """``锦绣花园 3-2-1201`` (the unit alone when the archive has no estate)."""
-    unit = f"{archive.building}-{archive.unit}-{archive.room}"
-    return f"{archive.estate} {unit}" if archive.estate else unit
+    return sorted(a.place for a in rows)
 
 
 def flag(extraction: Extraction, filing: PersonFiling) -> Extraction:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rules.retention import SetAside
 from rules.workdays import COMPANY_TZ
+from schemas.models import place_text
 from storage.files import atomic_write
 
 #: Archives whose retention ends within this many days are listed as coming up.
@@ -38,10 +39,6 @@ def due_lines(rows: Sequence[SetAside], now: dt.datetime) -> tuple[list[SetAside
 
 def _day(at: dt.datetime | None) -> str:
     return at.astimezone(COMPANY_TZ).date().isoformat() if at else ""
-
-
-def _place(r: SetAside) -> str:
-    return f"{r.estate} {r.unit}" if r.estate else r.unit
 
 
 def report_csv(rows: Sequence[SetAside], now: dt.datetime) -> str:
@@ -65,8 +62,9 @@ def report_html(rows: Sequence[SetAside], now: dt.datetime) -> str:
     def table(listed: Sequence[SetAside], empty: str) -> str:
         if not listed:
             return f"<p class=ok>{e(empty)}</p>"
-        body = "".join(f"<tr><td>{e(_place(r))}</td><td>{_day(r.set_aside_at)}</td><td>{_day(r.retention_until)}</td>"
-                       f"<td>{r.documents}</td><td><code>{e(r.archive_id)}</code></td></tr>" for r in listed)
+        body = "".join(f"<tr><td>{e(place_text(r.estate, r.unit))}</td><td>{_day(r.set_aside_at)}</td>"
+                       f"<td>{_day(r.retention_until)}</td><td>{r.documents}</td>"
+                       f"<td><code>{e(r.archive_id)}</code></td></tr>" for r in listed)
         return ("<table><tr><th>档案</th><th>封存日期</th><th>保管期满</th><th>文件数</th><th>档案编号</th></tr>"
                 f"{body}</table>")
 

@@ -216,6 +216,11 @@ def estate_name(value: str | None) -> str | None:
     return "".join(value.split()) or None
 
 
+def place_text(estate: str | None, unit: str) -> str:
+    """``锦绣花园 3-2-1201``: a unit after its estate (the unit alone when the estate is not known)."""
+    return f"{estate} {unit}" if estate else unit
+
+
 class UnitRef(Frozen):
     """Building / unit / room (楼栋 / 单元 / 房号) as printed on the document, and the estate when known.
 

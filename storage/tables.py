@@ -40,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
 # The layout versions live in storage/layout.py (a cold search reads them without SQLAlchemy).
+from schemas.models import place_text
 from storage.layout import SCHEMA_VERSION as SCHEMA_VERSION
 from storage.layout import SEARCH_LAYOUT as SEARCH_LAYOUT
 from storage.layout import as_utc as as_utc
@@ -133,6 +134,11 @@ class ArchiveRow(Base):
     #: The estate (小区) the unit belongs to, when known (a cover sheet or the drop folder names it).
     #: Added after layout version 2: an older index gets the column when it is opened.
     estate: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    @property
+    def place(self) -> str:
+        """``锦绣花园 3-2-1201`` (the unit alone when the archive has no estate)."""
+        return place_text(self.estate, f"{self.building}-{self.unit}-{self.room}")
 
 
 class IngestRunRow(Base):
