@@ -46,6 +46,7 @@ from flows.services import HomeLock, Services, check_room, disk_failure, open_se
 from flows.sheets import SheetChain, chain_context, current_chain
 from flows.summary import FileOutcome, IngestSummary
 from ocr.coversheet import CoverSheet
+from ocr.heap import give_back_free_memory
 from ocr.load import preflight
 from ocr.pipeline import FileReading, ScannedFile, scan_file, understand_file
 from rules.reconcile import batch_archive_gaps
@@ -154,6 +155,7 @@ def ingest_file(item: DropItem, services: Services, run_id: str, dest: Destinati
         chain = current_chain()
         if chain is not None:
             chain.release(item)
+        give_back_free_memory()
         current_reporter().advance(item.path.name)
 
 

@@ -7,6 +7,7 @@ import os
 import cv2
 
 from ocr.engines import OcrEngine
+from ocr.heap import limit_arenas
 from schemas.settings import OcrEngineName, Settings
 
 
@@ -19,6 +20,7 @@ def make_engine(name: OcrEngineName, settings: Settings) -> OcrEngine:
     """
     threads = settings.ocr_threads or threads_per_worker(settings.workers)
     limit_opencv_threads(threads)
+    limit_arenas()
     if name == "tesseract":
         from ocr.engine_tesseract import TesseractEngine
 

@@ -379,7 +379,7 @@ def test_missing_or_implausible_dpi_uses_default(dpi: tuple[int, int] | None, tm
     """72 dpi on a 4000-px photo would mean a 55-inch page: a camera placeholder."""
     path = tmp_path / "page.png"
     Image.new("L", (4000, 300), 255).save(path, **({"dpi": dpi} if dpi else {}))
-    config = Settings(home=tmp_path, default_dpi=300, max_side_px=8000)
+    config = Settings(home=tmp_path, default_dpi=300, max_side_px=8000, settle_seconds=0)
     (page,) = _pages(path, config, tmp_path / "w")[1]
     assert page.dpi == 300 and page.image.shape == (300, 4000)
 
@@ -387,7 +387,7 @@ def test_missing_or_implausible_dpi_uses_default(dpi: tuple[int, int] | None, tm
 def test_long_side_is_capped_and_dpi_follows(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
     Image.new("L", (6000, 3000), 255).save(path, dpi=(600, 600))
-    config = Settings(home=tmp_path, max_side_px=3000)
+    config = Settings(home=tmp_path, max_side_px=3000, settle_seconds=0)
     (page,) = _pages(path, config, tmp_path / "w")[1]
     assert page.image.shape == (1500, 3000) and page.dpi == 300
 
