@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import zipfile
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,11 +54,63 @@ def ensure_master_key(env: dict[str, str]) -> None:
     """
     from storage.keys import create_key_file
 
+    if env.get("DANGAN_HOME") and env.get(FRESH_PREFECT) != "1":
+        seed_prefect_database(Path(env["DANGAN_HOME"]))
     if env.get("DANGAN_MASTER_KEY_COMMAND") or not (env.get("DANGAN_MASTER_KEY_FILE") or env.get("DANGAN_HOME")):
         return  # never the operator's own home
     path = Path(env.get("DANGAN_MASTER_KEY_FILE") or Path(env["DANGAN_HOME"]) / "master.key")
     if not path.exists():
         create_key_file(path)
+
+
+#: Set to "1" in a test's environment to have its home's Prefect database made by the run itself.
+FRESH_PREFECT = "DANGAN_TEST_FRESH_PREFECT"
+_template: list[Path] = []
+_template_lock = threading.Lock()
+
+_MAKE_TEMPLATE = """
+import sys
+from pathlib import Path
+from flows.runner import quiet_prefect
+from schemas.settings import Settings
+with quiet_prefect(Settings(home=Path(sys.argv[1]))) as server:
+    server.wait_ready()
+"""
+
+
+def seed_prefect_database(home: Path) -> None:
+    """Give a new test home a copy of a Prefect database that is already migrated.
+
+    A run's temporary Prefect server migrates a new database first (about 5 s of
+    every test that ingests into a new home). The copy is made once per test
+    process by starting that same server on a home of its own. A test that sets
+    ``DANGAN_TEST_FRESH_PREFECT=1`` keeps the first run's own migration.
+    """
+    target = home / "prefect" / "prefect.db"
+    if target.exists():
+        return
+    with _template_lock:
+        if not _template:
+            where = Path(tempfile.mkdtemp(prefix="dangan-prefect-template-"))
+            atexit.register(shutil.rmtree, where, True)
+            env = {**os.environ, "DANGAN_HOME": str(where / "home")}
+            env.pop("PREFECT_API_URL", None)
+            subprocess.run([sys.executable, "-c", _MAKE_TEMPLATE, str(where / "home")], env=env, check=True,
+                           capture_output=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+            clean = where / "prefect.db"
+            with closing(sqlite3.connect(where / "home" / "prefect" / "prefect.db")) as source, \
+                    closing(sqlite3.connect(clean)) as copy:
+                source.backup(copy)  # one file, whatever the write-ahead log still held
+            _template.append(where)
+        where = _template[0]
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+    shutil.copyfile(where / "prefect.db", target)
+    target.chmod(0o600)
+    memo = where / "home" / "prefect" / "memo_store.toml"
+    if memo.exists():
+        shutil.copyfile(memo, target.parent / memo.name)
+        (target.parent / memo.name).chmod(0o600)
 
 
 def copy_scans(items: list[CorpusItem], inbox: Path) -> None:

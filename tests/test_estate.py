@@ -40,7 +40,8 @@ def _page(doc_type: DocType, seed: int, unit: tuple[str, str, str], estate: str)
     return render_document(doc, DPI, FontBook())[0].convert("RGB")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+# PostgreSQL ingests end to end in CI through test_ingest_e2e; this drill's PostgreSQL run is in the slow set.
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def test_ingest_files_archives_under_their_estate(backend: str, tmp_path: Path,
                                                   request: pytest.FixtureRequest) -> None:
     """Two estates' 3-2-1201 in estate folders and a cabinet batch whose cover sheet names the estate,

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, inspect, text
 from schemas.settings import Settings
 from storage.vault import Vault
 from tests.e2e import (
+    FRESH_PREFECT,
     copy_scans,
     plaintext_hits,
     read_export,
@@ -86,7 +87,7 @@ def test_sqlite_embedded_store_end_to_end(tmp_path: Path, corpus: list[CorpusIte
     copy_scans(corpus, inbox)
     expected_bad = write_bad_inputs(inbox / "bad")
     bad_hashes = {name: _sha(inbox / "bad" / name) for name in expected_bad}
-    env = {"DANGAN_HOME": str(tmp_path / "home")}
+    env = {"DANGAN_HOME": str(tmp_path / "home"), FRESH_PREFECT: "1"}  # the first run migrates Prefect's database
 
     r = run_dangan(["ingest", str(inbox)], env)
     assert r.code == 0, r.stderr
