@@ -356,6 +356,12 @@ def test_the_api_and_the_archive_page(archive: Archive, service: tuple[TestClien
     page = call(Role.ARCHIVE_MANAGER, f"/archives/{body['id']}")
     assert page.status_code == 200 and "现业主" in page.text and mask_name(OWNER) in page.text
     assert number not in page.text and "显示完整信息" in page.text
+    printout = f"/api/archives/{body['id']}/catalogue.pdf"
+    assert printout in page.text and f"/api/archives/{body['id']}/labels.pdf" in page.text
+    pdf = call(Role.ARCHIVE_MANAGER, printout)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    own = call(Role.OWNER, f"/archives/{body['id']}")
+    assert own.status_code == 200 and "catalogue.pdf" not in own.text  # an owner prints no catalogue
     assert call(Role.CLERK, f"/archives/{body['id']}").status_code == 403  # the loan request form
     refusals = [(e.actor, e.action) for e in _audit(archive) if (e.detail or {}).get("outcome") == "refused"]  # type: ignore[arg-type]
     assert refusals == [("yezhu", "view_document"), ("yezhu", "reveal_pii"), ("qiantai", "view_archive"),
