@@ -120,11 +120,12 @@ def children_seen(proc: subprocess.Popen[str]) -> tuple[str, str, list[str]]:
     seen: dict[int, str] = {}
     while proc.poll() is None:
         for pid in descendants(proc.pid):
-            if pid not in seen:
-                try:
-                    seen[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                except OSError:
-                    seen[pid] = ""
+            try:  # read again each time: a child caught between fork and exec still shows its parent's
+                line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                line = ""
+            if line or pid not in seen:
+                seen[pid] = line
         time.sleep(0.02)
     out, err = proc.communicate()
     return out, err, list(seen.values())
