@@ -92,6 +92,7 @@ from storage.search import (
     BrowseResult,
     Completeness,
     DocumentSummary,
+    Needs,
     QueryFilters,
     SearchResult,
     natural_key,
@@ -292,6 +293,9 @@ class Index:
         self._blind_index: BlindIndex | None = None
         #: The search's queries (storage/searchsql.py), with the PostgreSQL token statistics they keep.
         self._search: Searcher | None = None
+        #: What an archive must hold, for the completeness the search and browse show (the company's
+        #: checklist, set by ``Vault.open``); None: the built-in seven papers.
+        self.needs: Needs | None = None
         #: The audit chain's HMAC key (storage/auditlog.py), derived from the archive's keys on unlock.
         self._audit_key: bytes | None = None
         self._engine, self._write_engine = _make_engine(url)
@@ -806,6 +810,7 @@ class Index:
     def _searcher(self) -> Searcher:
         if self._search is None:
             self._search = Searcher(self._blind)
+        self._search.needs = self.needs
         return self._search
 
     @contextmanager
@@ -854,7 +859,7 @@ class Index:
             summaries = tuple(ArchiveSummary(
                 id=r.id, estate=r.estate, building=r.building, unit=r.unit, room=r.room, status=r.status,
                 documents=sum(holdings.get(r.id, {}).values()),
-                completeness=Completeness.of(holdings.get(r.id, {}).keys())) for r in rows)
+                completeness=Completeness.of(holdings.get(r.id, {}), self.needs)) for r in rows)
             return BrowseResult(level="archive", estate=estate, building=building, unit=unit, archives=summaries)
         level: Any = "unit" if building is not None else "building" if estate is not None else "estate"
         column = {"estate": a.estate, "building": a.building, "unit": a.unit}[level]

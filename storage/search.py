@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Literal
 
@@ -433,6 +434,8 @@ class Completeness(BaseModel):
 
     present: tuple[str, ...]
     missing: tuple[str, ...]
+    #: The types the archive must hold, in the checklist's order (the built-in seven by default).
+    required: tuple[str, ...] = ARCHIVE_CONTENTS
 
     @property
     def count(self) -> int:
@@ -442,13 +445,24 @@ class Completeness(BaseModel):
     @property
     def total(self) -> int:
         """How many types are required."""
-        return len(ARCHIVE_CONTENTS)
+        return len(self.required)
 
     @classmethod
-    def of(cls, doc_types: AbstractSet[str]) -> Completeness:
-        """Completeness of an archive holding documents of ``doc_types``."""
-        return cls(present=tuple(t for t in ARCHIVE_CONTENTS if t in doc_types),
-                   missing=tuple(t for t in ARCHIVE_CONTENTS if t not in doc_types))
+    def of(cls, holdings: Mapping[str, int] | AbstractSet[str], needs: Needs | None = None) -> Completeness:
+        """Completeness of an archive holding ``holdings`` (type -> count, or a set of types).
+
+        ``needs`` says how many of each type an archive holding that much must hold (the company's
+        checklist, ``rules.checklist.Checklist.needed``); without it, one of each built-in type.
+        """
+        held = dict(holdings) if isinstance(holdings, Mapping) else dict.fromkeys(holdings, 1)
+        needed = needs(held) if needs is not None else dict.fromkeys(ARCHIVE_CONTENTS, 1)
+        return cls(present=tuple(t for t, n in needed.items() if held.get(t, 0) >= n),
+                   missing=tuple(t for t, n in needed.items() if held.get(t, 0) < n),
+                   required=tuple(needed))
+
+
+#: How many of each document type an archive holding (type -> count) must hold.
+Needs = Callable[[Mapping[str, int]], Mapping[str, int]]
 
 
 class MatchedTerm(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TextIO
 
@@ -22,6 +22,7 @@ from storage.index import DocumentDetail, DocumentSummary, Index
 from storage.keyring import Keyring
 from storage.keys import MasterKey, finish_rotation, key_source
 from storage.objects import ObjectStore, load_sealed, ocr_key, original_key, store_sealed
+from storage.search import Needs
 from storage.shred import ShreddingKek
 from storage.stores import make_object_store
 from web.access import Action, Identity, local_operator, require, unit_scope
@@ -81,6 +82,7 @@ class Vault:
         except BaseException:
             index.close()
             raise
+        index.needs = checklist_needs(settings)
         return cls(settings, keys, make_object_store(settings), index, identity)
 
     def acting_as(self, identity: Identity) -> Vault:
@@ -295,3 +297,22 @@ def document_status(extraction: Extraction, pages: Sequence[OcrPage]) -> str:
 
 def _ocr_json(pages: Sequence[OcrPage]) -> bytes:
     return json.dumps([p.model_dump(mode="json") for p in pages], ensure_ascii=False).encode("utf-8")
+
+
+def checklist_needs(settings: Settings) -> Needs:
+    """What an archive must hold by the company's checklist (``rules/checklist.py``), read on first use.
+
+    The search and browse show each archive's completeness by it, as the ingest
+    report, ``dangan reconcile`` and the catalogue do; a bad checklist file stops
+    the command or request that first shows a completeness, with the file's error.
+    """
+    from rules.checklist import Checklist, load_checklist
+
+    loaded: list[Checklist] = []
+
+    def needs(holdings: Mapping[str, int]) -> Mapping[str, int]:
+        if not loaded:
+            loaded.append(load_checklist(settings))
+        return loaded[0].needed(holdings)
+
+    return needs

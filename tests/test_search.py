@@ -118,6 +118,21 @@ def test_completeness() -> None:
     assert "purchase_contract" in c.missing
 
 
+def test_completeness_by_the_checklist() -> None:
+    """A let unit needs the lease and a second ID card copy; a company's own list replaces the seven."""
+    from rules.checklist import Checklist
+
+    let = {"owner_registration": 1, "id_card": 1, "lease_contract": 1}
+    c = Completeness.of(let, Checklist().needed)
+    assert c.required[-1] == "lease_contract" and c.total == len(ARCHIVE_CONTENTS) + 1
+    assert "id_card" in c.missing and "lease_contract" in c.present  # one ID card copy of the two
+    assert "id_card" in Completeness.of({**let, "id_card": 2}, Checklist().needed).present
+    own = Checklist(required={"owner_registration": 1, "fire_safety_agreement": 1}, when_let={})
+    c = Completeness.of(let, own.needed)
+    assert (c.required, c.present, c.missing) == (("owner_registration", "fire_safety_agreement"),
+                                                  ("owner_registration",), ("fire_safety_agreement",))
+
+
 # --------------------------------------------------------------------------- a small real index
 
 
@@ -268,6 +283,24 @@ def test_grouped_by_archive_with_completeness_and_masks(indexed: tuple[Index, di
     assert (phone.text, phone.fields) == ("138****5678", ("phone",))
 
 
+def test_the_search_and_browse_count_completeness_by_the_companys_checklist(
+        indexed: tuple[Index, dict[str, str]], tmp_path: Path) -> None:
+    from storage.vault import checklist_needs
+
+    index, _ = indexed
+    checklist = tmp_path / "checklist.toml"
+    checklist.write_text("[required]\nowner_registration = 1\nfire_safety_agreement = 1\n"
+                         "[when_let]\n", encoding="utf-8")
+    index.needs = checklist_needs(Settings(home=tmp_path, checklist_file=checklist))
+    first = index.search_archives("王伟").groups[0]
+    assert first.completeness is not None
+    assert first.completeness.required == ("owner_registration", "fire_safety_agreement")
+    assert (first.completeness.count, first.completeness.total) == (1, 2)
+    browsed = index.browse(building="3", unit="2")
+    (archive,) = [a for a in browsed.archives if a.room == "1201"]
+    assert archive.completeness.missing == ("fire_safety_agreement",)
+
+
 def test_filters_and_limits(indexed: tuple[Index, dict[str, str]]) -> None:
     index, ids = indexed
     assert _found(index, "王伟", doc_type="id_card") == [ids["wang_id"]]
@@ -405,8 +438,11 @@ def test_text_tokens_of_ocr_text() -> None:
 def test_dangan_search_json_keeps_its_keys(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert run_dangan(["keys", "init"], {"DANGAN_HOME": str(home)}).code == 0
+    (home / "checklist.toml").write_text("[required]\nowner_registration = 1\n", encoding="utf-8")
     with closing(Vault.open(Settings(home=home))) as vault:
         ids = _record(vault.index, vault.keys)
+        group = vault.index.search_archives("王伟").groups[0]  # the opened archive counts by its checklist
+        assert group.completeness is not None and group.completeness.required == ("owner_registration",)
     env = {"DANGAN_HOME": str(home)}
     result = run_dangan(["search", WANG_ID[-4:], "--json"], env)
     assert result.code == 0, result.stderr

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from rules.loans import LOAN_ROLES, LoanRequired, loan_refusal
 from schemas.documents import DOC_TYPES
 from schemas.errors import InvalidRequest, SignInFailed
-from storage.search import ARCHIVE_CONTENTS, QueryFilters, SearchResult
+from storage.search import QueryFilters, SearchResult
 from web.access import Action, Identity
 from web.excerpts import SearchPage
 from web.labels import PURPOSES, ROLE_LABELS, STATUS_LABELS, doc_label, field_label
@@ -135,7 +135,7 @@ def search_page(request: Request, q: str = "", doc_type: str = "", estate: str =
         result = service_of(request).search(identity_of(request), q, filters)
     form = {"q": q, "doc_type": doc_type, "estate": estate, "building": building, "date_from": date_from,
             "date_to": date_to, "status": status}
-    return page(request, "search.html", form=form, result=result, contents=ARCHIVE_CONTENTS,
+    return page(request, "search.html", form=form, result=result,
                 highlights=_highlights(result) if result else {}, understood=_understood(result))
 
 
@@ -190,7 +190,7 @@ def browse_page(request: Request, estate: str | None = None, building: str | Non
                 unit: str | None = None) -> Response:
     """浏览: estate → building → unit → archive."""
     result = service_of(request).browse(identity_of(request), estate=estate, building=building, unit=unit)
-    return page(request, "browse.html", result=result, contents=ARCHIVE_CONTENTS, quote=quote)
+    return page(request, "browse.html", result=result, quote=quote)
 
 
 # --- one document ---------------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ def original(request: Request, doc_id: str, purpose: str = "") -> Response:
 def review_queue(request: Request, saved: str = "") -> Response:
     """复核: the documents waiting for a person's check (``saved``: the field whose correction finished one)."""
     result = service_of(request).review_queue(identity_of(request))
-    return page(request, "review.html", result=result, contents=ARCHIVE_CONTENTS, saved=saved)
+    return page(request, "review.html", result=result, saved=saved)
 
 
 @router.get("/review/{doc_id}")
