@@ -804,13 +804,12 @@ class Index:
         parsed = understand(query, filters=QueryFilters(doc_types=types, estate=estate, building=building,
                                                         date_from=date_from, date_to=date_to, status=status))
         with db_errors("search"), self._raw() as db:
-            return self._searcher.archives(db, parsed, unit=unit, limit=limit)
+            return self._searcher.archives(db, parsed, unit=unit, limit=limit, needs=self.needs)
 
     @property
     def _searcher(self) -> Searcher:
         if self._search is None:
             self._search = Searcher(self._blind)
-        self._search.needs = self.needs
         return self._search
 
     @contextmanager

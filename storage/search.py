@@ -31,7 +31,6 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from collections.abc import Set as AbstractSet
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -448,16 +447,15 @@ class Completeness(BaseModel):
         return len(self.required)
 
     @classmethod
-    def of(cls, holdings: Mapping[str, int] | AbstractSet[str], needs: Needs | None = None) -> Completeness:
-        """Completeness of an archive holding ``holdings`` (type -> count, or a set of types).
+    def of(cls, holdings: Mapping[str, int], needs: Needs | None = None) -> Completeness:
+        """Completeness of an archive holding ``holdings`` (document type -> how many).
 
         ``needs`` says how many of each type an archive holding that much must hold (the company's
         checklist, ``rules.checklist.Checklist.needed``); without it, one of each built-in type.
         """
-        held = dict(holdings) if isinstance(holdings, Mapping) else dict.fromkeys(holdings, 1)
-        needed = needs(held) if needs is not None else dict.fromkeys(ARCHIVE_CONTENTS, 1)
-        return cls(present=tuple(t for t, n in needed.items() if held.get(t, 0) >= n),
-                   missing=tuple(t for t, n in needed.items() if held.get(t, 0) < n),
+        needed = needs(holdings) if needs is not None else dict.fromkeys(ARCHIVE_CONTENTS, 1)
+        return cls(present=tuple(t for t, n in needed.items() if holdings.get(t, 0) >= n),
+                   missing=tuple(t for t, n in needed.items() if holdings.get(t, 0) < n),
                    required=tuple(needed))
 
 

@@ -116,8 +116,6 @@ class Searcher:
     def __init__(self, blind: BlindIndex, pg_stats: PgStats | None = None) -> None:
         self.blind = blind
         self.pg_stats = pg_stats or PgStats()
-        #: What an archive must hold (the company's checklist); None: the built-in seven papers.
-        self.needs: Needs | None = None
 
     def stored(self, tokens: Sequence[str]) -> tuple[str, ...]:
         """The keyed tokens the index holds for plain search tokens."""
@@ -145,8 +143,11 @@ class Searcher:
         return out
 
     def archives(self, db: Db, parsed: ParsedQuery, *, unit: UnitRef | None = None,
-                 limit: int = 50) -> SearchResult:
-        """Hits grouped by unit archive, with masked values, matched terms and completeness."""
+                 limit: int = 50, needs: Needs | None = None) -> SearchResult:
+        """Hits grouped by unit archive, with masked values, matched terms and completeness.
+
+        ``needs``: what an archive must hold (the company's checklist); None: the built-in seven papers.
+        """
         found, more = self.find(db, parsed, unit=unit, limit=limit)
         rows = self.hit_rows(db, [doc_id for _, doc_id, _ in found])
         fields = self.masked_fields(db, list(rows))
@@ -173,7 +174,7 @@ class Searcher:
                 archive_id=archive_id, estate=a.estate if a else None, building=a.building if a else None,
                 unit=a.unit if a else None, room=a.room if a else None, status=a.archive_status if a else None,
                 documents=tuple(hits),
-                completeness=Completeness.of(holdings.get(archive_id, {}), self.needs) if archive_id else None))
+                completeness=Completeness.of(holdings.get(archive_id, {}), needs) if archive_id else None))
         understood = tuple(tuple((r.kind, r.display) for r in p.readings) for p in parsed.parts)
         return SearchResult(understood=understood, filters=parsed.filters, groups=tuple(result_groups),
                             count=sum(len(g.documents) for g in result_groups), truncated=more)

@@ -51,6 +51,7 @@ def ensure_master_key(env: dict[str, str]) -> None:
 
     Nothing happens when the key comes from a command, no test home is set, or
     the key file exists (tests of the key commands run ``dangan keys init``).
+    A new test home also gets a migrated Prefect database (:func:`seed_prefect_database`).
     """
     from storage.keys import create_key_file
 

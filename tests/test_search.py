@@ -113,7 +113,7 @@ def test_masked_descriptions() -> None:
 
 
 def test_completeness() -> None:
-    c = Completeness.of({"id_card", "owner_registration", "other"})
+    c = Completeness.of({"id_card": 1, "owner_registration": 1, "other": 1})
     assert c.present == ("owner_registration", "id_card") and c.count == 2 and c.total == len(ARCHIVE_CONTENTS)
     assert "purchase_contract" in c.missing
 
